@@ -1,0 +1,124 @@
+//! The probes Kubernetes calls. `live` checks nothing outside the process, so a database outage
+//! never gets pods restarted; `ready` checks what requests need, each check timed and bounded.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+
+use super::ApiTags;
+use crate::state::AppState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Fail,
+}
+
+#[derive(Debug, Object)]
+pub struct Check {
+    /// What was checked: `landlord_db`, `redis`.
+    pub name: String,
+    pub status: Status,
+    pub latency_ms: f64,
+    /// Why it failed.
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct Health {
+    pub status: Status,
+    pub checks: Vec<Check>,
+}
+
+#[derive(ApiResponse)]
+pub enum ReadyResponse {
+    /// Every check passed.
+    #[oai(status = 200)]
+    Ready(Json<Health>),
+    /// A check failed; see `checks`.
+    #[oai(status = 503)]
+    NotReady(Json<Health>),
+}
+
+async fn timed<F, E>(name: &str, check: F) -> Check
+where
+    F: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(CHECK_TIMEOUT, check).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
+    };
+    Check {
+        name: name.to_owned(),
+        status: if error.is_none() {
+            Status::Ok
+        } else {
+            Status::Fail
+        },
+        latency_ms,
+        error,
+    }
+}
+
+pub struct HealthApi;
+
+#[OpenApi(prefix_path = "/health", tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Liveness: the process serves HTTP
+    #[oai(path = "/live", method = "get", operation_id = "live")]
+    async fn live(&self) -> Json<Health> {
+        Json(Health {
+            status: Status::Ok,
+            checks: vec![],
+        })
+    }
+
+    /// Readiness: the landlord database (and Redis, when configured) answer
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
+    async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
+        let mut checks = vec![
+            timed("landlord_db", async {
+                sqlx::query("SELECT 1")
+                    .execute(state.tenancy.landlord().pool())
+                    .await
+                    .map(|_| ())
+            })
+            .await,
+        ];
+        if let Some(redis) = &state.redis {
+            let mut conn = redis.clone();
+            checks.push(
+                timed("redis", async move {
+                    redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .map(|_| ())
+                })
+                .await,
+            );
+        }
+        let ok = checks.iter().all(|c| c.status == Status::Ok);
+        let health = Health {
+            status: if ok { Status::Ok } else { Status::Fail },
+            checks,
+        };
+        if ok {
+            ReadyResponse::Ready(Json(health))
+        } else {
+            ReadyResponse::NotReady(Json(health))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use serde::Deserialize;
+
+use super::{ApiTags, Created, body::JsonBody, page};
+use crate::{
+    domain::{
+        payment::{NewPayment, Payment, PaymentMethod},
+        values::{Currency, Money, record_id, reference, text},
+    },
+    error::{Error, Result},
+    gateway::TenantCtx,
+    services,
+};
+
+/// A payment received on a policy.
+#[derive(Debug, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayment {
+    /// A bound or active policy (else 409).
+    pub policy_id: String,
+    /// In minor units: 1 to 10^12.
+    pub amount_minor: i64,
+    /// The policy's currency.
+    pub currency: String,
+    pub method: PaymentMethod,
+    /// Up to 100 characters.
+    pub reference: Option<String>,
+}
+
+impl TryFrom<CreatePayment> for NewPayment {
+    type Error = Error;
+
+    fn try_from(b: CreatePayment) -> Result<NewPayment> {
+        Ok(NewPayment {
+            policy_id: reference("policy_id", &b.policy_id)?,
+            amount: Money::parse("amount_minor", b.amount_minor, false)?,
+            currency: Currency::parse("currency", &b.currency)?,
+            method: b.method,
+            reference: b
+                .reference
+                .map(|r| text("reference", &r, 1, 100))
+                .transpose()?,
+        })
+    }
+}
+
+pub struct PaymentsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Payments")]
+impl PaymentsApi {
+    /// Record a payment on a policy
+    #[oai(path = "/payments", method = "post", operation_id = "createPayment")]
+    async fn create(
+        &self,
+        ctx: TenantCtx,
+        body: JsonBody<CreatePayment>,
+    ) -> Result<Created<Payment>> {
+        Ok(Created::new(
+            services::payments::create(&ctx.db, body.0.try_into()?).await?,
+        ))
+    }
+
+    /// List payments, newest first
+    #[oai(path = "/payments", method = "get", operation_id = "listPayments")]
+    async fn list(
+        &self,
+        ctx: TenantCtx,
+        /// Only this policy's payments.
+        policy_id: Query<Option<String>>,
+        /// From `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<page::PageOf<Payment>>> {
+        let page = page::request(cursor.0, limit.0)?;
+        let policy_id = policy_id
+            .0
+            .map(|id| super::filter_id("policy_id", &id))
+            .transpose()?;
+        Ok(Json(
+            services::payments::list(&ctx.db, policy_id, &page)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Get a payment
+    #[oai(path = "/payments/:id", method = "get", operation_id = "getPayment")]
+    async fn get(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Payment>> {
+        Ok(Json(
+            services::payments::get(&ctx.db, &record_id(&id, "payment")?).await?,
+        ))
+    }
+}

@@ -1,0 +1,204 @@
+//! RFC 9457 problem details: how every error leaves the service.
+//!
+//! Two doors lead here. Our own `Error` renders itself (`ResponseError`), and the catch-all
+//! (`render`) turns whatever poem or poem-openapi rejected before a handler ran — a bad query
+//! parameter, a wrong content type, an unknown route — into the same shape, so a client never
+//! sees a plain-text error or a 500 for its own input.
+
+use poem::{
+    Response,
+    error::{MethodNotAllowedError, NotFoundError, ResponseError},
+    http::StatusCode,
+};
+use poem_openapi::{
+    ApiResponse, Object,
+    error::{ContentTypeError, ParseParamError, ParsePathError},
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::Type,
+};
+use serde::Serialize;
+
+use crate::error::Error;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem.
+#[derive(Debug, Object, Serialize)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem; `about:blank` when the status says it all.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// The request field at fault (a JSON path such as `coverages[0].code`, or a parameter name).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A stable, machine-readable reason for 409s (e.g. `quote_expired`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl Problem {
+    fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: if kind == "about:blank" {
+                kind.to_owned()
+            } else {
+                format!("/problems/{kind}")
+            },
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+            code: None,
+        }
+    }
+
+    fn field(mut self, field: Option<String>) -> Problem {
+        self.field = field;
+        self
+    }
+
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        Response::builder()
+            .status(status)
+            .content_type(CONTENT_TYPE)
+            .body(body)
+    }
+}
+
+impl From<&Error> for Problem {
+    fn from(err: &Error) -> Problem {
+        let status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match err {
+            Error::BadRequest { field, detail } => {
+                Problem::new(status, "bad-request", detail).field(field.clone())
+            }
+            Error::Validation { field, detail } => {
+                Problem::new(status, "validation", detail).field(Some(field.clone()))
+            }
+            Error::IdempotencyMismatch => {
+                Problem::new(status, "idempotency-mismatch", err.to_string())
+                    .field(Some("Idempotency-Key".into()))
+            }
+            Error::Conflict { code, detail } => {
+                let mut p = Problem::new(status, "conflict", detail);
+                p.code = Some((*code).to_owned());
+                p
+            }
+            Error::Unauthenticated(_) => Problem::new(status, "unauthenticated", err.to_string()),
+            Error::Forbidden(_) => Problem::new(status, "forbidden", err.to_string()),
+            Error::NotFound(_) => Problem::new(status, "not-found", err.to_string()),
+            Error::PayloadTooLarge(_) => Problem::new(status, "about:blank", err.to_string()),
+            Error::Unavailable(_) => Problem::new(status, "unavailable", err.to_string()),
+            Error::Config(_) | Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => {
+                // The cause is logged, never sent: it may name tables, hosts or secrets.
+                tracing::error!(error = %err, "request failed");
+                Problem::new(
+                    status,
+                    "internal",
+                    "the service failed; the error is logged",
+                )
+            }
+        }
+    }
+}
+
+impl ResponseError for Error {
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(Error::status(self)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn as_response(&self) -> Response {
+        Problem::from(self).into_response()
+    }
+}
+
+/// The error responses every operation documents.
+const DOCUMENTED: [(u16, &str); 9] = [
+    (
+        400,
+        "The request cannot be read: malformed JSON, a bad parameter or cursor.",
+    ),
+    (401, "Kong's consumer headers are missing."),
+    (403, "The consumer's tenant is unknown or suspended."),
+    (404, "No such record in the caller's tenant."),
+    (409, "The record's state does not allow this; see `code`."),
+    (413, "The body is larger than the service accepts."),
+    (415, "The body is not `application/json`."),
+    (422, "A field's value is not acceptable; see `field`."),
+    (503, "A dependency is unavailable; retry later."),
+];
+
+impl ApiResponse for Error {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: CONTENT_TYPE,
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// The catch-all: any error that reached the top becomes a problem response.
+pub async fn render(err: poem::Error) -> Response {
+    if err.is::<Error>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let problem = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-request", &e.reason)
+            .field(Some(e.name.to_owned()))
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        Problem::new(StatusCode::BAD_REQUEST, "bad-request", &e.reason)
+            .field(Some(e.name.to_owned()))
+    } else if err.is::<ContentTypeError>() {
+        Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "about:blank",
+            err.to_string(),
+        )
+    } else if err.is::<NotFoundError>() {
+        Problem::new(StatusCode::NOT_FOUND, "about:blank", "no such route")
+    } else if err.is::<MethodNotAllowedError>() {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "about:blank",
+            "method not allowed on this route",
+        )
+    } else if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+        Problem::new(
+            status,
+            "internal",
+            "the service failed; the error is logged",
+        )
+    } else {
+        Problem::new(status, "about:blank", err.to_string())
+    };
+    problem.into_response()
+}

@@ -1,0 +1,179 @@
+use chrono::{Days, NaiveDate};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use serde::Deserialize;
+
+use super::{ApiTags, Created, body::JsonBody, page};
+use crate::{
+    domain::{
+        quote::{NewCoverage, NewQuote, Product, Quote},
+        values::{Currency, Money, reference, today},
+    },
+    error::{Error, Result},
+    gateway::TenantCtx,
+    services,
+};
+
+/// One coverage to price into a quote.
+#[derive(Debug, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageInput {
+    /// 2 to 40 characters of a-z, 0-9 and `_`; unique within the quote.
+    pub code: String,
+    /// Most the insurer pays, in minor units: 1 to 10^12.
+    pub limit_minor: i64,
+    /// What the insured pays first, in minor units: 0 up to the limit.
+    pub deductible_minor: i64,
+    /// This coverage's premium, in minor units: 0 to 10^12.
+    pub premium_minor: i64,
+}
+
+/// A new quote.
+#[derive(Debug, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuote {
+    /// The insured it is for.
+    pub insured_id: String,
+    pub product: Product,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    /// Last day it can be bound: today or later (default: 30 days from today).
+    pub valid_until: Option<NaiveDate>,
+    /// First day of cover.
+    pub effective_date: NaiveDate,
+    /// Last day of cover: after `effective_date`.
+    pub expiry_date: NaiveDate,
+    /// 1 to 20 coverages; the quote's premium is the sum of theirs and must be above zero.
+    pub coverages: Vec<CoverageInput>,
+}
+
+fn coverage(i: usize, c: CoverageInput) -> Result<NewCoverage> {
+    let field = |name: &str| format!("coverages[{i}].{name}");
+    let code_ok = (2..=40).contains(&c.code.len())
+        && c.code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !code_ok {
+        return Err(Error::validation(
+            field("code"),
+            "2 to 40 characters of a-z, 0-9 and _",
+        ));
+    }
+    let limit = Money::parse(&field("limit_minor"), c.limit_minor, false)?;
+    let deductible = Money::parse(&field("deductible_minor"), c.deductible_minor, true)?;
+    if deductible.minor() > limit.minor() {
+        return Err(Error::validation(
+            field("deductible_minor"),
+            "must not exceed limit_minor",
+        ));
+    }
+    let premium = Money::parse(&field("premium_minor"), c.premium_minor, true)?;
+    Ok(NewCoverage {
+        code: c.code,
+        limit,
+        deductible,
+        premium,
+    })
+}
+
+impl TryFrom<CreateQuote> for NewQuote {
+    type Error = Error;
+
+    fn try_from(b: CreateQuote) -> Result<NewQuote> {
+        let insured_id = reference("insured_id", &b.insured_id)?;
+        let currency = Currency::parse("currency", &b.currency)?;
+        let valid_until = b.valid_until.unwrap_or_else(|| today() + Days::new(30));
+        if valid_until < today() {
+            return Err(Error::validation("valid_until", "must be today or later"));
+        }
+        if b.expiry_date <= b.effective_date {
+            return Err(Error::validation(
+                "expiry_date",
+                "must be after effective_date",
+            ));
+        }
+        if b.coverages.is_empty() || b.coverages.len() > 20 {
+            return Err(Error::validation("coverages", "1 to 20 coverages"));
+        }
+        let mut coverages = Vec::with_capacity(b.coverages.len());
+        for (i, c) in b.coverages.into_iter().enumerate() {
+            let c = coverage(i, c)?;
+            if coverages
+                .iter()
+                .any(|seen: &NewCoverage| seen.code == c.code)
+            {
+                return Err(Error::validation(
+                    format!("coverages[{i}].code"),
+                    "appears twice",
+                ));
+            }
+            coverages.push(c);
+        }
+        let quote = NewQuote {
+            insured_id,
+            product: b.product,
+            currency,
+            valid_until,
+            effective_date: b.effective_date,
+            expiry_date: b.expiry_date,
+            coverages,
+        };
+        if quote.premium_minor() <= 0 {
+            return Err(Error::validation(
+                "coverages",
+                "the premiums must add up to more than zero",
+            ));
+        }
+        Ok(quote)
+    }
+}
+
+pub struct QuotesApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Quotes")]
+impl QuotesApi {
+    /// Create a quote
+    #[oai(path = "/quotes", method = "post", operation_id = "createQuote")]
+    async fn create(&self, ctx: TenantCtx, body: JsonBody<CreateQuote>) -> Result<Created<Quote>> {
+        Ok(Created::new(
+            services::quotes::create(&ctx.db, body.0.try_into()?).await?,
+        ))
+    }
+
+    /// List quotes, newest first
+    #[oai(path = "/quotes", method = "get", operation_id = "listQuotes")]
+    async fn list(
+        &self,
+        ctx: TenantCtx,
+        /// Only this insured's quotes.
+        insured_id: Query<Option<String>>,
+        /// From `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<page::PageOf<Quote>>> {
+        let page = page::request(cursor.0, limit.0)?;
+        let insured_id = insured_id
+            .0
+            .map(|id| super::filter_id("insured_id", &id))
+            .transpose()?;
+        Ok(Json(
+            services::quotes::list(&ctx.db, insured_id, &page)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Get a quote
+    #[oai(path = "/quotes/:id", method = "get", operation_id = "getQuote")]
+    async fn get(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Quote>> {
+        let id = crate::domain::values::record_id(&id, "quote")?;
+        Ok(Json(services::quotes::get(&ctx.db, &id).await?))
+    }
+}

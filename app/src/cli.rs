@@ -1,0 +1,212 @@
+//! The command line: `serve`, `migrate`, `tenants …`, `openapi`. Every command reads the same
+//! configuration from the environment (see `config`).
+
+use std::{io::IsTerminal, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{
+    api::spec,
+    config::Config,
+    error::Result,
+    startup::{Application, shutdown_signal},
+    tenancy::{
+        Tenancy, Tenant, TenantSlug, TenantStatus,
+        migrate::{Progress, migrate_tenants},
+    },
+};
+
+#[derive(Parser)]
+#[command(
+    name = "policy-service",
+    version,
+    about = "Multi-tenant insurance policy service"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API on PORT.
+    Serve,
+    /// Migrate the landlord, then every active tenant (or one).
+    Migrate {
+        /// Only this tenant (whatever its status).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+pub enum TenantsCommand {
+    /// Register a tenant, create its database and migrate it.
+    Create {
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tenants.
+    List,
+    /// Refuse the tenant's requests (403) until activated.
+    Suspend { slug: String },
+    /// Serve the tenant's requests again.
+    Activate { slug: String },
+}
+
+pub async fn run() -> ExitCode {
+    dotenvy::dotenv().ok();
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", spec::document(&spec::service()));
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = telemetry::init(cli.config.log_format(), &cli.config.log_filter) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    match execute(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %e, "failed");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Openapi => Ok(ExitCode::SUCCESS),
+        Command::Serve => {
+            let app = Application::build(cli.config).await?;
+            app.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { tenant } => {
+            let tenancy = Tenancy::open(&cli.config.database).await?;
+            println!("landlord: up to date");
+            let progress = CliProgress::new();
+            let report = migrate_tenants(
+                &tenancy,
+                tenant.as_deref(),
+                cli.config.database.migrate_concurrency,
+                &progress,
+            )
+            .await?;
+            progress.finish();
+            println!(
+                "migrated {} tenant(s), {} failed",
+                report.migrated.len(),
+                report.failed.len()
+            );
+            for (slug, error) in &report.failed {
+                println!("  FAILED {slug}: {error}");
+            }
+            tenancy.close().await;
+            Ok(if report.succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Tenants(command) => {
+            let tenancy = Tenancy::open(&cli.config.database).await?;
+            let result = tenants(&tenancy, command).await;
+            tenancy.close().await;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn tenants(tenancy: &Tenancy, command: TenantsCommand) -> Result<()> {
+    match command {
+        TenantsCommand::Create { slug, name } => {
+            let tenant = tenancy.create(&TenantSlug::parse(&slug)?, &name).await?;
+            println!(
+                "created tenant {} (database {})",
+                tenant.slug,
+                tenant.database.as_str()
+            );
+        }
+        TenantsCommand::List => {
+            println!("{:<24} {:<10} {:<32} NAME", "SLUG", "STATUS", "DATABASE");
+            for t in tenancy.list().await? {
+                print_row(&t);
+            }
+        }
+        TenantsCommand::Suspend { slug } => {
+            print_row(&tenancy.set_status(&slug, TenantStatus::Suspended).await?)
+        }
+        TenantsCommand::Activate { slug } => {
+            print_row(&tenancy.set_status(&slug, TenantStatus::Active).await?)
+        }
+    }
+    Ok(())
+}
+
+fn print_row(t: &Tenant) {
+    println!(
+        "{:<24} {:<10} {:<32} {}",
+        t.slug,
+        t.status.as_str(),
+        t.database.as_str(),
+        t.name
+    );
+}
+
+/// A progress bar on a terminal; plain lines otherwise (CI logs, pipes).
+struct CliProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl CliProgress {
+    fn new() -> CliProgress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} tenants {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        CliProgress { bar }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for CliProgress {
+    fn start(&self, total: usize) {
+        match &self.bar {
+            Some(bar) => bar.set_length(total as u64),
+            None => println!("migrating {total} tenant(s)"),
+        }
+    }
+
+    fn done(&self, slug: &str, outcome: &Result<()>) {
+        let line = match outcome {
+            Ok(()) => format!("ok      {slug}"),
+            Err(e) => format!("FAILED  {slug}: {e}"),
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.println(line);
+                bar.inc(1);
+            }
+            None => println!("{line}"),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Configuration: one struct, read from the environment (12-factor) by clap, so every variable
+//! is validated at start-up, listed by `policy-service --help`, and mirrored in `.env.example`.
+//!
+//! With nothing set the service runs on embedded defaults: SQLite files under `./data`, no Redis,
+//! logs to stdout. Secrets are `SecretString`s, whose `Debug` prints `[REDACTED]`, and clap is told
+//! to hide their values from `--help`.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Service name: the `app` label of logs and metrics.
+    #[arg(long, env = "APP_NAME", default_value = "policy-service")]
+    pub app_name: String,
+
+    /// `development` logs pretty text, `production` JSON; it also gates the demo tenant.
+    #[arg(long, env = "APP_ENV", value_enum, default_value_t = AppEnv::Development)]
+    pub app_env: AppEnv,
+
+    /// Overrides the log format chosen by APP_ENV.
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<telemetry::LogFormat>,
+
+    /// Log filter in `tracing` EnvFilter syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn")]
+    pub log_filter: String,
+
+    /// Interface the HTTP server binds.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+
+    /// Port of the HTTP API (0 picks a free one, as the tests do).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Redis, e.g. `redis://127.0.0.1:6379`. Unset: no Redis; readiness does not check it.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// On SIGTERM, how long in-flight requests may take before the server stops anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
+    pub shutdown_grace_secs: u64,
+
+    /// Create the `demo` tenant on first start. Defaults to on for SQLite in development.
+    #[arg(long, env = "DEMO_TENANT")]
+    pub demo_tenant: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+impl AppEnv {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppEnv::Development => "development",
+            AppEnv::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// MariaDB server, e.g. `mysql://root@127.0.0.1:3306` (no database in the path: the landlord
+    /// and each tenant get their own). Unset: SQLite files under DATA_DIR.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<SecretString>,
+
+    /// Folder of the SQLite files: one per database, `<name>.db` (landlord and each tenant).
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Name of the landlord (tenant registry) database.
+    #[arg(long, env = "LANDLORD_DATABASE", default_value = "policy_landlord")]
+    pub landlord_database: String,
+
+    /// Prefix of every tenant database name: `<prefix><slug with - as _>`.
+    #[arg(long, env = "TENANT_DATABASE_PREFIX", default_value = "tenant_")]
+    pub tenant_database_prefix: String,
+
+    /// CA bundle for TLS to MariaDB (the seed's MYSQL_ATTR_SSL_CA). Set: TLS is required.
+    #[arg(long, env = "MYSQL_ATTR_SSL_CA")]
+    pub ssl_ca: Option<PathBuf>,
+
+    /// Verify the server certificate and host name against MYSQL_ATTR_SSL_CA.
+    #[arg(
+        long,
+        env = "MYSQL_ATTR_SSL_VERIFY_SERVER_CERT",
+        default_value_t = false
+    )]
+    pub ssl_verify_server_cert: bool,
+
+    /// Connections at most in the landlord pool.
+    #[arg(long, env = "LANDLORD_MAX_CONNECTIONS", default_value_t = 5)]
+    pub landlord_max_connections: u32,
+
+    /// Connections at most in each tenant's pool.
+    #[arg(long, env = "TENANT_MAX_CONNECTIONS", default_value_t = 5)]
+    pub tenant_max_connections: u32,
+
+    /// Tenant pools kept open at most; the least used beyond it are closed.
+    #[arg(long, env = "TENANT_POOLS_MAX", default_value_t = 100)]
+    pub tenant_pools_max: u64,
+
+    /// A tenant pool unused this long is closed.
+    #[arg(long, env = "TENANT_POOL_IDLE_SECS", default_value_t = 300)]
+    pub tenant_pool_idle_secs: u64,
+
+    /// How long a resolved tenant (status included) is trusted before the landlord is asked again.
+    #[arg(long, env = "TENANT_CACHE_TTL_SECS", default_value_t = 5)]
+    pub tenant_cache_ttl_secs: u64,
+
+    /// Tenants migrated at once by `migrate`.
+    #[arg(long, env = "MIGRATE_CONCURRENCY", default_value_t = 4)]
+    pub migrate_concurrency: usize,
+}
+
+/// Where databases live: decided once from DATABASE_URL.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    Sqlite {
+        dir: PathBuf,
+    },
+    MySql {
+        server: SecretString,
+        tls_query: String,
+    },
+}
+
+impl DatabaseConfig {
+    pub fn engine(&self) -> Result<Engine> {
+        let Some(url) = &self.url else {
+            return Ok(Engine::Sqlite {
+                dir: self.data_dir.clone(),
+            });
+        };
+        let parsed = url::Url::parse(url.expose_secret())
+            .map_err(|e| Error::Config(format!("DATABASE_URL is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "mysql" | "mariadb") {
+            return Err(Error::Config(
+                "DATABASE_URL must start with mysql://".into(),
+            ));
+        }
+        if !matches!(parsed.path(), "" | "/") {
+            return Err(Error::Config(
+                "DATABASE_URL names a server, not a database: drop the path (see LANDLORD_DATABASE)"
+                    .into(),
+            ));
+        }
+        let mut server = parsed;
+        server.set_scheme("mysql").ok();
+        server.set_query(None);
+        // The seed's charset and collation, and its TLS options (CA file, verify on/off).
+        let mut tls_query = String::from("charset=utf8mb4&collation=utf8mb4_unicode_ci");
+        match (&self.ssl_ca, self.ssl_verify_server_cert) {
+            (Some(ca), verify) => {
+                let mode = if verify {
+                    "VERIFY_IDENTITY"
+                } else {
+                    "REQUIRED"
+                };
+                tls_query.push_str(&format!("&ssl-mode={mode}&ssl-ca={}", ca.display()));
+            }
+            (None, true) => tls_query.push_str("&ssl-mode=VERIFY_IDENTITY"),
+            (None, false) => tls_query.push_str("&ssl-mode=PREFERRED"),
+        }
+        let server = server.as_str().trim_end_matches('/').to_owned();
+        Ok(Engine::MySql {
+            server: server.into(),
+            tls_query,
+        })
+    }
+
+    pub fn tenant_pool_idle(&self) -> Duration {
+        Duration::from_secs(self.tenant_pool_idle_secs)
+    }
+
+    pub fn tenant_cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.tenant_cache_ttl_secs)
+    }
+}
+
+impl Config {
+    pub fn log_format(&self) -> telemetry::LogFormat {
+        self.log_format.unwrap_or(match self.app_env {
+            AppEnv::Development => telemetry::LogFormat::Pretty,
+            AppEnv::Production => telemetry::LogFormat::Json,
+        })
+    }
+
+    /// The demo tenant is for a newcomer's first run: embedded defaults in development.
+    pub fn wants_demo_tenant(&self) -> bool {
+        self.demo_tenant
+            .unwrap_or(self.database.url.is_none() && self.app_env == AppEnv::Development)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .map(|c| c.config)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn debug_never_prints_the_database_password() {
+        let c = parse(&["--url", "mysql://root:hunter2@db:3306"]);
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_options_pass_through() {
+        let c = parse(&["--url", "mysql://root@db:3306", "--ssl-ca", "/ca.pem"]);
+        let Ok(Engine::MySql { tls_query, .. }) = c.database.engine() else {
+            panic!()
+        };
+        assert!(
+            tls_query.contains("ssl-mode=REQUIRED&ssl-ca=/ca.pem"),
+            "{tls_query}"
+        );
+        let c = parse(&[
+            "--url",
+            "mysql://root@db:3306",
+            "--ssl-ca",
+            "/ca.pem",
+            "--ssl-verify-server-cert",
+        ]);
+        let Ok(Engine::MySql { tls_query, .. }) = c.database.engine() else {
+            panic!()
+        };
+        assert!(
+            tls_query.contains("ssl-mode=VERIFY_IDENTITY"),
+            "{tls_query}"
+        );
+    }
+
+    #[test]
+    fn a_database_in_the_url_is_refused() {
+        let c = parse(&["--url", "mysql://root@db:3306/app"]);
+        assert!(c.database.engine().is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! An insured: the person or business a quote and its policy cover.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::Object;
+
+/// A person or business that can be quoted and insured.
+#[derive(Debug, Clone, Object)]
+pub struct Insured {
+    /// Record id (UUID v7).
+    pub id: String,
+    pub full_name: String,
+    /// Lower-cased; unique within the tenant.
+    pub email: String,
+    pub date_of_birth: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A checked request to create an insured.
+#[derive(Debug)]
+pub struct NewInsured {
+    pub full_name: String,
+    pub email: String,
+    pub date_of_birth: Option<NaiveDate>,
+}

@@ -1,0 +1,143 @@
+//! A policy: a bound quote. Its life: bound → active → cancelled | expired (bound → cancelled too).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::{Enum, Object};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::{payment::Payment, quote::Coverage};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyStatus {
+    Bound,
+    Active,
+    Cancelled,
+    Expired,
+}
+
+impl PolicyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyStatus::Bound => "bound",
+            PolicyStatus::Active => "active",
+            PolicyStatus::Cancelled => "cancelled",
+            PolicyStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse_stored(s: &str) -> Result<PolicyStatus> {
+        Ok(match s {
+            "bound" => PolicyStatus::Bound,
+            "active" => PolicyStatus::Active,
+            "cancelled" => PolicyStatus::Cancelled,
+            "expired" => PolicyStatus::Expired,
+            other => return Err(Error::Internal(format!("stored policy status `{other}`"))),
+        })
+    }
+
+    /// The states a policy may move to `to` from.
+    pub fn sources_of(to: PolicyStatus) -> &'static [PolicyStatus] {
+        match to {
+            PolicyStatus::Bound => &[],
+            PolicyStatus::Active => &[PolicyStatus::Bound],
+            PolicyStatus::Cancelled => &[PolicyStatus::Bound, PolicyStatus::Active],
+            PolicyStatus::Expired => &[PolicyStatus::Active],
+        }
+    }
+
+    /// Payments are taken while the policy is in force or about to be.
+    pub fn accepts_payments(self) -> bool {
+        matches!(self, PolicyStatus::Bound | PolicyStatus::Active)
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, PolicyStatus::Bound | PolicyStatus::Active)
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct Policy {
+    pub id: String,
+    /// Human-readable number, unique within the tenant, e.g. `POL-7K2M9Q4XWD`.
+    pub number: String,
+    pub quote_id: String,
+    pub insured_id: String,
+    pub status: PolicyStatus,
+    pub currency: String,
+    pub premium_minor: i64,
+    pub effective_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+    pub notes: Option<String>,
+    pub cancellation_reason: Option<String>,
+    pub bound_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    /// When it was cancelled or expired.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The insured as shown inside an active-policy listing.
+#[derive(Debug, Clone, Object)]
+pub struct InsuredSummary {
+    pub id: String,
+    pub full_name: String,
+    pub email: String,
+}
+
+/// An active policy with what a dashboard shows next to it (the seed's PolicyRepository).
+#[derive(Debug, Clone, Object)]
+pub struct ActivePolicy {
+    pub policy: Policy,
+    pub insured: InsuredSummary,
+    pub coverages: Vec<Coverage>,
+    pub last_payment: Option<Payment>,
+    pub claims_count: i64,
+}
+
+/// A checked change to a policy (PATCH); `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct PolicyChanges {
+    pub expiry_date: Option<NaiveDate>,
+    pub notes: Option<String>,
+}
+
+/// `POL-` and ten characters of Crockford base32: no I, L, O or U to misread on the phone.
+pub fn new_number() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::rng();
+    let tail: String = (0..10)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("POL-{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_open_policies_take_payments() {
+        assert!(PolicyStatus::Bound.accepts_payments());
+        assert!(!PolicyStatus::Cancelled.accepts_payments());
+        assert!(!PolicyStatus::Expired.accepts_payments());
+    }
+
+    #[test]
+    fn a_policy_expires_only_when_active() {
+        assert_eq!(
+            PolicyStatus::sources_of(PolicyStatus::Expired),
+            &[PolicyStatus::Active]
+        );
+    }
+
+    #[test]
+    fn numbers_have_the_documented_shape() {
+        let n = new_number();
+        assert_eq!(n.len(), 14);
+        assert!(n.starts_with("POL-"));
+    }
+}

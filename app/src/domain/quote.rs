@@ -1,0 +1,93 @@
+//! A quote: priced coverages offered to an insured until `valid_until`. Binding it makes a policy.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::{Enum, Object};
+use serde::{Deserialize, Serialize};
+
+use super::values::{Currency, Money};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Product {
+    Auto,
+    Home,
+    Travel,
+    Life,
+}
+
+/// `expired` is not stored: a quoted quote past its `valid_until` reads as expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum QuoteStatus {
+    Quoted,
+    Bound,
+    Expired,
+}
+
+/// One priced coverage of a quote.
+#[derive(Debug, Clone, Object)]
+pub struct Coverage {
+    /// Coverage code, e.g. `liability`.
+    pub code: String,
+    /// Most the insurer pays, in minor units.
+    pub limit_minor: i64,
+    /// What the insured pays first, in minor units.
+    pub deductible_minor: i64,
+    /// This coverage's share of the premium, in minor units.
+    pub premium_minor: i64,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct Quote {
+    pub id: String,
+    pub insured_id: String,
+    pub product: Product,
+    pub status: QuoteStatus,
+    pub currency: String,
+    /// Sum of the coverages' premiums, in minor units.
+    pub premium_minor: i64,
+    /// Last day the quote can be bound.
+    pub valid_until: NaiveDate,
+    pub effective_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+    pub coverages: Vec<Coverage>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub struct NewCoverage {
+    pub code: String,
+    pub limit: Money,
+    pub deductible: Money,
+    pub premium: Money,
+}
+
+/// A checked request to create a quote.
+#[derive(Debug)]
+pub struct NewQuote {
+    pub insured_id: String,
+    pub product: Product,
+    pub currency: Currency,
+    pub valid_until: NaiveDate,
+    pub effective_date: NaiveDate,
+    pub expiry_date: NaiveDate,
+    pub coverages: Vec<NewCoverage>,
+}
+
+impl NewQuote {
+    pub fn premium_minor(&self) -> i64 {
+        self.coverages.iter().map(|c| c.premium.minor()).sum()
+    }
+}
+
+/// What a stored quote's status reads as on `today`.
+pub fn read_status(stored_bound: bool, valid_until: NaiveDate, today: NaiveDate) -> QuoteStatus {
+    match (stored_bound, valid_until < today) {
+        (true, _) => QuoteStatus::Bound,
+        (false, true) => QuoteStatus::Expired,
+        (false, false) => QuoteStatus::Quoted,
+    }
+}

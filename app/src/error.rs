@@ -1,0 +1,133 @@
+//! The one error type. Each variant documents the HTTP status it becomes; every one of them is
+//! rendered as RFC 9457 `application/problem+json` by `api::problem`. Database constraint
+//! violations are mapped here, engine-free (sqlx reports the same `ErrorKind` on SQLite and
+//! MariaDB), so a duplicate is a 409 and never a 500.
+
+use sqlx::error::ErrorKind;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request cannot be read at all (malformed JSON, bad cursor, bad parameter).
+    #[error("{detail}")]
+    BadRequest {
+        field: Option<String>,
+        detail: String,
+    },
+
+    /// 401: Kong's consumer headers are missing: the request did not come through the gateway.
+    #[error("{0}")]
+    Unauthenticated(String),
+
+    /// 403: the consumer's tenant is unknown or suspended.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// 404: no such record in the caller's tenant (other tenants' records are never found).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    /// 409: the record is not in a state that allows this (bind an expired quote, pay a cancelled
+    /// policy, ...) or a unique value is taken. `code` is machine-readable.
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+
+    /// 413: the body is larger than MAX_BODY_BYTES.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+
+    /// 422: the request is well-formed but a field's value is not acceptable.
+    #[error("{field}: {detail}")]
+    Validation { field: String, detail: String },
+
+    /// 422: an Idempotency-Key was reused with another request body.
+    #[error("Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
+
+    /// 503: a dependency is down (readiness, pool exhausted).
+    #[error("{0}")]
+    Unavailable(String),
+
+    /// 500: configuration is unusable (start-up only; never reached by a request's input).
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// 500: a database failure that is not the caller's fault.
+    #[error("database: {0}")]
+    Database(sqlx::Error),
+
+    /// 500: a migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    /// 500: anything else that is ours to fix (I/O on the data folder, ...).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Validation {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn bad_request(field: Option<&str>, detail: impl Into<String>) -> Self {
+        Error::BadRequest {
+            field: field.map(str::to_owned),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest { .. } => 400,
+            Error::Unauthenticated(_) => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::Conflict { .. } => 409,
+            Error::PayloadTooLarge(_) => 413,
+            Error::Validation { .. } | Error::IdempotencyMismatch => 422,
+            Error::Unavailable(_) => 503,
+            Error::Config(_) | Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => 500,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => Error::NotFound("record"),
+            sqlx::Error::PoolTimedOut => Error::Unavailable("database busy, try again".into()),
+            sqlx::Error::Database(db) => match db.kind() {
+                ErrorKind::UniqueViolation => Error::conflict(
+                    "duplicate",
+                    "a record with this unique value already exists",
+                ),
+                ErrorKind::ForeignKeyViolation => {
+                    Error::validation("reference", "refers to a record that does not exist")
+                }
+                ErrorKind::NotNullViolation | ErrorKind::CheckViolation => {
+                    Error::validation("body", db.message().to_owned())
+                }
+                _ => Error::Database(err),
+            },
+            _ => Error::Database(err),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        Error::Internal(format!("i/o: {err}"))
+    }
+}

@@ -1,0 +1,15 @@
+//! policy-service: a multi-tenant insurance API. Requests flow one way:
+//! gateway (Kong auth, tenant) → api (handlers) → services (use cases) → store (SQL) → db.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod tenancy;

@@ -1,0 +1,38 @@
+use crate::{
+    db::{Db, now_ms},
+    domain::{
+        insured::{Insured, NewInsured},
+        values::new_id,
+    },
+    error::Result,
+    store::{self, Page, PageRequest},
+};
+
+use super::found;
+
+pub async fn create(db: &Db, new: NewInsured) -> Result<Insured> {
+    let id = new_id();
+    let mut conn = db.conn().await?;
+    let mut sql = conn.sql();
+    store::insureds::insert(
+        &mut sql,
+        &id,
+        &new.full_name,
+        &new.email,
+        new.date_of_birth,
+        now_ms(),
+    )
+    .await?;
+    found(store::insureds::get(&mut sql, &id).await?, "insured")
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Insured> {
+    found(
+        store::insureds::get(&mut db.conn().await?.sql(), id).await?,
+        "insured",
+    )
+}
+
+pub async fn list(db: &Db, email: Option<String>, page: &PageRequest) -> Result<Page<Insured>> {
+    store::insureds::list(&mut db.conn().await?.sql(), email, page).await
+}

@@ -1,0 +1,31 @@
+//! Domain services: the use cases of one tenant. Each takes that tenant's `Db` (so it cannot reach
+//! another tenant's data), checks the domain rules, and decides what runs in one transaction.
+
+pub mod claims;
+pub mod insureds;
+pub mod payments;
+pub mod policies;
+pub mod quotes;
+
+use crate::error::{Error, Result};
+
+/// Turns "no row changed" after a guarded UPDATE into the right error: 404 if the record is gone,
+/// else 409 naming the state it is in.
+pub(crate) fn refuse_transition<S: std::fmt::Debug>(
+    current: Option<S>,
+    what: &'static str,
+    code: &'static str,
+    wanted: &str,
+) -> Error {
+    match current {
+        None => Error::NotFound(what),
+        Some(status) => Error::conflict(
+            code,
+            format!("a {what} in status {status:?} cannot move to {wanted}").to_lowercase(),
+        ),
+    }
+}
+
+pub(crate) fn found<T>(record: Option<T>, what: &'static str) -> Result<T> {
+    record.ok_or(Error::NotFound(what))
+}

@@ -1,0 +1,169 @@
+use crate::{
+    db::{Db, Sql, now_ms},
+    domain::{
+        policy::{ActivePolicy, Policy, PolicyChanges, PolicyStatus, new_number},
+        quote::QuoteStatus,
+        values::{instant, new_id},
+    },
+    error::{Error, Result},
+    store::{self, Page, PageRequest},
+};
+
+use super::{found, refuse_transition};
+
+/// An Idempotency-Key and the fingerprint of the request that came with it.
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+pub enum Bound {
+    /// A new policy.
+    Created(Policy),
+    /// The policy an earlier request with the same key and body made.
+    Replayed(Policy),
+}
+
+/// Binds a quote into a policy, in one transaction: the quote's guarded move to `bound`, the
+/// policy, and the idempotency record commit together or not at all.
+pub async fn bind(
+    db: &Db,
+    quote_id: &str,
+    notes: Option<String>,
+    idem: Option<Idempotency>,
+) -> Result<Bound> {
+    if let Some(replayed) = replay(db, idem.as_ref()).await? {
+        return Ok(replayed);
+    }
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    let quote = found(store::quotes::get(&mut tx.sql(), quote_id).await?, "quote")?;
+    if !store::quotes::mark_bound(&mut tx.sql(), quote_id, now).await? {
+        drop(tx);
+        // A concurrent request with the same key may have bound it a moment ago.
+        if let Some(replayed) = replay(db, idem.as_ref()).await? {
+            return Ok(replayed);
+        }
+        return Err(match quote.status {
+            QuoteStatus::Expired => {
+                Error::conflict("quote_expired", "the quote is past its valid_until date")
+            }
+            _ => Error::conflict(
+                "quote_already_bound",
+                "the quote is already bound to a policy",
+            ),
+        });
+    }
+    let policy = Policy {
+        id: new_id(),
+        number: new_number(),
+        quote_id: quote.id,
+        insured_id: quote.insured_id,
+        status: PolicyStatus::Bound,
+        currency: quote.currency,
+        premium_minor: quote.premium_minor,
+        effective_date: quote.effective_date,
+        expiry_date: quote.expiry_date,
+        notes,
+        cancellation_reason: None,
+        bound_at: instant(now),
+        activated_at: None,
+        ended_at: None,
+        created_at: instant(now),
+        updated_at: instant(now),
+    };
+    store::policies::insert(&mut tx.sql(), &policy, now).await?;
+    if let Some(idem) = &idem {
+        store::idempotency::insert(&mut tx.sql(), &idem.key, &idem.fingerprint, &policy.id, now)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Bound::Created(get(db, &policy.id).await?))
+}
+
+async fn replay(db: &Db, idem: Option<&Idempotency>) -> Result<Option<Bound>> {
+    let Some(idem) = idem else { return Ok(None) };
+    let mut conn = db.conn().await?;
+    let mut sql = conn.sql();
+    let Some(recorded) = store::idempotency::get(&mut sql, &idem.key).await? else {
+        return Ok(None);
+    };
+    if recorded.request_hash != idem.fingerprint {
+        return Err(Error::IdempotencyMismatch);
+    }
+    let policy = found(
+        store::policies::get(&mut sql, &recorded.policy_id).await?,
+        "policy",
+    )?;
+    Ok(Some(Bound::Replayed(policy)))
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Policy> {
+    found(
+        store::policies::get(&mut db.conn().await?.sql(), id).await?,
+        "policy",
+    )
+}
+
+pub async fn list(
+    db: &Db,
+    status: Option<PolicyStatus>,
+    insured_id: Option<String>,
+    page: &PageRequest,
+) -> Result<Page<Policy>> {
+    store::policies::list(&mut db.conn().await?.sql(), status, insured_id, page).await
+}
+
+pub async fn active(db: &Db, page: &PageRequest) -> Result<Page<ActivePolicy>> {
+    store::policies::active(&mut db.conn().await?.sql(), page).await
+}
+
+/// Activates, cancels or expires a policy, if its current status allows.
+pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) -> Result<Policy> {
+    let mut conn = db.conn().await?;
+    let mut sql = conn.sql();
+    if !store::policies::transition(&mut sql, id, to, reason, now_ms()).await? {
+        return Err(refused(&mut sql, id, to.as_str()).await);
+    }
+    found(store::policies::get(&mut sql, id).await?, "policy")
+}
+
+async fn refused(sql: &mut Sql<'_>, id: &str, wanted: &str) -> Error {
+    match store::policies::get(sql, id).await {
+        Ok(current) => refuse_transition(
+            current.map(|p| p.status),
+            "policy",
+            "invalid_policy_transition",
+            wanted,
+        ),
+        Err(e) => e,
+    }
+}
+
+/// PATCH: only an open policy changes, and its term must stay after its start.
+pub async fn update(db: &Db, id: &str, changes: PolicyChanges) -> Result<Policy> {
+    let mut conn = db.conn().await?;
+    let mut sql = conn.sql();
+    let current = found(store::policies::get(&mut sql, id).await?, "policy")?;
+    if !current.status.is_open() {
+        return Err(Error::conflict(
+            "policy_closed",
+            "a cancelled or expired policy cannot change",
+        ));
+    }
+    if let Some(expiry) = changes.expiry_date
+        && expiry <= current.effective_date
+    {
+        return Err(Error::validation(
+            "expiry_date",
+            "must be after the policy's effective_date",
+        ));
+    }
+    if !store::policies::update(&mut sql, id, &changes, now_ms()).await? {
+        return Err(Error::conflict(
+            "policy_closed",
+            "a cancelled or expired policy cannot change",
+        ));
+    }
+    found(store::policies::get(&mut sql, id).await?, "policy")
+}

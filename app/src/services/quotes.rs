@@ -1,0 +1,33 @@
+use crate::{
+    db::{Db, now_ms},
+    domain::{
+        quote::{NewQuote, Quote},
+        values::new_id,
+    },
+    error::{Error, Result},
+    store::{self, Page, PageRequest},
+};
+
+use super::found;
+
+pub async fn create(db: &Db, new: NewQuote) -> Result<Quote> {
+    let id = new_id();
+    let mut tx = db.begin().await?;
+    if !store::insureds::exists(&mut tx.sql(), &new.insured_id).await? {
+        return Err(Error::validation("insured_id", "no such insured"));
+    }
+    store::quotes::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
+    tx.commit().await?;
+    get(db, &id).await
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<Quote> {
+    found(
+        store::quotes::get(&mut db.conn().await?.sql(), id).await?,
+        "quote",
+    )
+}
+
+pub async fn list(db: &Db, insured_id: Option<String>, page: &PageRequest) -> Result<Page<Quote>> {
+    store::quotes::list(&mut db.conn().await?.sql(), insured_id, page).await
+}

@@ -1,0 +1,151 @@
+//! Builds the application from configuration and runs it until shutdown.
+//!
+//! `Application::build` opens everything (landlord, Redis, the listener) before serving, so a
+//! bad configuration fails at start, not on the first request. Tests build it with port 0 and
+//! their own data folder or database names, and run it in the background.
+
+use std::{future::Future, sync::Arc};
+
+use poem::{
+    EndpointExt, Route, Server,
+    endpoint::make_sync,
+    get,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::AddData,
+    web::Html,
+};
+use secrecy::ExposeSecret;
+
+use crate::{
+    api::{problem, spec},
+    config::Config,
+    error::{Error, Result},
+    gateway,
+    state::AppState,
+    tenancy::{Tenancy, TenantSlug},
+};
+
+pub struct Application {
+    state: Arc<AppState>,
+    acceptor: TcpAcceptor,
+    port: u16,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application> {
+        let state = Arc::new(open_state(config).await?);
+        let addr = format!("{}:{}", state.config.host, state.config.port);
+        let acceptor = TcpListener::bind(addr.clone())
+            .into_acceptor()
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .unwrap_or(state.config.port);
+        Ok(Application {
+            state,
+            acceptor,
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish within the grace
+    /// period, and closes the pools.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let state = self.state.clone();
+        tracing::info!(port = self.port, "serving");
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                routes(state.clone()),
+                shutdown,
+                Some(state.config.shutdown_grace()),
+            )
+            .await;
+        state.tenancy.close().await;
+        tracing::info!("stopped");
+        served.map_err(|e| Error::Internal(format!("server: {e}")))
+    }
+}
+
+/// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
+pub async fn open_state(config: Config) -> Result<AppState> {
+    let tenancy = Tenancy::open(&config.database).await?;
+    let redis = match &config.redis_url {
+        Some(url) => Some(connect_redis(url.expose_secret()).await?),
+        None => None,
+    };
+    if config.wants_demo_tenant() && tenancy.find("demo").await?.is_none() {
+        tenancy
+            .create(&TenantSlug::parse("demo")?, "Demo Insurance")
+            .await?;
+        tracing::info!("created the demo tenant (X-Consumer-Custom-ID: demo)");
+    }
+    Ok(AppState {
+        config,
+        tenancy,
+        redis,
+    })
+}
+
+async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))?;
+    redis::aio::ConnectionManager::new(client)
+        .await
+        .map_err(|e| Error::Config(format!("cannot reach Redis: {e}")))
+}
+
+pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
+    let service = spec::service();
+    let document = spec::document(&service);
+    let swagger = spec::swagger_html(&service, &document);
+    Route::new()
+        .nest("/", service)
+        .at(
+            "/openapi.json",
+            get(make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(document.clone())
+            })),
+        )
+        .at("/docs", get(make_sync(move |_| Html(swagger.clone()))))
+        .around(gateway::warn_near_rate_limit)
+        .with(AddData::new(state))
+        .catch_all_error(problem::render)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

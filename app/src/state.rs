@@ -1,0 +1,10 @@
+//! What every request can reach: configuration, the tenancy (landlord and tenant pools) and the
+//! optional Redis connection. Built once by `startup`, shared as `Arc<AppState>`.
+
+use crate::{config::Config, tenancy::Tenancy};
+
+pub struct AppState {
+    pub config: Config,
+    pub tenancy: Tenancy,
+    pub redis: Option<redis::aio::ConnectionManager>,
+}

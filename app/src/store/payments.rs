@@ -1,0 +1,121 @@
+use std::collections::HashMap;
+
+use super::{Filter, Page, PageRequest, bind_all, into_page};
+use crate::{
+    db::{Sql, placeholders},
+    domain::{
+        payment::{NewPayment, Payment, PaymentMethod},
+        values::instant,
+    },
+    error::{Error, Result},
+};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    policy_id: String,
+    amount_minor: i64,
+    currency: String,
+    method: String,
+    reference: Option<String>,
+    received_at: i64,
+}
+
+fn method_text(m: PaymentMethod) -> &'static str {
+    match m {
+        PaymentMethod::Card => "card",
+        PaymentMethod::BankTransfer => "bank_transfer",
+        PaymentMethod::DirectDebit => "direct_debit",
+    }
+}
+
+impl Row {
+    fn into_payment(self) -> Result<Payment> {
+        let method = match self.method.as_str() {
+            "card" => PaymentMethod::Card,
+            "bank_transfer" => PaymentMethod::BankTransfer,
+            "direct_debit" => PaymentMethod::DirectDebit,
+            other => return Err(Error::Internal(format!("stored payment method `{other}`"))),
+        };
+        Ok(Payment {
+            id: self.id,
+            policy_id: self.policy_id,
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+            method,
+            reference: self.reference,
+            received_at: instant(self.received_at),
+        })
+    }
+}
+
+const COLUMNS: &str = "id, policy_id, amount_minor, currency, method, reference, received_at";
+
+pub async fn insert(sql: &mut Sql<'_>, id: &str, p: &NewPayment, now: i64) -> Result<()> {
+    sql.execute(
+        sqlx::query(
+            "INSERT INTO payments (id, policy_id, amount_minor, currency, method, reference, received_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&p.policy_id)
+        .bind(p.amount.minor())
+        .bind(p.currency.as_str())
+        .bind(method_text(p.method))
+        .bind(p.reference.clone())
+        .bind(now),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get(sql: &mut Sql<'_>, id: &str) -> Result<Option<Payment>> {
+    let q = format!("SELECT {COLUMNS} FROM payments WHERE id = ?");
+    let row = sql
+        .optional(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)).bind(id))
+        .await?;
+    row.map(Row::into_payment).transpose()
+}
+
+pub async fn list(
+    sql: &mut Sql<'_>,
+    policy_id: Option<String>,
+    page: &PageRequest,
+) -> Result<Page<Payment>> {
+    let (q, binds) = Filter::default().eq("policy_id", policy_id).page_sql(
+        &format!("{COLUMNS} FROM payments"),
+        "id",
+        page,
+    );
+    let rows = sql
+        .all(bind_all(
+            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
+            binds,
+        ))
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(Row::into_payment)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(into_page(items, page, |p| &p.id))
+}
+
+/// The latest payment of each policy, in one statement (a window function; SQLite ≥ 3.25 and
+/// MariaDB ≥ 10.2 both have ROW_NUMBER).
+pub async fn last_for(sql: &mut Sql<'_>, policy_ids: &[&str]) -> Result<HashMap<String, Payment>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, ROW_NUMBER() OVER \
+         (PARTITION BY policy_id ORDER BY received_at DESC, id DESC) AS rn \
+         FROM payments WHERE policy_id IN ({})) ranked WHERE rn = 1",
+        placeholders(policy_ids.len())
+    );
+    let mut stmt = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q));
+    for id in policy_ids {
+        stmt = stmt.bind(*id);
+    }
+    sql.all(stmt)
+        .await?
+        .into_iter()
+        .map(|r| r.into_payment().map(|p| (p.policy_id.clone(), p)))
+        .collect()
+}

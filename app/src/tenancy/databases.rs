@@ -1,0 +1,121 @@
+//! Where a database lives on each engine, and how one is created or dropped.
+//! SQLite: one file per database under DATA_DIR. MariaDB: one database per tenant on the
+//! DATABASE_URL server, utf8mb4 / utf8mb4_unicode_ci as in the seed's `config/database.php`.
+
+use std::path::PathBuf;
+
+use secrecy::ExposeSecret;
+use sqlx::{AnyConnection, Connection};
+
+use crate::{
+    config::Engine,
+    error::{Error, Result},
+};
+
+#[derive(Debug, Clone)]
+pub struct Databases {
+    engine: Engine,
+}
+
+/// A database name we built ourselves: only `[a-z0-9_]`, so it is safe to quote into DDL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DatabaseName(String);
+
+impl DatabaseName {
+    pub fn parse(name: &str) -> Result<DatabaseName> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(DatabaseName(name.to_owned()))
+        } else {
+            Err(Error::Config(format!(
+                "`{name}` is not a usable database name ([a-z0-9_], 64 at most)"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Databases {
+    pub fn new(engine: Engine) -> Databases {
+        Databases { engine }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.engine, Engine::Sqlite { .. })
+    }
+
+    pub fn url(&self, db: &DatabaseName) -> String {
+        match &self.engine {
+            Engine::Sqlite { dir } => {
+                format!("sqlite://{}?mode=rwc", self.sqlite_file(dir, db).display())
+            }
+            Engine::MySql { server, tls_query } => {
+                format!("{}/{}?{tls_query}", server.expose_secret(), db.as_str())
+            }
+        }
+    }
+
+    fn sqlite_file(&self, dir: &std::path::Path, db: &DatabaseName) -> PathBuf {
+        dir.join(format!("{}.db", db.as_str()))
+    }
+
+    /// Creates the database if it does not exist yet.
+    pub async fn create(&self, db: &DatabaseName) -> Result<()> {
+        match &self.engine {
+            Engine::Sqlite { dir } => {
+                // `mode=rwc` creates the file on first connect; the folder must exist.
+                tokio::fs::create_dir_all(dir).await?;
+                Ok(())
+            }
+            Engine::MySql { .. } => {
+                let ddl = format!(
+                    "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+                    db.as_str()
+                );
+                self.server_statement(ddl).await
+            }
+        }
+    }
+
+    /// Drops the database and everything in it. Used by tests and by failed provisioning.
+    pub async fn drop(&self, db: &DatabaseName) -> Result<()> {
+        match &self.engine {
+            Engine::Sqlite { dir } => {
+                let file = self.sqlite_file(dir, db);
+                for suffix in ["", "-wal", "-shm"] {
+                    let path = PathBuf::from(format!("{}{suffix}", file.display()));
+                    match tokio::fs::remove_file(&path).await {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            Engine::MySql { .. } => {
+                self.server_statement(format!("DROP DATABASE IF EXISTS `{}`", db.as_str()))
+                    .await
+            }
+        }
+    }
+
+    async fn server_statement(&self, ddl: String) -> Result<()> {
+        let Engine::MySql { server, tls_query } = &self.engine else {
+            return Ok(());
+        };
+        sqlx::any::install_default_drivers();
+        let mut conn =
+            AnyConnection::connect(&format!("{}/?{tls_query}", server.expose_secret())).await?;
+        sqlx::query(sqlx::AssertSqlSafe(ddl))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(())
+    }
+}

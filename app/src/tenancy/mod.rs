@@ -1,0 +1,235 @@
+//! Multi-tenancy: the landlord registry, one database per tenant, and a bounded set of open pools.
+//!
+//! Data structures:
+//! - the landlord database holds `tenants` (slug → database name, status);
+//! - `pools` is a moka cache from database name to that tenant's `Db`. It holds at most
+//!   TENANT_POOLS_MAX pools and drops one unused for TENANT_POOL_IDLE_SECS. An evicted pool is not
+//!   closed by force: a request that took it a moment before still finishes, and the pool's
+//!   connections close when its last handle is dropped (its idle connections close after 60 s
+//!   anyway). So 1,000 tenants never mean 1,000 open pools, and eviction never fails a request;
+//! - `resolved` caches slug → tenant for TENANT_CACHE_TTL_SECS, so the gateway does not ask the
+//!   landlord on every request. A suspension made by this process is seen at once; one made by
+//!   another process (the CLI) within the TTL.
+
+mod databases;
+mod landlord;
+pub mod migrate;
+
+use std::sync::Arc;
+
+pub use databases::{DatabaseName, Databases};
+use moka::future::Cache;
+
+use crate::{
+    config::DatabaseConfig,
+    db::{Db, now_ms},
+    error::{Error, Result},
+};
+
+static LANDLORD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/landlord");
+static TENANT_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/tenant");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub database: DatabaseName,
+    pub status: TenantStatus,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A tenant's slug: `[a-z][a-z0-9-]*`, 2 to 40 characters. It names the tenant in Kong's
+/// `X-Consumer-Custom-ID` and, with `-` as `_`, its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSlug(String);
+
+impl TenantSlug {
+    pub fn parse(s: &str) -> Result<TenantSlug> {
+        let b = s.as_bytes();
+        let ok = (2..=40).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(TenantSlug(s.to_owned()))
+        } else {
+            Err(Error::validation(
+                "slug",
+                "2 to 40 characters of a-z, 0-9 and '-', starting with a letter, not ending in '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub struct Tenancy {
+    databases: Databases,
+    prefix: String,
+    landlord: Db,
+    pools: Cache<String, Db>,
+    resolved: Cache<String, Arc<Tenant>>,
+    tenant_max_connections: u32,
+}
+
+impl Tenancy {
+    /// Creates the landlord database if needed and brings its schema up to date.
+    pub async fn open(cfg: &DatabaseConfig) -> Result<Tenancy> {
+        let databases = Databases::new(cfg.engine()?);
+        let landlord_name = DatabaseName::parse(&cfg.landlord_database)?;
+        DatabaseName::parse(&format!("{}x", cfg.tenant_database_prefix))?;
+        databases.create(&landlord_name).await?;
+        let landlord =
+            Db::connect_lazy(&databases.url(&landlord_name), cfg.landlord_max_connections)?;
+        LANDLORD_MIGRATIONS.run(landlord.pool()).await?;
+        Ok(Tenancy {
+            databases,
+            prefix: cfg.tenant_database_prefix.clone(),
+            landlord,
+            pools: Cache::builder()
+                .max_capacity(cfg.tenant_pools_max)
+                .time_to_idle(cfg.tenant_pool_idle())
+                .build(),
+            resolved: Cache::builder()
+                .time_to_live(cfg.tenant_cache_ttl())
+                .build(),
+            tenant_max_connections: cfg.tenant_max_connections,
+        })
+    }
+
+    pub fn landlord(&self) -> &Db {
+        &self.landlord
+    }
+
+    pub fn databases(&self) -> &Databases {
+        &self.databases
+    }
+
+    /// Registers a tenant, creates its database and migrates it. A tenant whose database could
+    /// not be prepared is not registered, so no request ever reaches a half-made tenant.
+    pub async fn create(&self, slug: &TenantSlug, name: &str) -> Result<Tenant> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::validation("name", "1 to 200 characters"));
+        }
+        if landlord::by_slug(&self.landlord, slug.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(Error::conflict(
+                "tenant_exists",
+                format!("tenant `{}` exists", slug.as_str()),
+            ));
+        }
+        let database = DatabaseName::parse(&format!(
+            "{}{}",
+            self.prefix,
+            slug.as_str().replace('-', "_")
+        ))?;
+        let now = now_ms();
+        let tenant = Tenant {
+            id: uuid::Uuid::now_v7().to_string(),
+            slug: slug.as_str().to_owned(),
+            name: name.to_owned(),
+            database,
+            status: TenantStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        self.databases.create(&tenant.database).await?;
+        if let Err(e) = self.migrate(&tenant).await {
+            self.databases.drop(&tenant.database).await.ok();
+            return Err(e);
+        }
+        landlord::insert(&self.landlord, &tenant).await?;
+        Ok(tenant)
+    }
+
+    pub async fn list(&self) -> Result<Vec<Tenant>> {
+        landlord::list(&self.landlord, None).await
+    }
+
+    pub async fn list_active(&self) -> Result<Vec<Tenant>> {
+        landlord::list(&self.landlord, Some(TenantStatus::Active)).await
+    }
+
+    pub async fn find(&self, slug: &str) -> Result<Option<Tenant>> {
+        landlord::by_slug(&self.landlord, slug).await
+    }
+
+    pub async fn set_status(&self, slug: &str, status: TenantStatus) -> Result<Tenant> {
+        let tenant = landlord::set_status(&self.landlord, slug, status).await?;
+        self.resolved.invalidate(slug).await;
+        Ok(tenant)
+    }
+
+    /// The tenant for a slug, from the short-lived cache or the landlord.
+    pub async fn resolve(&self, slug: &str) -> Result<Option<Arc<Tenant>>> {
+        if let Some(t) = self.resolved.get(slug).await {
+            return Ok(Some(t));
+        }
+        let Some(tenant) = landlord::by_slug(&self.landlord, slug).await? else {
+            return Ok(None);
+        };
+        let tenant = Arc::new(tenant);
+        self.resolved.insert(slug.to_owned(), tenant.clone()).await;
+        Ok(Some(tenant))
+    }
+
+    /// The tenant's pool, opened on first use.
+    pub async fn db(&self, tenant: &Tenant) -> Result<Db> {
+        let key = tenant.database.as_str().to_owned();
+        self.pools
+            .try_get_with(key, async {
+                Db::connect_lazy(
+                    &self.databases.url(&tenant.database),
+                    self.tenant_max_connections,
+                )
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("tenant pool: {e}")))
+    }
+
+    /// Brings one tenant's schema up to date on a connection of its own.
+    pub async fn migrate(&self, tenant: &Tenant) -> Result<()> {
+        let db = Db::connect_lazy(&self.databases.url(&tenant.database), 1)?;
+        let result = TENANT_MIGRATIONS.run(db.pool()).await;
+        db.close().await;
+        Ok(result?)
+    }
+
+    /// Closes the landlord and every open tenant pool (graceful shutdown).
+    pub async fn close(&self) {
+        for (_, db) in self.pools.iter() {
+            db.close().await;
+        }
+        self.pools.invalidate_all();
+        self.landlord.close().await;
+    }
+
+    /// Open tenant pools right now (after pending evictions).
+    pub async fn open_pools(&self) -> u64 {
+        self.pools.run_pending_tasks().await;
+        self.pools.entry_count()
+    }
+}

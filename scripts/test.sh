@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The one test command: bash scripts/test.sh [extra test-runner args...]
+#
+# Works on a fresh Debian 12 machine (run as root): installs and starts
+# MariaDB and Redis if they are not already reachable, then runs fmt, build
+# and the whole test suite. Safe to re-run; services already up are reused.
+set -euo pipefail
+
+MARIADB_WAIT_SECS=60
+REDIS_WAIT_SECS=30
+APT_UPDATED=0
+
+step() { printf '==> %s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# apt-get update is slow; do it at most once per run, and only if we must install.
+apt_install() {
+    [[ $EUID -eq 0 ]] || die "need root to apt-get install $*; install it yourself or re-run as root"
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        step "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        APT_UPDATED=1
+    fi
+    step "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+mariadb_tcp_ok() {
+    mariadb -h127.0.0.1 -P3306 -uroot -e 'select 1' >/dev/null 2>&1
+}
+
+# Socket access as OS root works on a fresh install (unix_socket auth), so this
+# tells us the server is up even before root can log in over TCP.
+mariadb_socket_ok() {
+    mariadb -uroot -e 'select 1' >/dev/null 2>&1
+}
+
+ensure_mariadb() {
+    step "checking MariaDB at 127.0.0.1:3306"
+    if mariadb_tcp_ok; then
+        return 0
+    fi
+
+    if ! command -v mariadbd >/dev/null 2>&1 && [[ ! -x /usr/sbin/mariadbd ]]; then
+        apt_install mariadb-server mariadb-client
+    fi
+    # /usr/sbin is not always on root's PATH in minimal containers.
+    PATH="$PATH:/usr/sbin"
+
+    # Neither the apt install nor start-stop-daemon starts the server on a
+    # stock Debian container (no init system), so launch it directly.
+    if ! mariadb_socket_ok; then
+        step "starting mariadbd (log: /tmp/mariadbd.log)"
+        mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+        (mariadbd --user=mysql >/tmp/mariadbd.log 2>&1 &)
+
+        local i
+        for ((i = 0; i < MARIADB_WAIT_SECS; i++)); do
+            mariadb_socket_ok && break
+            sleep 1
+        done
+        if ! mariadb_socket_ok; then
+            tail -n 20 /tmp/mariadbd.log >&2 || true
+            die "MariaDB did not come up within ${MARIADB_WAIT_SECS}s (see /tmp/mariadbd.log)"
+        fi
+    fi
+
+    # Tests connect over TCP as root with no password; keep unix_socket so
+    # local admin access keeps working.
+    step "allowing passwordless root login over TCP"
+    mariadb -uroot -e "ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket" \
+        || die "could not reconfigure MariaDB root user"
+
+    mariadb_tcp_ok || die "MariaDB is running but 'mariadb -h127.0.0.1 -uroot' still fails (is it bound to 127.0.0.1:3306?)"
+}
+
+redis_ok() {
+    [[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == "PONG" ]]
+}
+
+ensure_redis() {
+    step "checking Redis at 127.0.0.1:6379"
+    if command -v redis-cli >/dev/null 2>&1 && redis_ok; then
+        return 0
+    fi
+
+    if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+        apt_install redis-server
+    fi
+
+    # No persistence: it only holds throwaway test data.
+    step "starting redis-server (log: /tmp/redis-server.log)"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --logfile /tmp/redis-server.log
+
+    local i
+    for ((i = 0; i < REDIS_WAIT_SECS; i++)); do
+        redis_ok && return 0
+        sleep 1
+    done
+    tail -n 20 /tmp/redis-server.log >&2 || true
+    die "Redis did not answer PONG within ${REDIS_WAIT_SECS}s (see /tmp/redis-server.log)"
+}
+
+ensure_rust() {
+    step "checking Rust toolchain"
+    # Non-login shells (CI, sudo) often miss rustup's PATH entry.
+    if ! command -v cargo >/dev/null 2>&1 && [[ -f "$HOME/.cargo/env" ]]; then
+        # shellcheck source=/dev/null
+        . "$HOME/.cargo/env"
+    fi
+    command -v cargo >/dev/null 2>&1 \
+        || die "cargo not found. Install a Rust toolchain with rustup (https://rustup.rs) and re-run; it cannot be downloaded by this script."
+    cargo --version
+}
+
+# Builds are reused across clones and runs.
+setup_cargo_env() {
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
+    mkdir -p "$CARGO_TARGET_DIR"
+    step "CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+    if [[ "${CI:-}" == "true" ]]; then
+        export CARGO_TERM_COLOR=never
+    fi
+}
+
+# Databases from crashed earlier runs would otherwise pile up forever.
+drop_stale_test_databases() {
+    step "dropping leftover pstest_* databases"
+    local dbs db
+    mapfile -t dbs < <(mariadb -N -h127.0.0.1 -uroot -e \
+        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'pstest\\_%'")
+    for db in "${dbs[@]}"; do
+        [[ -n "$db" ]] || continue
+        echo "    dropping $db"
+        mariadb -h127.0.0.1 -uroot -e "DROP DATABASE \`${db//\`/\`\`}\`"
+    done
+}
+
+run_checks() {
+    if cargo fmt --version >/dev/null 2>&1; then
+        step "cargo fmt --check"
+        cargo fmt --all -- --check
+    else
+        warn "rustfmt not installed; skipping format check (rustup component add rustfmt)"
+    fi
+
+    step "cargo build"
+    cargo build --workspace --all-targets --locked
+
+    # nextest runs tests in parallel processes and reports better, but
+    # installing it takes too long to do here, so fall back to cargo test.
+    if cargo nextest --version >/dev/null 2>&1; then
+        step "cargo nextest run"
+        cargo nextest run --workspace --locked --no-fail-fast "$@"
+    else
+        step "cargo test (cargo-nextest not installed)"
+        cargo test --workspace --locked --no-fail-fast "$@"
+    fi
+}
+
+main() {
+    cd "$(dirname "$0")/.."
+
+    ensure_rust
+    setup_cargo_env
+    ensure_mariadb
+    ensure_redis
+    drop_stale_test_databases
+
+    export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
+    export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+    step "TEST_MYSQL_URL=$TEST_MYSQL_URL TEST_REDIS_URL=$TEST_REDIS_URL"
+
+    run_checks "$@"
+    step "all tests passed"
+}
+
+# Only run when executed, so the functions can be sourced for debugging.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    main "$@"
+fi
