@@ -170,8 +170,7 @@ main() {
     drop_stale_test_databases
 
     export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"
-    export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
-    step "TEST_MYSQL_URL=$TEST_MYSQL_URL TEST_REDIS_URL=$TEST_REDIS_URL"
+    step "TEST_MYSQL_URL=$TEST_MYSQL_URL"
 
     run_checks "$@"
     step "all tests passed"

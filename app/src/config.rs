@@ -77,7 +77,7 @@ impl AppEnv {
 pub struct DatabaseConfig {
     /// MariaDB server, e.g. `mysql://root@127.0.0.1:3306` (no database in the path: the landlord
     /// and each tenant get their own). Unset: SQLite files under DATA_DIR.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
     pub url: Option<SecretString>,
 
     /// Folder of the SQLite files: one per database, `<name>.db` (landlord and each tenant).
@@ -232,13 +232,18 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_database_password() {
-        let c = parse(&["--url", "mysql://root:hunter2@db:3306"]);
+        let c = parse(&["--database-url", "mysql://root:hunter2@db:3306"]);
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]
     fn tls_options_pass_through() {
-        let c = parse(&["--url", "mysql://root@db:3306", "--ssl-ca", "/ca.pem"]);
+        let c = parse(&[
+            "--database-url",
+            "mysql://root@db:3306",
+            "--ssl-ca",
+            "/ca.pem",
+        ]);
         let Ok(Engine::MySql { tls_query, .. }) = c.database.engine() else {
             panic!()
         };
@@ -247,7 +252,7 @@ mod tests {
             "{tls_query}"
         );
         let c = parse(&[
-            "--url",
+            "--database-url",
             "mysql://root@db:3306",
             "--ssl-ca",
             "/ca.pem",
@@ -264,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_database_in_the_url_is_refused() {
-        let c = parse(&["--url", "mysql://root@db:3306/app"]);
+        let c = parse(&["--database-url", "mysql://root@db:3306/app"]);
         assert!(c.database.engine().is_err());
     }
 }

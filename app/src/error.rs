@@ -119,6 +119,10 @@ impl From<sqlx::Error> for Error {
                 ErrorKind::NotNullViolation | ErrorKind::CheckViolation => {
                     Error::validation("body", db.message().to_owned())
                 }
+                // SQLite busy/locked, or a deadlock (SQLSTATE 40001): the client may retry.
+                _ if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "40001")) => {
+                    Error::Unavailable("database busy, try again".into())
+                }
                 _ => Error::Database(err),
             },
             _ => Error::Database(err),

@@ -13,7 +13,7 @@ use poem_openapi::{
     impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
     registry::{MetaSchemaRef, Registry},
-    types::Type,
+    types::{ParseFromJSON, Type},
 };
 use serde::de::DeserializeOwned;
 
@@ -45,7 +45,7 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
-impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
+impl<T: ParseFromJSON + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -65,41 +65,56 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
     }
 }
 
-impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
+impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + DeserializeOwned);
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+/// Three passes over a small body, each catching what the others miss: serde (with the path
+/// of the failing field, duplicate keys, missing fields), then poem-openapi's own parser, which
+/// follows the published schema strictly (serde would take `["Ada", "a@b.io", null]` for an
+/// object, field by position).
+fn parse<T: DeserializeOwned + ParseFromJSON>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
+    let typed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() {
-            let field = if field == "." {
-                "body".to_owned()
-            } else {
-                field
-            };
-            Error::validation(field, inner.to_string())
+            Error::validation(field_at_fault(&path, &inner.to_string()), inner.to_string())
         } else {
             Error::bad_request(None, format!("malformed JSON: {inner}"))
         }
     })?;
     de.end()
         .map_err(|e| Error::bad_request(None, format!("malformed JSON: {e}")))?;
-    Ok(value)
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::bad_request(None, format!("malformed JSON: {e}")))?;
+    T::parse_from_json(Some(value)).map_err(|e| Error::validation("body", e.into_message()))?;
+    Ok(typed)
+}
+
+/// serde reports a missing field at the object that lacks it; name the field itself.
+fn field_at_fault(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(field)) => field.to_owned(),
+        (_, Some(field)) => format!("{path}.{field}"),
+        (".", None) => "body".to_owned(),
+        (_, None) => path.to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(serde::Deserialize, Debug)]
+    #[derive(serde::Deserialize, poem_openapi::Object, Debug)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Outer {
         items: Vec<Inner>,
     }
 
-    #[derive(serde::Deserialize, Debug)]
+    #[derive(serde::Deserialize, poem_openapi::Object, Debug)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Inner {
@@ -114,6 +129,18 @@ mod tests {
             panic!("expected a validation error")
         };
         assert_eq!(field, "items[1].amount");
+    }
+
+    #[test]
+    fn names_a_missing_field_and_refuses_arrays_for_objects() {
+        let Err(Error::Validation { field, .. }) = parse::<Outer>(br#"{"items":[{}]}"#) else {
+            panic!("expected a validation error")
+        };
+        assert_eq!(field, "items[0].amount");
+        let Err(Error::Validation { field, .. }) = parse::<Outer>(br#"{"items":[[1]]}"#) else {
+            panic!("expected a validation error")
+        };
+        assert_eq!(field, "body");
     }
 
     #[test]

@@ -94,7 +94,11 @@ impl ClaimsApi {
 
     /// Get a claim
     #[oai(path = "/claims/:id", method = "get", operation_id = "getClaim")]
-    async fn get(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Claim>> {
+    async fn get(
+        &self,
+        ctx: TenantCtx,
+        #[doc = "The claim's id."] id: Path<String>,
+    ) -> Result<Json<Claim>> {
         Ok(Json(
             services::claims::get(&ctx.db, &record_id(&id, "claim")?).await?,
         ))
@@ -111,7 +115,7 @@ impl ClaimsApi {
     async fn change_status(
         &self,
         ctx: TenantCtx,
-        id: Path<String>,
+        #[doc = "The claim's id."] id: Path<String>,
         body: JsonBody<ClaimStatusChange>,
     ) -> Result<Json<Claim>> {
         let id = record_id(&id, "claim")?;

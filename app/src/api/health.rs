@@ -15,7 +15,8 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
+/// Outcome of a probe or of one check.
+#[oai(rename_all = "lowercase", rename = "HealthStatus")]
 pub enum Status {
     Ok,
     Fail,
@@ -26,6 +27,7 @@ pub struct Check {
     /// What was checked: `landlord_db`, `redis`.
     pub name: String,
     pub status: Status,
+    /// How long the check took.
     pub latency_ms: f64,
     /// Why it failed.
     #[oai(skip_serializing_if_is_none)]
@@ -35,6 +37,7 @@ pub struct Check {
 #[derive(Debug, Object)]
 pub struct Health {
     pub status: Status,
+    /// One entry per dependency checked (none for liveness).
     pub checks: Vec<Check>,
 }
 

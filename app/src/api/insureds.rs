@@ -88,7 +88,11 @@ impl InsuredsApi {
 
     /// Get an insured
     #[oai(path = "/insureds/:id", method = "get", operation_id = "getInsured")]
-    async fn get(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Insured>> {
+    async fn get(
+        &self,
+        ctx: TenantCtx,
+        #[doc = "The insured's id."] id: Path<String>,
+    ) -> Result<Json<Insured>> {
         Ok(Json(
             services::insureds::get(&ctx.db, &record_id(&id, "insured")?).await?,
         ))

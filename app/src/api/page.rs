@@ -17,6 +17,7 @@ pub const DEFAULT_LIMIT: u32 = 20;
 /// A page of records, newest first.
 #[derive(Object)]
 pub struct PageOf<T: ParseFromJSON + ToJSON> {
+    /// The records of this page.
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[oai(skip_serializing_if_is_none)]

@@ -92,7 +92,11 @@ impl PaymentsApi {
 
     /// Get a payment
     #[oai(path = "/payments/:id", method = "get", operation_id = "getPayment")]
-    async fn get(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Payment>> {
+    async fn get(
+        &self,
+        ctx: TenantCtx,
+        #[doc = "The payment's id."] id: Path<String>,
+    ) -> Result<Json<Payment>> {
         Ok(Json(
             services::payments::get(&ctx.db, &record_id(&id, "payment")?).await?,
         ))

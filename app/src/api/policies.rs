@@ -87,6 +87,7 @@ impl PoliciesApi {
     async fn bind(
         &self,
         ctx: TenantCtx,
+        /// The quote's id.
         id: Path<String>,
         /// Makes retries safe: 1 to 255 characters, unique per bind.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -159,7 +160,11 @@ impl PoliciesApi {
 
     /// Get a policy
     #[oai(path = "/policies/:id", method = "get", operation_id = "getPolicy")]
-    async fn get(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Policy>> {
+    async fn get(
+        &self,
+        ctx: TenantCtx,
+        #[doc = "The policy's id."] id: Path<String>,
+    ) -> Result<Json<Policy>> {
         Ok(Json(
             services::policies::get(&ctx.db, &record_id(&id, "policy")?).await?,
         ))
@@ -174,6 +179,7 @@ impl PoliciesApi {
     async fn update(
         &self,
         ctx: TenantCtx,
+        /// The policy's id.
         id: Path<String>,
         body: JsonBody<UpdatePolicy>,
     ) -> Result<Json<Policy>> {
@@ -200,7 +206,11 @@ impl PoliciesApi {
         method = "post",
         operation_id = "activatePolicy"
     )]
-    async fn activate(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Policy>> {
+    async fn activate(
+        &self,
+        ctx: TenantCtx,
+        #[doc = "The policy's id."] id: Path<String>,
+    ) -> Result<Json<Policy>> {
         let id = record_id(&id, "policy")?;
         Ok(Json(
             services::policies::move_to(&ctx.db, &id, PolicyStatus::Active, None).await?,
@@ -216,6 +226,7 @@ impl PoliciesApi {
     async fn cancel(
         &self,
         ctx: TenantCtx,
+        /// The policy's id.
         id: Path<String>,
         body: JsonBody<CancelPolicy>,
     ) -> Result<Json<Policy>> {
@@ -233,7 +244,11 @@ impl PoliciesApi {
         method = "post",
         operation_id = "expirePolicy"
     )]
-    async fn expire(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Policy>> {
+    async fn expire(
+        &self,
+        ctx: TenantCtx,
+        #[doc = "The policy's id."] id: Path<String>,
+    ) -> Result<Json<Policy>> {
         let id = record_id(&id, "policy")?;
         Ok(Json(
             services::policies::move_to(&ctx.db, &id, PolicyStatus::Expired, None).await?,

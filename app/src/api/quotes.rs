@@ -172,7 +172,11 @@ impl QuotesApi {
 
     /// Get a quote
     #[oai(path = "/quotes/:id", method = "get", operation_id = "getQuote")]
-    async fn get(&self, ctx: TenantCtx, id: Path<String>) -> Result<Json<Quote>> {
+    async fn get(
+        &self,
+        ctx: TenantCtx,
+        #[doc = "The quote's id."] id: Path<String>,
+    ) -> Result<Json<Quote>> {
         let id = crate::domain::values::record_id(&id, "quote")?;
         Ok(Json(services::quotes::get(&ctx.db, &id).await?))
     }

@@ -31,6 +31,10 @@ pub type StmtScalar<'q, T> = QueryScalar<'q, Any, T, AnyArguments>;
 pub struct Db {
     pool: sqlx::AnyPool,
     statements: Arc<AtomicU64>,
+    /// SQLite: write transactions must take the write lock up front (`BEGIN IMMEDIATE`). A
+    /// deferred transaction that reads and then writes fails at once with "database is locked"
+    /// when another writer got in between; an immediate one waits (busy_timeout) instead.
+    immediate: bool,
 }
 
 impl Db {
@@ -47,6 +51,7 @@ impl Db {
         Ok(Db {
             pool,
             statements: Arc::default(),
+            immediate: url.starts_with("sqlite:"),
         })
     }
 
@@ -61,9 +66,15 @@ impl Db {
         })
     }
 
+    /// A write transaction.
     pub async fn begin(&self) -> Result<DbTx> {
+        let tx = if self.immediate {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        };
         Ok(DbTx {
-            tx: self.pool.begin().await?,
+            tx,
             statements: self.statements.clone(),
         })
     }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::values::Money;
 use crate::error::{Error, Result};
 
+/// Where a claim is: open → in_review → approved | rejected → closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -53,13 +54,20 @@ impl ClaimStatus {
 
 #[derive(Debug, Clone, Object)]
 pub struct Claim {
+    /// Record id (UUID v7).
     pub id: String,
+    /// The policy claimed on.
     pub policy_id: String,
     pub status: ClaimStatus,
+    /// When the loss happened.
     pub incident_date: NaiveDate,
+    /// What happened.
     pub description: String,
+    /// Amount claimed, in minor units.
     pub amount_claimed_minor: i64,
+    /// When it was opened.
     pub opened_at: DateTime<Utc>,
+    /// When its status last changed.
     pub updated_at: DateTime<Utc>,
 }
 

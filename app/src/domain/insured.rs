@@ -8,11 +8,15 @@ use poem_openapi::Object;
 pub struct Insured {
     /// Record id (UUID v7).
     pub id: String,
+    /// Name as given, trimmed.
     pub full_name: String,
     /// Lower-cased; unique within the tenant.
     pub email: String,
+    /// Date of birth, when known.
     pub date_of_birth: Option<NaiveDate>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 

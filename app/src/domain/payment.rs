@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{Currency, Money};
 
+/// How the money arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -17,13 +18,18 @@ pub enum PaymentMethod {
 
 #[derive(Debug, Clone, Object)]
 pub struct Payment {
+    /// Record id (UUID v7).
     pub id: String,
+    /// The policy paid.
     pub policy_id: String,
+    /// Amount in minor units.
     pub amount_minor: i64,
+    /// ISO 4217 code: the policy's currency.
     pub currency: String,
     pub method: PaymentMethod,
     /// The payer's or processor's reference.
     pub reference: Option<String>,
+    /// When it was recorded.
     pub received_at: DateTime<Utc>,
 }
 

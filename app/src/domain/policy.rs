@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{payment::Payment, quote::Coverage};
 use crate::error::{Error, Result};
 
+/// Where a policy is in its life: bound → active → cancelled | expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -60,31 +61,47 @@ impl PolicyStatus {
 
 #[derive(Debug, Clone, Object)]
 pub struct Policy {
+    /// Record id (UUID v7).
     pub id: String,
     /// Human-readable number, unique within the tenant, e.g. `POL-7K2M9Q4XWD`.
     pub number: String,
+    /// The quote it was bound from.
     pub quote_id: String,
+    /// The insured it covers.
     pub insured_id: String,
     pub status: PolicyStatus,
+    /// ISO 4217 code of its amounts.
     pub currency: String,
+    /// Premium for the term, in minor units.
     pub premium_minor: i64,
+    /// First day of cover.
     pub effective_date: NaiveDate,
+    /// Last day of cover.
     pub expiry_date: NaiveDate,
+    /// Free text.
     pub notes: Option<String>,
+    /// Why it was cancelled.
     pub cancellation_reason: Option<String>,
+    /// When the quote was bound.
     pub bound_at: DateTime<Utc>,
+    /// When it became active.
     pub activated_at: Option<DateTime<Utc>>,
     /// When it was cancelled or expired.
     pub ended_at: Option<DateTime<Utc>>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// The insured as shown inside an active-policy listing.
 #[derive(Debug, Clone, Object)]
 pub struct InsuredSummary {
+    /// The insured's id.
     pub id: String,
+    /// The insured's name.
     pub full_name: String,
+    /// The insured's e-mail.
     pub email: String,
 }
 
@@ -93,8 +110,10 @@ pub struct InsuredSummary {
 pub struct ActivePolicy {
     pub policy: Policy,
     pub insured: InsuredSummary,
+    /// The coverages of the quote it was bound from.
     pub coverages: Vec<Coverage>,
     pub last_payment: Option<Payment>,
+    /// Claims opened on it, in any status.
     pub claims_count: i64,
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{Currency, Money};
 
+/// The line of business quoted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -41,19 +42,27 @@ pub struct Coverage {
 
 #[derive(Debug, Clone, Object)]
 pub struct Quote {
+    /// Record id (UUID v7).
     pub id: String,
+    /// The insured it is for.
     pub insured_id: String,
     pub product: Product,
     pub status: QuoteStatus,
+    /// ISO 4217 code of every amount in the quote.
     pub currency: String,
     /// Sum of the coverages' premiums, in minor units.
     pub premium_minor: i64,
     /// Last day the quote can be bound.
     pub valid_until: NaiveDate,
+    /// First day of cover.
     pub effective_date: NaiveDate,
+    /// Last day of cover.
     pub expiry_date: NaiveDate,
+    /// The priced coverages, in the order quoted.
     pub coverages: Vec<Coverage>,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it last changed (e.g. bound).
     pub updated_at: DateTime<Utc>,
 }
 

@@ -1,0 +1,703 @@
+//! Bad input of every class is a 4xx RFC 9457 problem naming the field at fault, never a 5xx.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    both_engines,
+    helpers::{Engine, Resp, TenantClient, quote_body, spawn_app, today},
+};
+
+both_engines!(
+    malformed_json_and_wrong_types,
+    unknown_and_missing_fields,
+    unknown_enum_values,
+    out_of_range_numbers,
+    domain_rules,
+    oversized_bodies,
+    bad_query_parameters,
+    content_types_routes_and_methods,
+    duplicates_and_missing_references,
+);
+
+/// A problem with this status (and field), and not a server error.
+#[track_caller]
+fn rejected<'r>(r: &'r Resp, status: u16, field: Option<&str>) -> &'r Value {
+    assert!(
+        r.status < 500,
+        "bad input got a server error {}: {}",
+        r.status,
+        r.body
+    );
+    r.problem(status, field)
+}
+
+fn random_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn days_from_today(days: i64) -> String {
+    (today() + chrono::Duration::days(days)).to_string()
+}
+
+/// POSTs a raw body as `application/json`.
+async fn post_raw(t: &TenantClient, path: &str, body: impl Into<reqwest::Body>) -> Resp {
+    t.send(
+        t.request(Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await
+}
+
+async fn malformed_json_and_wrong_types(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+
+    // Malformed JSON: 400.
+    rejected(
+        &post_raw(&t, "/v1/insureds", r#"{"full_name":"#).await,
+        400,
+        None,
+    );
+    rejected(
+        &post_raw(
+            &t,
+            "/v1/insureds",
+            r#"{"full_name":"Ada","email":"ada@example.com"} trailing"#,
+        )
+        .await,
+        400,
+        None,
+    );
+    rejected(&post_raw(&t, "/v1/insureds", "").await, 400, None);
+    rejected(
+        &post_raw(&t, "/v1/insureds", vec![b'{', 0xff, 0xfe, b'}']).await,
+        400,
+        None,
+    );
+    // Deep nesting is refused (as the wrong type, read as far as it got), not a stack overflow.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let r = post_raw(&t, "/v1/insureds", deep).await;
+    assert!((400..500).contains(&r.status), "{r:?}");
+    rejected(&r, r.status, None);
+
+    // Wrong JSON types: 422 on the field, nested paths included.
+    let r = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": 42, "email": "ada@example.com"}),
+        )
+        .await;
+    rejected(&r, 422, Some("full_name"));
+    let r = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": random_id(), "amount_minor": "ten", "currency": "EUR", "method": "card"}),
+        )
+        .await;
+    rejected(&r, 422, Some("amount_minor"));
+    let insured = t.insured().await;
+    let insured_id = insured["id"].as_str().unwrap();
+    let mut body = quote_body(insured_id);
+    body["coverages"][0]["limit_minor"] = json!("a lot");
+    rejected(
+        &t.post("/v1/quotes", body).await,
+        422,
+        Some("coverages[0].limit_minor"),
+    );
+    for body in [
+        json!("Ada"),
+        json!(42),
+        json!(null),
+        json!(["Ada", "seq@example.com"]),
+    ] {
+        rejected(&t.post("/v1/insureds", body).await, 422, Some("body"));
+    }
+
+    let r = post_raw(
+        &t,
+        "/v1/insureds",
+        r#"{"full_name":"Ada","full_name":"Eve","email":"ada@example.com"}"#,
+    )
+    .await;
+    rejected(&r, 422, None);
+
+    // An array that lists the fields in order is not the documented object either (serde reads
+    // a sequence into a struct unless told not to).
+    let r = t
+        .post("/v1/insureds", json!(["Ada", "seq@example.com", null]))
+        .await;
+    rejected(&r, 422, Some("body"));
+    let listed = t.get("/v1/insureds?limit=100").await;
+    assert_eq!(listed.ok(200)["items"].as_array().unwrap().len(), 1);
+}
+
+async fn unknown_and_missing_fields(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let insured_id = insured["id"].as_str().unwrap();
+
+    // Unknown fields: 422 on the unknown field.
+    let r = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "Ada", "email": "ada@example.com", "nickname": "A"}),
+        )
+        .await;
+    rejected(&r, 422, Some("nickname"));
+    let mut body = quote_body(insured_id);
+    body["coverages"][1]["excess"] = json!(1);
+    rejected(
+        &t.post("/v1/quotes", body).await,
+        422,
+        Some("coverages[1].excess"),
+    );
+
+    // A missing required field: 422 naming it, in `detail` and as the `field` at fault.
+    let r = t.post("/v1/insureds", json!({"full_name": "Ada"})).await;
+    let problem = rejected(&r, 422, None);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("email"),
+        "{problem}"
+    );
+    assert_eq!(problem["field"], "email", "{problem}");
+    let mut body = quote_body(insured_id);
+    body["coverages"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("premium_minor");
+    let r = t.post("/v1/quotes", body).await;
+    let problem = rejected(&r, 422, None);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("premium_minor"),
+        "{problem}"
+    );
+    assert_eq!(problem["field"], "coverages[0].premium_minor", "{problem}");
+}
+
+async fn unknown_enum_values(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let mut body = quote_body(insured["id"].as_str().unwrap());
+    body["product"] = json!("boat");
+    rejected(&t.post("/v1/quotes", body).await, 422, Some("product"));
+
+    let policy = t.active_policy().await;
+    let policy_id = policy["id"].as_str().unwrap();
+    let r = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": policy_id, "amount_minor": 100, "currency": "EUR", "method": "cash"}),
+        )
+        .await;
+    rejected(&r, 422, Some("method"));
+
+    let claim = t
+        .post(
+            "/v1/claims",
+            json!({"policy_id": policy_id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 500}),
+        )
+        .await;
+    let claim_id = claim.id();
+    claim.ok(201);
+    let r = t
+        .post(
+            &format!("/v1/claims/{claim_id}/status"),
+            json!({"status": "done"}),
+        )
+        .await;
+    rejected(&r, 422, Some("status"));
+}
+
+async fn out_of_range_numbers(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let policy = t.bound_policy().await;
+    let policy_id = policy["id"].as_str().unwrap();
+    let pay = |amount: Value| json!({"policy_id": policy_id, "amount_minor": amount, "currency": "EUR", "method": "card"});
+    for amount in [json!(0), json!(-1), json!(1_000_000_000_001_i64)] {
+        let r = t.post("/v1/payments", pay(amount.clone())).await;
+        rejected(&r, 422, Some("amount_minor"));
+    }
+    // Numbers no i64 holds.
+    for raw in ["1e30", "99999999999999999999", "1.5"] {
+        let body = format!(
+            r#"{{"policy_id":"{policy_id}","amount_minor":{raw},"currency":"EUR","method":"card"}}"#
+        );
+        rejected(
+            &post_raw(&t, "/v1/payments", body).await,
+            422,
+            Some("amount_minor"),
+        );
+    }
+    assert_eq!(
+        t.get(&format!("/v1/payments?policy_id={policy_id}"))
+            .await
+            .ok(200)["items"],
+        json!([]),
+        "no rejected payment was recorded"
+    );
+
+    let insured_id = policy["insured_id"].as_str().unwrap();
+    let mut body = quote_body(insured_id);
+    body["coverages"][1]["deductible_minor"] = json!(2_000_001);
+    rejected(
+        &t.post("/v1/quotes", body).await,
+        422,
+        Some("coverages[1].deductible_minor"),
+    );
+    let mut body = quote_body(insured_id);
+    body["coverages"][0]["limit_minor"] = json!(0);
+    rejected(
+        &t.post("/v1/quotes", body).await,
+        422,
+        Some("coverages[0].limit_minor"),
+    );
+    let mut body = quote_body(insured_id);
+    body["coverages"][0]["premium_minor"] = json!(-5);
+    rejected(
+        &t.post("/v1/quotes", body).await,
+        422,
+        Some("coverages[0].premium_minor"),
+    );
+    let r = t
+        .post(
+            "/v1/claims",
+            json!({"policy_id": policy_id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 0}),
+        )
+        .await;
+    rejected(&r, 422, Some("amount_claimed_minor"));
+}
+
+async fn domain_rules(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+
+    for email in ["not-an-email", "a@b", "@example.com", "a b@example.com"] {
+        let r = t
+            .post("/v1/insureds", json!({"full_name": "Ada", "email": email}))
+            .await;
+        rejected(&r, 422, Some("email"));
+    }
+    let r = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "Ada", "email": "ada@example.com", "date_of_birth": days_from_today(1)}),
+        )
+        .await;
+    rejected(&r, 422, Some("date_of_birth"));
+    let r = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "  ", "email": "ada@example.com"}),
+        )
+        .await;
+    rejected(&r, 422, Some("full_name"));
+
+    let insured = t.insured().await;
+    let insured_id = insured["id"].as_str().unwrap();
+    let quote_with = |key: &str, value: Value| {
+        let mut body = quote_body(insured_id);
+        body[key] = value;
+        body
+    };
+    for currency in ["eur", "EURO", ""] {
+        let r = t
+            .post("/v1/quotes", quote_with("currency", json!(currency)))
+            .await;
+        rejected(&r, 422, Some("currency"));
+    }
+    let r = t
+        .post(
+            "/v1/quotes",
+            quote_with("expiry_date", json!(days_from_today(-8))),
+        )
+        .await;
+    rejected(&r, 422, Some("expiry_date"));
+    let r = t
+        .post(
+            "/v1/quotes",
+            quote_with("valid_until", json!(days_from_today(-1))),
+        )
+        .await;
+    rejected(&r, 422, Some("valid_until"));
+    let r = t
+        .post("/v1/quotes", quote_with("coverages", json!([])))
+        .await;
+    rejected(&r, 422, Some("coverages"));
+    let many: Vec<Value> = (0..21)
+        .map(|i| json!({"code": format!("c{i}"), "limit_minor": 1000, "deductible_minor": 0, "premium_minor": 10}))
+        .collect();
+    let r = t
+        .post("/v1/quotes", quote_with("coverages", json!(many)))
+        .await;
+    rejected(&r, 422, Some("coverages"));
+    let free = json!([{"code": "liability", "limit_minor": 1000, "deductible_minor": 0, "premium_minor": 0}]);
+    let r = t.post("/v1/quotes", quote_with("coverages", free)).await;
+    rejected(&r, 422, Some("coverages"));
+    let bad_code = json!([{"code": "Liability!", "limit_minor": 1000, "deductible_minor": 0, "premium_minor": 10}]);
+    let r = t
+        .post("/v1/quotes", quote_with("coverages", bad_code))
+        .await;
+    rejected(&r, 422, Some("coverages[0].code"));
+    let twice = json!([
+        {"code": "liability", "limit_minor": 1000, "deductible_minor": 0, "premium_minor": 10},
+        {"code": "liability", "limit_minor": 2000, "deductible_minor": 0, "premium_minor": 20}
+    ]);
+    let r = t.post("/v1/quotes", quote_with("coverages", twice)).await;
+    rejected(&r, 422, Some("coverages[1].code"));
+    let r = t
+        .post(
+            "/v1/quotes",
+            quote_with("effective_date", json!("2026-13-01")),
+        )
+        .await;
+    rejected(&r, 422, Some("effective_date"));
+    let r = t
+        .post("/v1/quotes", quote_with("valid_until", json!("01/02/2030")))
+        .await;
+    rejected(&r, 422, Some("valid_until"));
+    let r = t
+        .post("/v1/quotes", quote_with("insured_id", json!("xyz")))
+        .await;
+    rejected(&r, 422, Some("insured_id"));
+
+    // Notes over 2,000 characters, on bind and on update.
+    let quote = t.quote(insured_id).await;
+    let long = "n".repeat(2001);
+    let bind = format!("/v1/quotes/{}/bind", quote["id"].as_str().unwrap());
+    rejected(
+        &t.post(&bind, json!({"notes": long})).await,
+        422,
+        Some("notes"),
+    );
+    let policy = t.post(&bind, json!({})).await.ok(201).clone();
+    let policy_id = policy["id"].as_str().unwrap();
+    let r = t
+        .patch(&format!("/v1/policies/{policy_id}"), json!({"notes": long}))
+        .await;
+    rejected(&r, 422, Some("notes"));
+    t.action(&format!("/v1/policies/{policy_id}/activate"))
+        .await
+        .ok(200);
+
+    // Claims: the incident must be past and inside the policy's term (which began 7 days ago).
+    let claim = |incident_date: String| json!({"policy_id": policy_id, "incident_date": incident_date, "description": "Hail", "amount_claimed_minor": 500});
+    let r = t.post("/v1/claims", claim(days_from_today(1))).await;
+    rejected(&r, 422, Some("incident_date"));
+    let r = t.post("/v1/claims", claim(days_from_today(-30))).await;
+    rejected(&r, 422, Some("incident_date"));
+    let r = t.post("/v1/claims", claim("2026-02-30".into())).await;
+    rejected(&r, 422, Some("incident_date"));
+    let mut empty = claim(today().to_string());
+    empty["description"] = json!("");
+    rejected(&t.post("/v1/claims", empty).await, 422, Some("description"));
+
+    // Payments: in the policy's currency.
+    let r = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": policy_id, "amount_minor": 100, "currency": "USD", "method": "card"}),
+        )
+        .await;
+    rejected(&r, 422, Some("currency"));
+    let r = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": policy_id, "amount_minor": 100, "currency": "usd", "method": "card"}),
+        )
+        .await;
+    rejected(&r, 422, Some("currency"));
+    let r = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": policy_id, "amount_minor": 100, "currency": "EUR", "method": "card", "reference": "r".repeat(101)}),
+        )
+        .await;
+    rejected(&r, 422, Some("reference"));
+
+    let r = t
+        .post(
+            &format!("/v1/policies/{policy_id}/cancel"),
+            json!({"reason": " "}),
+        )
+        .await;
+    rejected(&r, 422, Some("reason"));
+    let r = t
+        .post(&format!("/v1/policies/{policy_id}/cancel"), json!({}))
+        .await;
+    rejected(&r, 422, None);
+}
+
+/// Sends a body with `Transfer-Encoding: chunked` (no Content-Length) over a raw connection.
+async fn post_chunked(t: &TenantClient, path: &str, body: &[u8]) -> Resp {
+    let host = t.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nX-Consumer-ID: consumer-{slug}\r\n\
+         X-Authenticated-Userid: user-1\r\nX-Consumer-Custom-ID: {slug}\r\n\
+         Connection: close\r\n\r\n",
+        slug = t.slug
+    );
+    // The server may answer and stop reading before the body ends: write errors are expected.
+    let _ = stream.write_all(head.as_bytes()).await;
+    for chunk in body.chunks(16 * 1024) {
+        if stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .and(stream.write_all(chunk).await)
+            .and(stream.write_all(b"\r\n").await)
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut raw = Vec::new();
+    let mut buf = [0; 8192];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    Resp {
+        status,
+        content_type,
+        body: serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+    }
+}
+
+async fn oversized_bodies(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let big = serde_json::to_vec(&json!({
+        "full_name": "x".repeat((1 << 20) + 1024),
+        "email": "big@example.com"
+    }))
+    .unwrap();
+    rejected(&post_raw(&t, "/v1/insureds", big.clone()).await, 413, None);
+    rejected(&post_chunked(&t, "/v1/insureds", &big).await, 413, None);
+    // Just under the limit the body is read, and judged on its content.
+    let fits = serde_json::to_vec(&json!({
+        "full_name": "x".repeat((1 << 20) - 100),
+        "email": "big@example.com"
+    }))
+    .unwrap();
+    rejected(
+        &post_chunked(&t, "/v1/insureds", &fits).await,
+        422,
+        Some("full_name"),
+    );
+    assert_eq!(
+        t.get("/v1/insureds").await.ok(200)["items"],
+        json!([]),
+        "nothing was created"
+    );
+}
+
+/// Query parameters the service cannot read are the request's fault: 400 naming the parameter.
+async fn bad_query_parameters(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    const LISTS: [&str; 5] = ["insureds", "quotes", "policies", "payments", "claims"];
+    for limit in ["0", "101", "abc", "-1", "4294967296", "1.5", ""] {
+        for list in LISTS {
+            let r = t.get(&format!("/v1/{list}?limit={limit}")).await;
+            rejected(&r, 400, Some("limit"));
+        }
+    }
+    rejected(
+        &t.get("/v1/policies/active?limit=0").await,
+        400,
+        Some("limit"),
+    );
+    rejected(
+        &t.get("/v1/policies?status=nope").await,
+        400,
+        Some("status"),
+    );
+    rejected(&t.get("/v1/claims?status=x").await, 400, Some("status"));
+    // `djE6bm9wZQ` is base64url of `v1:nope`, `eDp5` of `x:y`.
+    for cursor in ["!!!", "djE6bm9wZQ", "eDp5", "%00", "v1"] {
+        for list in LISTS {
+            let r = t.get(&format!("/v1/{list}?cursor={cursor}")).await;
+            rejected(&r, 400, Some("cursor"));
+        }
+    }
+    rejected(
+        &t.get("/v1/policies/active?cursor=!!!").await,
+        400,
+        Some("cursor"),
+    );
+    rejected(
+        &t.get("/v1/quotes?insured_id=xyz").await,
+        400,
+        Some("insured_id"),
+    );
+    rejected(
+        &t.get("/v1/policies?insured_id=1").await,
+        400,
+        Some("insured_id"),
+    );
+    rejected(
+        &t.get("/v1/payments?policy_id=xyz").await,
+        400,
+        Some("policy_id"),
+    );
+    rejected(
+        &t.get("/v1/claims?policy_id=xyz").await,
+        400,
+        Some("policy_id"),
+    );
+}
+
+async fn content_types_routes_and_methods(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let valid = r#"{"full_name":"Ada","email":"ada@example.com"}"#;
+    let r = t
+        .send(
+            t.request(Method::POST, "/v1/insureds")
+                .header("content-type", "text/plain")
+                .body(valid),
+        )
+        .await;
+    rejected(&r, 415, None);
+    let r = t
+        .send(t.request(Method::POST, "/v1/insureds").body(valid))
+        .await;
+    rejected(&r, 415, None);
+    let r = t
+        .send(
+            t.request(Method::POST, "/v1/insureds")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("full_name=Ada&email=ada%40example.com"),
+        )
+        .await;
+    rejected(&r, 415, None);
+    // `application/json; charset=utf-8` and `+json` types are JSON.
+    let r = t
+        .send(
+            t.request(Method::POST, "/v1/insureds")
+                .header("content-type", "application/json; charset=utf-8")
+                .body(valid),
+        )
+        .await;
+    r.ok(201);
+
+    // A malformed id names no record: 404.
+    for path in [
+        "/v1/policies/not-a-uuid",
+        "/v1/insureds/not-a-uuid",
+        "/v1/quotes/123",
+        "/v1/payments/x",
+        "/v1/claims/x",
+    ] {
+        rejected(&t.get(path).await, 404, None);
+    }
+    rejected(
+        &t.action("/v1/policies/not-a-uuid/activate").await,
+        404,
+        None,
+    );
+    rejected(
+        &t.post("/v1/quotes/not-a-uuid/bind", json!({})).await,
+        404,
+        None,
+    );
+    rejected(
+        &t.post(
+            "/v1/claims/not-a-uuid/status",
+            json!({"status": "in_review"}),
+        )
+        .await,
+        404,
+        None,
+    );
+    rejected(
+        &t.patch("/v1/policies/not-a-uuid", json!({"notes": "x"}))
+            .await,
+        404,
+        None,
+    );
+
+    rejected(&t.get("/v1/no-such-route").await, 404, None);
+    rejected(&t.get("/v2/insureds").await, 404, None);
+    rejected(
+        &t.send(t.request(Method::DELETE, "/v1/insureds")).await,
+        405,
+        None,
+    );
+    rejected(
+        &t.send(t.request(Method::PUT, "/v1/policies/active")).await,
+        405,
+        None,
+    );
+}
+
+async fn duplicates_and_missing_references(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    t.post(
+        "/v1/insureds",
+        json!({"full_name": "Ada", "email": "ada@example.com"}),
+    )
+    .await
+    .ok(201);
+    let r = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "Ada Again", "email": " ADA@example.com "}),
+        )
+        .await;
+    r.conflict("duplicate");
+
+    let r = t.post("/v1/quotes", quote_body(&random_id())).await;
+    rejected(&r, 422, Some("insured_id"));
+    let r = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": random_id(), "amount_minor": 100, "currency": "EUR", "method": "card"}),
+        )
+        .await;
+    rejected(&r, 422, Some("policy_id"));
+    let r = t
+        .post(
+            "/v1/claims",
+            json!({"policy_id": random_id(), "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 500}),
+        )
+        .await;
+    rejected(&r, 422, Some("policy_id"));
+    let r = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": "xyz", "amount_minor": 100, "currency": "EUR", "method": "card"}),
+        )
+        .await;
+    rejected(&r, 422, Some("policy_id"));
+    assert_eq!(t.get("/v1/quotes").await.ok(200)["items"], json!([]));
+}

@@ -1,0 +1,440 @@
+//! Test harness: each test gets its own application on port 0 and its own databases.
+//!
+//! SQLite: a temporary folder. MariaDB (the machine's, over TCP): a landlord and tenant
+//! databases named `pstest_<random>_…`, dropped when the `TestApp` is dropped (even when the
+//! test panics; `scripts/test.sh` sweeps what a killed run leaves). Tenants are created with
+//! unique slugs, so tests run in parallel and repeatably.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use policy_service::{
+    cli::Cli, db::Db, startup::Application, state::AppState, tenancy::TenantSlug,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Connection};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    MariaDb,
+}
+
+/// Runs a test body once per engine: `both_engines!(name, …)` wants `async fn name(Engine)`.
+#[macro_export]
+macro_rules! both_engines {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Engine::Sqlite).await
+            }
+            #[tokio::test]
+            async fn mariadb() {
+                super::$name($crate::helpers::Engine::MariaDb).await
+            }
+        }
+    )*};
+}
+
+pub fn mysql_url() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub fn unique() -> String {
+    let s = uuid::Uuid::now_v7().simple().to_string();
+    s[s.len() - 12..].to_owned()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub state: Arc<AppState>,
+    /// Environment that points a `policy-service` process at this app's databases.
+    pub env: Vec<(&'static str, String)>,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    mysql_prefix: Option<String>,
+    dir: TempDir,
+}
+
+pub async fn spawn_app(engine: Engine) -> TestApp {
+    spawn_with(engine, &[]).await
+}
+
+/// The environment a test app (or a CLI run beside it) uses for its databases.
+pub fn database_env(
+    engine: Engine,
+    dir: &TempDir,
+) -> (Vec<(&'static str, String)>, Option<String>) {
+    let id = unique();
+    let mut env = vec![
+        ("DATA_DIR", dir.path().display().to_string()),
+        ("DEMO_TENANT", "false".to_owned()),
+        ("APP_ENV", "development".to_owned()),
+    ];
+    match engine {
+        Engine::Sqlite => {
+            env.push(("LANDLORD_DATABASE", "landlord".into()));
+            env.push(("TENANT_DATABASE_PREFIX", "tenant_".into()));
+            (env, None)
+        }
+        Engine::MariaDb => {
+            let prefix = format!("pstest_{id}_");
+            env.push(("DATABASE_URL", mysql_url()));
+            env.push(("LANDLORD_DATABASE", format!("{prefix}landlord")));
+            env.push(("TENANT_DATABASE_PREFIX", format!("{prefix}t_")));
+            (env, Some(prefix))
+        }
+    }
+}
+
+fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
+    let flag = |name: &str| match name {
+        "DATA_DIR" => "--data-dir",
+        "DEMO_TENANT" => "--demo-tenant",
+        "APP_ENV" => "--app-env",
+        "LANDLORD_DATABASE" => "--landlord-database",
+        "TENANT_DATABASE_PREFIX" => "--tenant-database-prefix",
+        "DATABASE_URL" => "--database-url",
+        other => panic!("no flag for {other}"),
+    };
+    let mut args = vec![
+        "policy-service".to_owned(),
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "0".into(),
+    ];
+    for (name, value) in env {
+        args.push(flag(name).to_owned());
+        args.push(value.clone());
+    }
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args.push("serve".into());
+    args
+}
+
+/// Builds and serves the app; `extra` are more command-line flags (e.g. `--redis-url`).
+pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (env, mysql_prefix) = database_env(engine, &dir);
+    let cli = Cli::try_parse_from(args_from(&env, extra)).expect("test configuration parses");
+    let app = Application::build(cli.config)
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(app.run_until(async {
+        rx.await.ok();
+    }));
+    TestApp {
+        address,
+        state,
+        env,
+        http: reqwest::Client::new(),
+        shutdown: Some(tx),
+        mysql_prefix,
+        dir,
+    }
+}
+
+impl TestApp {
+    /// A new tenant with a unique slug, and a client that calls as its Kong consumer.
+    pub async fn tenant(&self) -> TenantClient {
+        let slug = format!("t-{}", unique());
+        let tenant = self
+            .state
+            .tenancy
+            .create(&TenantSlug::parse(&slug).expect("slug"), "Test Insurance")
+            .await
+            .expect("tenant is created");
+        let db = self.state.tenancy.db(&tenant).await.expect("tenant pool");
+        TenantClient {
+            slug,
+            base: self.address.clone(),
+            http: self.http.clone(),
+            db,
+        }
+    }
+
+    /// A client for a tenant made elsewhere (e.g. by the CLI).
+    pub async fn client_for(&self, slug: &str) -> TenantClient {
+        let tenant = self
+            .state
+            .tenancy
+            .resolve(slug)
+            .await
+            .expect("landlord")
+            .expect("tenant exists");
+        let db = self.state.tenancy.db(&tenant).await.expect("tenant pool");
+        TenantClient {
+            slug: slug.to_owned(),
+            base: self.address.clone(),
+            http: self.http.clone(),
+            db,
+        }
+    }
+
+    /// Runs the `policy-service` binary against this app's databases.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
+        // Its own folder, so no developer `.env` up the tree is read.
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env("RUST_LOG", "warn");
+        for (name, value) in &self.env {
+            cmd.env(name, value);
+        }
+        cmd.output().expect("policy-service runs")
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        Resp::from(
+            self.http
+                .get(format!("{}{path}", self.address))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Stops serving (as on SIGTERM) and waits a moment for the server to wind down.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).ok();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
+        let Some(prefix) = self.mysql_prefix.take() else {
+            return;
+        };
+        // Drop runs outside any runtime we may block, so clean up on a thread of its own.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(drop_databases(&prefix));
+        })
+        .join()
+        .ok();
+    }
+}
+
+pub async fn drop_databases(prefix: &str) {
+    sqlx::any::install_default_drivers();
+    let Ok(mut conn) = AnyConnection::connect(&format!("{}/", mysql_url())).await else {
+        return;
+    };
+    let like = format!("{}%", prefix.replace('_', "\\_"));
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT CAST(schema_name AS CHAR) FROM information_schema.schemata WHERE schema_name LIKE ?")
+            .bind(like)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS `{name}`"
+        )))
+        .execute(&mut conn)
+        .await
+        .ok();
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub async fn from(r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Resp {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+            .to_owned()
+    }
+
+    /// Asserts an RFC 9457 problem with this status (and field, when given).
+    #[track_caller]
+    pub fn problem(&self, status: u16, field: Option<&str>) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status, "body: {}", self.body);
+        assert!(
+            self.body["type"].is_string() && self.body["title"].is_string(),
+            "body: {}",
+            self.body
+        );
+        if let Some(field) = field {
+            assert_eq!(self.body["field"], field, "body: {}", self.body);
+        }
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn conflict(&self, code: &str) {
+        self.problem(409, None);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+    }
+}
+
+/// Calls the API as one tenant's Kong consumer.
+pub struct TenantClient {
+    pub slug: String,
+    pub base: String,
+    pub http: reqwest::Client,
+    /// The tenant's database, for statement counts and for setting up states the API forbids.
+    pub db: Db,
+}
+
+impl TenantClient {
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Consumer-ID", format!("consumer-{}", self.slug))
+            .header("X-Authenticated-Userid", "user-1")
+            .header("X-Consumer-Custom-ID", &self.slug)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        Resp::from(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(self.request(Method::POST, path).json(&body))
+            .await
+    }
+
+    /// POST with no body (state transitions such as activate).
+    pub async fn action(&self, path: &str) -> Resp {
+        self.send(self.request(Method::POST, path)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send(self.request(Method::PATCH, path).json(&body))
+            .await
+    }
+
+    pub async fn insured(&self) -> Value {
+        let email = format!("{}@example.com", unique());
+        self.post(
+            "/v1/insureds",
+            json!({"full_name": "Ada Lovelace", "email": email}),
+        )
+        .await
+        .ok(201)
+        .clone()
+    }
+
+    pub async fn quote(&self, insured_id: &str) -> Value {
+        self.post("/v1/quotes", quote_body(insured_id))
+            .await
+            .ok(201)
+            .clone()
+    }
+
+    pub async fn bound_policy(&self) -> Value {
+        let insured = self.insured().await;
+        let quote = self
+            .quote(insured["id"].as_str().expect("insured id"))
+            .await;
+        let path = format!(
+            "/v1/quotes/{}/bind",
+            quote["id"].as_str().expect("quote id")
+        );
+        self.post(&path, json!({})).await.ok(201).clone()
+    }
+
+    pub async fn active_policy(&self) -> Value {
+        let policy = self.bound_policy().await;
+        let path = format!(
+            "/v1/policies/{}/activate",
+            policy["id"].as_str().expect("policy id")
+        );
+        self.action(&path).await.ok(200).clone()
+    }
+
+    /// Runs SQL on the tenant's database directly (for states no API call can make).
+    pub async fn execute(&self, sql: &'static str) {
+        sqlx::query(sql)
+            .execute(self.db.pool())
+            .await
+            .expect("direct SQL");
+    }
+}
+
+/// A valid quote: cover starts a week ago (so claims on recent incidents fall inside it).
+pub fn quote_body(insured_id: &str) -> Value {
+    let today = chrono::Utc::now().date_naive();
+    json!({
+        "insured_id": insured_id,
+        "product": "auto",
+        "currency": "EUR",
+        "effective_date": (today - chrono::Days::new(7)).to_string(),
+        "expiry_date": (today + chrono::Days::new(358)).to_string(),
+        "coverages": [
+            {"code": "liability", "limit_minor": 100_000_000, "deductible_minor": 50_000, "premium_minor": 45_000},
+            {"code": "collision", "limit_minor": 2_000_000, "deductible_minor": 30_000, "premium_minor": 30_000}
+        ]
+    })
+}
+
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests: the real HTTP app on port 0, on SQLite and on the machine's MariaDB.
+
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod flow;
+mod gateway;
+mod health;
+mod isolation;
+mod lifecycle;
+mod spec;
+mod transitions;

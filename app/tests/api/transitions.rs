@@ -1,0 +1,367 @@
+//! Every illegal state transition is a 409 with a machine-readable `code`; binds are idempotent.
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    both_engines,
+    helpers::{Engine, Resp, TenantClient, spawn_app, today},
+};
+
+both_engines!(
+    quotes_bind_once_and_not_when_expired,
+    payments_and_claims_need_an_open_policy,
+    illegal_policy_moves,
+    illegal_claim_moves,
+    transitions_on_unknown_ids,
+    idempotent_bind,
+    concurrent_idempotent_binds,
+);
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+fn random_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+async fn bind(t: &TenantClient, quote_id: &str, key: Option<&str>, body: Value) -> Resp {
+    let mut req = t
+        .request(Method::POST, &format!("/v1/quotes/{quote_id}/bind"))
+        .json(&body);
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    t.send(req).await
+}
+
+async fn pay(t: &TenantClient, policy_id: &str) -> Resp {
+    t.post(
+        "/v1/payments",
+        json!({"policy_id": policy_id, "amount_minor": 1_000, "currency": "EUR", "method": "bank_transfer"}),
+    )
+    .await
+}
+
+async fn claim(t: &TenantClient, policy_id: &str) -> Resp {
+    t.post(
+        "/v1/claims",
+        json!({"policy_id": policy_id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 500}),
+    )
+    .await
+}
+
+async fn cancel(t: &TenantClient, policy_id: &str) -> Resp {
+    t.post(
+        &format!("/v1/policies/{policy_id}/cancel"),
+        json!({"reason": "customer request"}),
+    )
+    .await
+}
+
+async fn move_claim(t: &TenantClient, claim_id: &str, to: &str) -> Resp {
+    t.post(
+        &format!("/v1/claims/{claim_id}/status"),
+        json!({"status": to}),
+    )
+    .await
+}
+
+async fn quotes_bind_once_and_not_when_expired(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let quote = t.quote(id(&insured)).await;
+    bind(&t, id(&quote), None, json!({})).await.ok(201);
+    bind(&t, id(&quote), None, json!({}))
+        .await
+        .conflict("quote_already_bound");
+    bind(&t, id(&quote), None, json!({"notes": "again"}))
+        .await
+        .conflict("quote_already_bound");
+
+    // No API call makes a quote's valid_until past, so set it directly (the bound one reads
+    // as bound whatever its date).
+    let stale = t.quote(id(&insured)).await;
+    t.execute("UPDATE quotes SET valid_until = '2000-01-01'")
+        .await;
+    let read = t.get(&format!("/v1/quotes/{}", id(&stale))).await;
+    assert_eq!(read.ok(200)["status"], "expired");
+    assert_eq!(
+        t.get(&format!("/v1/quotes/{}", id(&quote))).await.ok(200)["status"],
+        "bound"
+    );
+    bind(&t, id(&stale), None, json!({}))
+        .await
+        .conflict("quote_expired");
+    bind(&t, id(&stale), Some("stale-1"), json!({}))
+        .await
+        .conflict("quote_expired");
+    let read = t.get(&format!("/v1/quotes/{}", id(&stale))).await;
+    assert_eq!(
+        read.ok(200)["status"],
+        "expired",
+        "a refused bind changes nothing"
+    );
+    assert_eq!(
+        t.get("/v1/policies").await.ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn payments_and_claims_need_an_open_policy(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+
+    let bound = t.bound_policy().await;
+    assert_eq!(pay(&t, id(&bound)).await.ok(201)["policy_id"], id(&bound));
+    claim(&t, id(&bound)).await.conflict("policy_not_active");
+
+    let cancelled = t.bound_policy().await;
+    cancel(&t, id(&cancelled)).await.ok(200);
+    pay(&t, id(&cancelled)).await.conflict("policy_not_payable");
+    claim(&t, id(&cancelled))
+        .await
+        .conflict("policy_not_active");
+
+    let expired = t.active_policy().await;
+    t.action(&format!("/v1/policies/{}/expire", id(&expired)))
+        .await
+        .ok(200);
+    pay(&t, id(&expired)).await.conflict("policy_not_payable");
+    claim(&t, id(&expired)).await.conflict("policy_not_active");
+
+    let active = t.active_policy().await;
+    pay(&t, id(&active)).await.ok(201);
+    claim(&t, id(&active)).await.ok(201);
+    let paid = t.get("/v1/payments?limit=100").await;
+    assert_eq!(paid.ok(200)["items"].as_array().unwrap().len(), 2);
+    let claims = t.get("/v1/claims?limit=100").await;
+    assert_eq!(claims.ok(200)["items"].as_array().unwrap().len(), 1);
+}
+
+async fn illegal_policy_moves(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let policy_path = |p: &Value, action: &str| format!("/v1/policies/{}{action}", id(p));
+
+    let active = t.active_policy().await;
+    t.action(&policy_path(&active, "/activate"))
+        .await
+        .conflict("invalid_policy_transition");
+
+    let bound = t.bound_policy().await;
+    t.action(&policy_path(&bound, "/expire"))
+        .await
+        .conflict("invalid_policy_transition");
+    let read = t.get(&policy_path(&bound, "")).await;
+    assert_eq!(read.ok(200)["status"], "bound");
+
+    // PATCH keeps the term after its start, and wants at least one change.
+    let effective = bound["effective_date"].as_str().unwrap();
+    let r = t
+        .patch(&policy_path(&bound, ""), json!({"expiry_date": effective}))
+        .await;
+    r.problem(422, Some("expiry_date"));
+    let before = (today() - chrono::Days::new(30)).to_string();
+    let r = t
+        .patch(&policy_path(&bound, ""), json!({"expiry_date": before}))
+        .await;
+    r.problem(422, Some("expiry_date"));
+    t.patch(&policy_path(&bound, ""), json!({}))
+        .await
+        .problem(422, Some("body"));
+    t.patch(&policy_path(&bound, ""), json!({"notes": null}))
+        .await
+        .problem(422, Some("body"));
+
+    cancel(&t, id(&bound)).await.ok(200);
+    for action in ["/activate", "/expire"] {
+        t.action(&policy_path(&bound, action))
+            .await
+            .conflict("invalid_policy_transition");
+    }
+    cancel(&t, id(&bound))
+        .await
+        .conflict("invalid_policy_transition");
+    t.patch(&policy_path(&bound, ""), json!({"notes": "too late"}))
+        .await
+        .conflict("policy_closed");
+
+    t.action(&policy_path(&active, "/expire")).await.ok(200);
+    t.action(&policy_path(&active, "/expire"))
+        .await
+        .conflict("invalid_policy_transition");
+    cancel(&t, id(&active))
+        .await
+        .conflict("invalid_policy_transition");
+    t.patch(&policy_path(&active, ""), json!({"notes": "too late"}))
+        .await
+        .conflict("policy_closed");
+    let read = t.get(&policy_path(&active, "")).await;
+    assert_eq!(read.ok(200)["status"], "expired");
+    assert!(read.body["notes"].is_null(), "{}", read.body);
+}
+
+async fn illegal_claim_moves(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let policy = t.active_policy().await;
+    let claim_id = claim(&t, id(&policy)).await.ok(201).clone();
+    let claim_id = id(&claim_id);
+
+    for to in ["approved", "rejected", "closed", "open"] {
+        move_claim(&t, claim_id, to)
+            .await
+            .conflict("invalid_claim_transition");
+    }
+    move_claim(&t, claim_id, "in_review").await.ok(200);
+    for to in ["closed", "in_review", "open"] {
+        move_claim(&t, claim_id, to)
+            .await
+            .conflict("invalid_claim_transition");
+    }
+    move_claim(&t, claim_id, "rejected").await.ok(200);
+    move_claim(&t, claim_id, "approved")
+        .await
+        .conflict("invalid_claim_transition");
+    move_claim(&t, claim_id, "closed").await.ok(200);
+    for to in ["in_review", "approved", "rejected", "closed", "open"] {
+        move_claim(&t, claim_id, to)
+            .await
+            .conflict("invalid_claim_transition");
+    }
+    let read = t.get(&format!("/v1/claims/{claim_id}")).await;
+    assert_eq!(read.ok(200)["status"], "closed");
+}
+
+async fn transitions_on_unknown_ids(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let unknown = random_id();
+    bind(&t, &unknown, None, json!({})).await.problem(404, None);
+    bind(&t, &unknown, Some("k-unknown"), json!({}))
+        .await
+        .problem(404, None);
+    for action in ["activate", "expire"] {
+        t.action(&format!("/v1/policies/{unknown}/{action}"))
+            .await
+            .problem(404, None);
+    }
+    cancel(&t, &unknown).await.problem(404, None);
+    t.patch(&format!("/v1/policies/{unknown}"), json!({"notes": "x"}))
+        .await
+        .problem(404, None);
+    move_claim(&t, &unknown, "in_review")
+        .await
+        .problem(404, None);
+
+    // Another tenant's records are unknown here too.
+    let other = app.tenant().await;
+    let theirs = other.bound_policy().await;
+    t.action(&format!("/v1/policies/{}/activate", id(&theirs)))
+        .await
+        .problem(404, None);
+    bind(&t, theirs["quote_id"].as_str().unwrap(), None, json!({}))
+        .await
+        .problem(404, None);
+}
+
+async fn idempotent_bind(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let quote = t.quote(id(&insured)).await;
+
+    let first = bind(&t, id(&quote), Some("key-1"), json!({})).await;
+    let policy_id = id(first.ok(201)).to_owned();
+    let again = bind(&t, id(&quote), Some("key-1"), json!({})).await;
+    assert_eq!(id(again.ok(200)), policy_id);
+    assert_eq!(again.body["status"], "bound");
+
+    // The same key with another body, or for another quote, is a client bug.
+    bind(&t, id(&quote), Some("key-1"), json!({"notes": "x"}))
+        .await
+        .problem(422, Some("Idempotency-Key"));
+    let other = t.quote(id(&insured)).await;
+    bind(&t, id(&other), Some("key-1"), json!({}))
+        .await
+        .problem(422, Some("Idempotency-Key"));
+    let read = t.get(&format!("/v1/quotes/{}", id(&other))).await;
+    assert_eq!(read.ok(200)["status"], "quoted");
+
+    // A new key is a new request: the quote is already bound.
+    bind(&t, id(&quote), Some("key-2"), json!({}))
+        .await
+        .conflict("quote_already_bound");
+    bind(&t, id(&quote), None, json!({}))
+        .await
+        .conflict("quote_already_bound");
+    // The failed key was not recorded: it binds the other quote.
+    let second = bind(&t, id(&other), Some("key-2"), json!({"notes": "n"})).await;
+    let second_id = id(second.ok(201)).to_owned();
+    assert_ne!(second_id, policy_id);
+    let replay = bind(&t, id(&other), Some("key-2"), json!({"notes": "n"})).await;
+    assert_eq!(id(replay.ok(200)), second_id);
+    assert_eq!(replay.body["notes"], "n");
+
+    // Keys are per tenant: another tenant may use the same key.
+    let t2 = app.tenant().await;
+    let insured2 = t2.insured().await;
+    let quote2 = t2.quote(id(&insured2)).await;
+    bind(&t2, id(&quote2), Some("key-1"), json!({}))
+        .await
+        .ok(201);
+
+    // An empty or over-long key is refused before anything happens.
+    let fresh = t.quote(id(&insured)).await;
+    let r = bind(&t, id(&fresh), Some(""), json!({})).await;
+    assert!(r.status == 400 || r.status == 422, "{r:?}");
+    r.problem(r.status, None);
+    let long = "k".repeat(256);
+    let r = bind(&t, id(&fresh), Some(&long), json!({})).await;
+    assert!(r.status == 400 || r.status == 422, "{r:?}");
+    let read = t.get(&format!("/v1/quotes/{}", id(&fresh))).await;
+    assert_eq!(read.ok(200)["status"], "quoted");
+}
+
+async fn concurrent_idempotent_binds(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let quote = t.quote(id(&insured)).await;
+    let quote_id = id(&quote);
+
+    let answers =
+        join_all((0..8).map(|_| bind(&t, quote_id, Some("race-1"), json!({"notes": "race"}))))
+            .await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    for r in &answers {
+        assert!(
+            r.status == 200 || r.status == 201,
+            "statuses {statuses:?}; this one: {r:?}"
+        );
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "exactly one bind creates: {statuses:?}"
+    );
+    let ids: Vec<&str> = answers.iter().map(|r| id(&r.body)).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+
+    let all = t.get("/v1/policies?limit=100").await;
+    let of_quote: Vec<&Value> = all.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["quote_id"] == quote_id)
+        .collect();
+    assert_eq!(of_quote.len(), 1, "{of_quote:?}");
+    assert_eq!(id(of_quote[0]), ids[0]);
+}
