@@ -119,7 +119,6 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
             None => return Err(Error::Forbidden("unknown tenant".into()).into()),
         };
         let db = state.tenancy.db(&tenant).await?;
-        tracing::Span::current().record("tenant", tenant.slug.as_str());
         Ok(TenantCtx {
             tenant,
             db,

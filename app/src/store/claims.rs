@@ -1,4 +1,4 @@
-use super::{Filter, Page, PageRequest, bind_all, into_page};
+use super::{Filter, Page, PageRequest};
 use crate::{
     db::{Sql, placeholders},
     domain::{
@@ -56,10 +56,7 @@ pub async fn insert(sql: &mut Sql<'_>, id: &str, c: &NewClaim, now: i64) -> Resu
 }
 
 pub async fn get(sql: &mut Sql<'_>, id: &str) -> Result<Option<Claim>> {
-    let q = format!("SELECT {COLUMNS} FROM claims WHERE id = ?");
-    let row = sql
-        .optional(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)).bind(id))
-        .await?;
+    let row: Option<Row> = super::by_id(sql, &format!("{COLUMNS} FROM claims"), id).await?;
     row.map(Row::into_claim).transpose()
 }
 
@@ -69,21 +66,17 @@ pub async fn list(
     status: Option<ClaimStatus>,
     page: &PageRequest,
 ) -> Result<Page<Claim>> {
-    let (q, binds) = Filter::default()
+    Filter::default()
         .eq("policy_id", policy_id)
         .eq("status", status.map(|s| s.as_str().to_owned()))
-        .page_sql(&format!("{COLUMNS} FROM claims"), "id", page);
-    let rows = sql
-        .all(bind_all(
-            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
-            binds,
-        ))
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(Row::into_claim)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(into_page(items, page, |c| &c.id))
+        .page(
+            sql,
+            &format!("{COLUMNS} FROM claims"),
+            page,
+            Row::into_claim,
+            |c| &c.id,
+        )
+        .await
 }
 
 /// Moves a claim to `to` if it is in one of `to`'s source states; returns whether it did.

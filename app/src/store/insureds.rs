@@ -1,6 +1,6 @@
 use chrono::NaiveDate;
 
-use super::{Filter, Page, PageRequest, bind_all, into_page};
+use super::{Filter, Page, PageRequest};
 use crate::{
     db::Sql,
     domain::{
@@ -64,10 +64,7 @@ pub async fn insert(
 }
 
 pub async fn get(sql: &mut Sql<'_>, id: &str) -> Result<Option<Insured>> {
-    let q = format!("SELECT {COLUMNS} WHERE id = ?");
-    let row = sql
-        .optional(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)).bind(id))
-        .await?;
+    let row: Option<Row> = super::by_id(sql, COLUMNS, id).await?;
     row.map(Row::into_insured).transpose()
 }
 
@@ -83,18 +80,8 @@ pub async fn list(
     email: Option<String>,
     page: &PageRequest,
 ) -> Result<Page<Insured>> {
-    let (q, binds) = Filter::default()
+    Filter::default()
         .eq("email", email)
-        .page_sql(COLUMNS, "id", page);
-    let rows = sql
-        .all(bind_all(
-            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
-            binds,
-        ))
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(Row::into_insured)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(into_page(items, page, |i| &i.id))
+        .page(sql, COLUMNS, page, Row::into_insured, |i| &i.id)
+        .await
 }

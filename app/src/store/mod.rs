@@ -12,7 +12,12 @@ pub mod payments;
 pub mod policies;
 pub mod quotes;
 
-use crate::db::StmtAs;
+use sqlx::{Any, FromRow, any::AnyRow};
+
+use crate::{
+    db::{Sql, StmtAs},
+    error::Result,
+};
 
 /// A page request: the id the previous page ended at, and the page size (already bounded).
 #[derive(Debug, Clone)]
@@ -46,7 +51,7 @@ impl Filter {
     }
 
     /// `SELECT {select} WHERE … ORDER BY {id_column} DESC LIMIT n+1` for a page.
-    pub fn page_sql(
+    fn page_sql(
         mut self,
         select: &str,
         id_column: &str,
@@ -67,11 +72,59 @@ impl Filter {
         );
         (sql, self.binds)
     }
+
+    /// The rows of one page, look-ahead row included (`into_page` cuts it off).
+    pub async fn rows<R: RowOf>(
+        self,
+        sql: &mut Sql<'_>,
+        select: &str,
+        id_column: &str,
+        page: &PageRequest,
+    ) -> Result<Vec<R>> {
+        let (q, binds) = self.page_sql(select, id_column, page);
+        sql.all(bind_all(
+            sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(q)),
+            binds,
+        ))
+        .await
+    }
+
+    /// One page of records, each row converted by `convert`.
+    pub async fn page<R: RowOf, T>(
+        self,
+        sql: &mut Sql<'_>,
+        select: &str,
+        page: &PageRequest,
+        convert: impl Fn(R) -> Result<T>,
+        id: impl Fn(&T) -> &str,
+    ) -> Result<Page<T>> {
+        let rows = self.rows(sql, select, "id", page).await?;
+        let items = rows.into_iter().map(convert).collect::<Result<Vec<_>>>()?;
+        Ok(into_page(items, page, id))
+    }
 }
 
-pub fn bind_all<'q, T>(mut q: StmtAs<'q, T>, binds: Vec<String>) -> StmtAs<'q, T> {
-    for b in binds {
-        q = q.bind(b);
+/// A row type sqlx can decode from the `Any` driver.
+pub trait RowOf: Send + Unpin + for<'r> FromRow<'r, AnyRow> {}
+impl<R: Send + Unpin + for<'r> FromRow<'r, AnyRow>> RowOf for R {}
+
+/// `SELECT {select} WHERE id = ?`: one record by id.
+pub async fn by_id<R: RowOf>(sql: &mut Sql<'_>, select: &str, id: &str) -> Result<Option<R>> {
+    let q = format!("SELECT {select} WHERE id = ?");
+    sql.optional(sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(q)).bind(id.to_owned()))
+        .await
+}
+
+/// Binds each value in order (an `IN (…)` list, or a filter's values).
+pub fn bind_all<'q, T, V>(
+    mut q: StmtAs<'q, T>,
+    values: impl IntoIterator<Item = V>,
+) -> StmtAs<'q, T>
+where
+    V: 'q + Send + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+{
+    for v in values {
+        q = q.bind(v);
     }
     q
 }

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use super::{Filter, Page, PageRequest, bind_all, into_page};
+use super::{Filter, Page, PageRequest, bind_all};
 use crate::{
     db::{Sql, placeholders},
     domain::{
@@ -70,10 +70,7 @@ pub async fn insert(sql: &mut Sql<'_>, id: &str, p: &NewPayment, now: i64) -> Re
 }
 
 pub async fn get(sql: &mut Sql<'_>, id: &str) -> Result<Option<Payment>> {
-    let q = format!("SELECT {COLUMNS} FROM payments WHERE id = ?");
-    let row = sql
-        .optional(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)).bind(id))
-        .await?;
+    let row: Option<Row> = super::by_id(sql, &format!("{COLUMNS} FROM payments"), id).await?;
     row.map(Row::into_payment).transpose()
 }
 
@@ -82,22 +79,16 @@ pub async fn list(
     policy_id: Option<String>,
     page: &PageRequest,
 ) -> Result<Page<Payment>> {
-    let (q, binds) = Filter::default().eq("policy_id", policy_id).page_sql(
-        &format!("{COLUMNS} FROM payments"),
-        "id",
-        page,
-    );
-    let rows = sql
-        .all(bind_all(
-            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
-            binds,
-        ))
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(Row::into_payment)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(into_page(items, page, |p| &p.id))
+    Filter::default()
+        .eq("policy_id", policy_id)
+        .page(
+            sql,
+            &format!("{COLUMNS} FROM payments"),
+            page,
+            Row::into_payment,
+            |p| &p.id,
+        )
+        .await
 }
 
 /// The latest payment of each policy, in one statement (a window function; SQLite ≥ 3.25 and
@@ -109,10 +100,10 @@ pub async fn last_for(sql: &mut Sql<'_>, policy_ids: &[&str]) -> Result<HashMap<
          FROM payments WHERE policy_id IN ({})) ranked WHERE rn = 1",
         placeholders(policy_ids.len())
     );
-    let mut stmt = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q));
-    for id in policy_ids {
-        stmt = stmt.bind(*id);
-    }
+    let stmt = bind_all(
+        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
+        policy_ids.iter().copied(),
+    );
     sql.all(stmt)
         .await?
         .into_iter()

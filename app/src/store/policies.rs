@@ -83,10 +83,7 @@ pub async fn insert(sql: &mut Sql<'_>, p: &Policy, now: i64) -> Result<()> {
 }
 
 pub async fn get(sql: &mut Sql<'_>, id: &str) -> Result<Option<Policy>> {
-    let q = format!("SELECT {FIELDS} FROM policies p WHERE p.id = ?");
-    let row = sql
-        .optional(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)).bind(id))
-        .await?;
+    let row: Option<Row> = super::by_id(sql, &format!("{FIELDS} FROM policies p"), id).await?;
     row.map(Row::into_policy).transpose()
 }
 
@@ -96,21 +93,17 @@ pub async fn list(
     insured_id: Option<String>,
     page: &PageRequest,
 ) -> Result<Page<Policy>> {
-    let (q, binds) = Filter::default()
+    Filter::default()
         .eq("p.status", status.map(|s| s.as_str().to_owned()))
         .eq("p.insured_id", insured_id)
-        .page_sql(&format!("{FIELDS} FROM policies p"), "p.id", page);
-    let rows = sql
-        .all(bind_all(
-            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
-            binds,
-        ))
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(Row::into_policy)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(into_page(items, page, |p| &p.id))
+        .page(
+            sql,
+            &format!("{FIELDS} FROM policies p"),
+            page,
+            Row::into_policy,
+            |p| &p.id,
+        )
+        .await
 }
 
 /// Moves a policy to `to` if it is in one of `to`'s source states; returns whether it did.
@@ -182,14 +175,9 @@ pub async fn active(sql: &mut Sql<'_>, page: &PageRequest) -> Result<Page<Active
         "{FIELDS}, i.full_name AS insured_full_name, i.email AS insured_email \
          FROM policies p JOIN insureds i ON i.id = p.insured_id"
     );
-    let (q, binds) = Filter::default()
+    let rows: Vec<ActiveRow> = Filter::default()
         .eq("p.status", Some(PolicyStatus::Active.as_str().to_owned()))
-        .page_sql(&select, "p.id", page);
-    let rows = sql
-        .all(bind_all(
-            sqlx::query_as::<_, ActiveRow>(sqlx::AssertSqlSafe(q)),
-            binds,
-        ))
+        .rows(sql, &select, "p.id", page)
         .await?;
     let page_rows = into_page(rows, page, |r| &r.policy.id);
     if page_rows.items.is_empty() {
@@ -238,10 +226,10 @@ async fn claim_counts(sql: &mut Sql<'_>, policy_ids: &[&str]) -> Result<HashMap<
         "SELECT policy_id, COUNT(*) AS n FROM claims WHERE policy_id IN ({}) GROUP BY policy_id",
         placeholders(policy_ids.len())
     );
-    let mut stmt = sqlx::query_as::<_, ClaimCount>(sqlx::AssertSqlSafe(q));
-    for id in policy_ids {
-        stmt = stmt.bind(*id);
-    }
+    let stmt = bind_all(
+        sqlx::query_as::<_, ClaimCount>(sqlx::AssertSqlSafe(q)),
+        policy_ids.iter().copied(),
+    );
     Ok(sql
         .all(stmt)
         .await?

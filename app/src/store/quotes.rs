@@ -124,10 +124,10 @@ pub async fn coverages_for(
          WHERE quote_id IN ({}) ORDER BY quote_id, position",
         placeholders(quote_ids.len())
     );
-    let mut stmt = sqlx::query_as::<_, CoverageRow>(sqlx::AssertSqlSafe(q));
-    for id in quote_ids {
-        stmt = stmt.bind(*id);
-    }
+    let stmt = bind_all(
+        sqlx::query_as::<_, CoverageRow>(sqlx::AssertSqlSafe(q)),
+        quote_ids.iter().copied(),
+    );
     for r in sql.all(stmt).await? {
         by_quote.entry(r.quote_id).or_default().push(Coverage {
             code: r.code,
@@ -140,11 +140,7 @@ pub async fn coverages_for(
 }
 
 pub async fn get(sql: &mut Sql<'_>, id: &str) -> Result<Option<Quote>> {
-    let q = format!("SELECT {COLUMNS} WHERE id = ?");
-    let Some(row) = sql
-        .optional(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)).bind(id))
-        .await?
-    else {
+    let Some(row): Option<Row> = super::by_id(sql, COLUMNS, id).await? else {
         return Ok(None);
     };
     let mut coverages = coverages_for(sql, &[id]).await?;
@@ -157,14 +153,9 @@ pub async fn list(
     insured_id: Option<String>,
     page: &PageRequest,
 ) -> Result<Page<Quote>> {
-    let (q, binds) = Filter::default()
+    let rows: Vec<Row> = Filter::default()
         .eq("insured_id", insured_id)
-        .page_sql(COLUMNS, "id", page);
-    let rows = sql
-        .all(bind_all(
-            sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
-            binds,
-        ))
+        .rows(sql, COLUMNS, "id", page)
         .await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut coverages = coverages_for(sql, &ids).await?;

@@ -97,6 +97,7 @@ impl Tenancy {
     pub async fn open(cfg: &DatabaseConfig) -> Result<Tenancy> {
         let databases = Databases::new(cfg.engine()?);
         let landlord_name = DatabaseName::parse(&cfg.landlord_database)?;
+        // A bad prefix would only surface when the first tenant is created: refuse it now.
         DatabaseName::parse(&format!("{}x", cfg.tenant_database_prefix))?;
         databases.create(&landlord_name).await?;
         let landlord =

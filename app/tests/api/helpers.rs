@@ -438,3 +438,25 @@ pub fn quote_body(insured_id: &str) -> Value {
 pub fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
+
+/// A problem with this status (and field), and not a server error.
+#[track_caller]
+pub fn rejected<'r>(r: &'r Resp, status: u16, field: Option<&str>) -> &'r Value {
+    assert!(
+        r.status < 500,
+        "bad input got a server error {}: {}",
+        r.status,
+        r.body
+    );
+    r.problem(status, field)
+}
+
+/// POSTs a raw body as `application/json`.
+pub async fn post_raw(t: &TenantClient, path: &str, body: impl Into<reqwest::Body>) -> Resp {
+    t.send(
+        t.request(Method::POST, path)
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await
+}

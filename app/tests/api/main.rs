@@ -3,6 +3,7 @@
 mod helpers;
 
 mod bad_input;
+mod bad_requests;
 mod cli;
 mod flow;
 mod gateway;
