@@ -17,7 +17,10 @@ use poem::{
 use secrecy::ExposeSecret;
 
 use crate::{
-    api::{problem, spec},
+    api::{
+        allow::{AllowedMethods, add_allow_header},
+        problem, spec,
+    },
     config::Config,
     error::{Error, Result},
     gateway,
@@ -111,6 +114,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let service = spec::service();
     let document = spec::document(&service);
     let swagger = spec::swagger_html(&service, &document);
+    let allowed = Arc::new(AllowedMethods::from_document(&document));
     Route::new()
         .nest("/", service)
         .at(
@@ -125,6 +129,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .around(gateway::warn_near_rate_limit)
         .with(AddData::new(state))
         .catch_all_error(problem::render)
+        .around(move |next, req| add_allow_header(next, req, allowed.clone()))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

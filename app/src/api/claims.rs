@@ -23,12 +23,17 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreateClaim {
     /// An active policy (else 409).
+    #[oai(validator(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     pub policy_id: String,
     /// Within the policy's term, not in the future.
     pub incident_date: NaiveDate,
     /// 1 to 4,000 characters.
+    #[oai(validator(min_length = 1, max_length = 4000))]
     pub description: String,
     /// In minor units: 1 to 10^12.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_claimed_minor: i64,
 }
 
@@ -81,10 +86,7 @@ impl ClaimsApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<page::PageOf<Claim>>> {
         let page = page::request(cursor.0, limit.0)?;
-        let policy_id = policy_id
-            .0
-            .map(|id| super::filter_id("policy_id", &id))
-            .transpose()?;
+        let policy_id = super::filter_id("policy_id", policy_id.0)?;
         Ok(Json(
             services::claims::list(&ctx.db, policy_id, status.0, &page)
                 .await?

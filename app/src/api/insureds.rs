@@ -23,8 +23,10 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreateInsured {
     /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub full_name: String,
     /// An e-mail address, unique within the tenant (compared lower-case).
+    #[oai(validator(min_length = 3, max_length = 254))]
     pub email: String,
     /// In the past.
     pub date_of_birth: Option<NaiveDate>,

@@ -2,6 +2,7 @@
 //! Handlers parse and check input into domain values, call a domain service with the tenant's
 //! database from `TenantCtx`, and map the result; they hold no business rules of their own.
 
+pub mod allow;
 mod body;
 mod claims;
 mod health;
@@ -50,9 +51,14 @@ impl<T: ParseFromJSON + ToJSON + Send> Created<T> {
     }
 }
 
-/// A filter on an id that is not a UUID can match nothing, but is more likely a client bug: 400.
-fn filter_id(param: &str, id: &str) -> Result<String> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.to_string())
-        .map_err(|_| Error::bad_request(Some(param), "must be a record id (UUID)"))
+/// A filter on an id. One that is not a UUID can match nothing, but is more likely a client bug:
+/// 400. An empty one (`?policy_id=`, as generated clients send an unset value) is no filter.
+fn filter_id(param: &str, id: Option<String>) -> Result<Option<String>> {
+    id.filter(|id| !id.is_empty())
+        .map(|id| {
+            uuid::Uuid::parse_str(&id)
+                .map(|u| u.to_string())
+                .map_err(|_| Error::bad_request(Some(param), "must be a record id (UUID)"))
+        })
+        .transpose()
 }

@@ -35,7 +35,11 @@ impl<T: ParseFromJSON + ToJSON> From<Page<T>> for PageOf<T> {
 
 /// Checks `limit` (poem-openapi enforces the documented bounds) and decodes `cursor`.
 pub fn request(cursor: Option<String>, limit: Option<u32>) -> Result<PageRequest> {
-    let after = cursor.map(|c| decode(&c)).transpose()?;
+    // `?cursor=` (empty) is the first page, as generated clients send it.
+    let after = cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| decode(&c))
+        .transpose()?;
     Ok(PageRequest {
         after,
         limit: limit.unwrap_or(DEFAULT_LIMIT),

@@ -22,13 +22,19 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
     /// A bound or active policy (else 409).
+    #[oai(validator(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     pub policy_id: String,
     /// In minor units: 1 to 10^12.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_minor: i64,
     /// The policy's currency.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
     pub method: PaymentMethod,
     /// Up to 100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub reference: Option<String>,
 }
 
@@ -79,10 +85,7 @@ impl PaymentsApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<page::PageOf<Payment>>> {
         let page = page::request(cursor.0, limit.0)?;
-        let policy_id = policy_id
-            .0
-            .map(|id| super::filter_id("policy_id", &id))
-            .transpose()?;
+        let policy_id = super::filter_id("policy_id", policy_id.0)?;
         Ok(Json(
             services::payments::list(&ctx.db, policy_id, &page)
                 .await?

@@ -27,6 +27,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct BindQuote {
     /// Free text kept on the policy: up to 2,000 characters.
+    #[oai(validator(max_length = 2000))]
     pub notes: Option<String>,
 }
 
@@ -38,6 +39,7 @@ pub struct UpdatePolicy {
     /// New last day of cover: after the effective date.
     pub expiry_date: Option<NaiveDate>,
     /// Replaces the notes: up to 2,000 characters.
+    #[oai(validator(max_length = 2000))]
     pub notes: Option<String>,
 }
 
@@ -47,6 +49,7 @@ pub struct UpdatePolicy {
 #[serde(deny_unknown_fields)]
 pub struct CancelPolicy {
     /// 1 to 500 characters.
+    #[oai(validator(min_length = 1, max_length = 500))]
     pub reason: String,
 }
 
@@ -124,10 +127,7 @@ impl PoliciesApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<page::PageOf<Policy>>> {
         let page = page::request(cursor.0, limit.0)?;
-        let insured_id = insured_id
-            .0
-            .map(|id| super::filter_id("insured_id", &id))
-            .transpose()?;
+        let insured_id = super::filter_id("insured_id", insured_id.0)?;
         Ok(Json(
             services::policies::list(&ctx.db, status.0, insured_id, &page)
                 .await?

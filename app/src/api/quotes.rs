@@ -23,12 +23,16 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CoverageInput {
     /// 2 to 40 characters of a-z, 0-9 and `_`; unique within the quote.
+    #[oai(validator(pattern = "^[a-z0-9_]{2,40}$"))]
     pub code: String,
     /// Most the insurer pays, in minor units: 1 to 10^12.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub limit_minor: i64,
     /// What the insured pays first, in minor units: 0 up to the limit.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
     pub deductible_minor: i64,
     /// This coverage's premium, in minor units: 0 to 10^12.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
     pub premium_minor: i64,
 }
 
@@ -38,9 +42,13 @@ pub struct CoverageInput {
 #[serde(deny_unknown_fields)]
 pub struct CreateQuote {
     /// The insured it is for.
+    #[oai(validator(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     pub insured_id: String,
     pub product: Product,
     /// ISO 4217 code, e.g. `EUR`.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
     /// Last day it can be bound: today or later (default: 30 days from today).
     pub valid_until: Option<NaiveDate>,
@@ -49,6 +57,7 @@ pub struct CreateQuote {
     /// Last day of cover: after `effective_date`.
     pub expiry_date: NaiveDate,
     /// 1 to 20 coverages; the quote's premium is the sum of theirs and must be above zero.
+    #[oai(validator(min_items = 1, max_items = 20))]
     pub coverages: Vec<CoverageInput>,
 }
 
@@ -159,10 +168,7 @@ impl QuotesApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<page::PageOf<Quote>>> {
         let page = page::request(cursor.0, limit.0)?;
-        let insured_id = insured_id
-            .0
-            .map(|id| super::filter_id("insured_id", &id))
-            .transpose()?;
+        let insured_id = super::filter_id("insured_id", insured_id.0)?;
         Ok(Json(
             services::quotes::list(&ctx.db, insured_id, &page)
                 .await?

@@ -238,3 +238,22 @@ async fn content_types_routes_and_methods(engine: Engine) {
         None,
     );
 }
+
+#[tokio::test]
+async fn a_405_lists_the_allowed_methods() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+    for (method, path, allow) in [
+        (Method::DELETE, "/v1/insureds", "GET, POST"),
+        (
+            Method::PUT,
+            "/v1/policies/01a20a7d-98cf-7643-8960-e0613cd51779",
+            "GET, PATCH",
+        ),
+        (Method::TRACE, "/health/live", "GET"),
+    ] {
+        let resp = t.request(method, path).send().await.unwrap();
+        assert_eq!(resp.status(), 405);
+        assert_eq!(resp.headers()["allow"], allow, "{path}");
+    }
+}

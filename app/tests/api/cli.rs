@@ -68,6 +68,14 @@ async fn tenants_commands_provision_and_suspend(engine: Engine) {
         .await
         .unwrap();
         assert_eq!(n, 1, "the tenant has a database of its own");
+        let collation: String = sqlx::query_scalar(
+            "SELECT CAST(default_collation_name AS CHAR) FROM information_schema.schemata WHERE schema_name = ?",
+        )
+        .bind(tenant.database.as_str())
+        .fetch_one(app.state.tenancy.landlord().pool())
+        .await
+        .unwrap();
+        assert_eq!(collation, "utf8mb4_unicode_ci");
     }
     let again = app.cli(&["tenants", "create", &slug, "--name", "Again"]);
     assert!(!again.status.success());
