@@ -49,7 +49,12 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// On SIGTERM, how long in-flight requests may take before the server stops anyway.
+    /// On SIGTERM, how long readiness answers 503 (so the load balancer stops sending) while
+    /// requests are still served, before the server stops accepting.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 5)]
+    pub shutdown_drain_secs: u64,
+
+    /// On SIGTERM, after draining, how long in-flight requests may take before the server stops.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
     pub shutdown_grace_secs: u64,
 
@@ -105,15 +110,15 @@ pub struct DatabaseConfig {
     pub ssl_verify_server_cert: bool,
 
     /// Connections at most in the landlord pool.
-    #[arg(long, env = "LANDLORD_MAX_CONNECTIONS", default_value_t = 5)]
+    #[arg(long, env = "LANDLORD_MAX_CONNECTIONS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub landlord_max_connections: u32,
 
     /// Connections at most in each tenant's pool.
-    #[arg(long, env = "TENANT_MAX_CONNECTIONS", default_value_t = 5)]
+    #[arg(long, env = "TENANT_MAX_CONNECTIONS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub tenant_max_connections: u32,
 
     /// Tenant pools kept open at most; the least used beyond it are closed.
-    #[arg(long, env = "TENANT_POOLS_MAX", default_value_t = 100)]
+    #[arg(long, env = "TENANT_POOLS_MAX", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub tenant_pools_max: u64,
 
     /// A tenant pool unused this long is closed.
@@ -206,6 +211,10 @@ impl Config {
     pub fn wants_demo_tenant(&self) -> bool {
         self.demo_tenant
             .unwrap_or(self.database.url.is_none() && self.app_env == AppEnv::Development)
+    }
+
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_secs(self.shutdown_drain_secs)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

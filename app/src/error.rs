@@ -3,7 +3,7 @@
 //! violations are mapped here, engine-free (sqlx reports the same `ErrorKind` on SQLite and
 //! MariaDB), so a duplicate is a 409 and never a 500.
 
-use sqlx::error::ErrorKind;
+use sqlx::{error::ErrorKind, mysql::MySqlDatabaseError};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -105,9 +105,14 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
+        let busy = || Error::Unavailable("database busy, try again".into());
         match &err {
             sqlx::Error::RowNotFound => Error::NotFound("record"),
-            sqlx::Error::PoolTimedOut => Error::Unavailable("database busy, try again".into()),
+            // The database is unreachable or shutting down: the client may retry elsewhere.
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => busy(),
             sqlx::Error::Database(db) => match db.kind() {
                 ErrorKind::UniqueViolation => Error::conflict(
                     "duplicate",
@@ -119,9 +124,20 @@ impl From<sqlx::Error> for Error {
                 ErrorKind::NotNullViolation | ErrorKind::CheckViolation => {
                     Error::validation("body", db.message().to_owned())
                 }
-                // SQLite busy/locked, or a deadlock (SQLSTATE 40001): the client may retry.
-                _ if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "40001")) => {
-                    Error::Unavailable("database busy, try again".into())
+                // A value too long for its column (SQLSTATE 22001): input the checks let through.
+                _ if db.code().as_deref() == Some("22001") => {
+                    Error::validation("body", "a value is too long")
+                }
+                // SQLite busy/locked, a deadlock (SQLSTATE 40001), a MariaDB lock wait timeout
+                // (1205) or too many connections (1040): the client may retry.
+                _ if matches!(db.code().as_deref(), Some("5" | "6" | "517" | "40001"))
+                    || matches!(
+                        db.try_downcast_ref::<MySqlDatabaseError>()
+                            .map(|m| m.number()),
+                        Some(1205 | 1040)
+                    ) =>
+                {
+                    busy()
                 }
                 _ => Error::Database(err),
             },

@@ -4,7 +4,13 @@
 //! bad configuration fails at start, not on the first request. Tests build it with port 0 and
 //! their own data folder or database names, and run it in the background.
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use poem::{
     EndpointExt, Route, Server,
@@ -62,18 +68,26 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish within the grace
-    /// period, and closes the pools.
+    /// Serves until `shutdown` resolves; then drains (readiness fails while requests are still
+    /// served, so the endpoint leaves the load balancer first), stops accepting, lets in-flight
+    /// requests finish within the grace period, and closes the pools.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         let state = self.state.clone();
         tracing::info!(port = self.port, "serving");
+        let draining = self.state.clone();
+        let drained = async move {
+            shutdown.await;
+            draining.draining.store(true, Ordering::Relaxed);
+            tracing::info!(seconds = draining.config.shutdown_drain_secs, "draining");
+            tokio::time::sleep(draining.config.shutdown_drain()).await;
+        };
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 routes(state.clone()),
-                shutdown,
+                drained,
                 Some(state.config.shutdown_grace()),
             )
             .await;
@@ -100,6 +114,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         config,
         tenancy,
         redis,
+        draining: AtomicBool::new(false),
     })
 }
 

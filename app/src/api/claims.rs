@@ -10,7 +10,7 @@ use super::{ApiTags, Created, body::JsonBody, page};
 use crate::{
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
-        values::{Money, record_id, reference, text},
+        values::{Money, date, record_id, reference, text},
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -51,7 +51,7 @@ impl TryFrom<CreateClaim> for NewClaim {
     fn try_from(b: CreateClaim) -> Result<NewClaim> {
         Ok(NewClaim {
             policy_id: reference("policy_id", &b.policy_id)?,
-            incident_date: b.incident_date,
+            incident_date: date("incident_date", b.incident_date)?,
             description: text("description", &b.description, 1, 4000)?,
             amount_claimed: Money::parse("amount_claimed_minor", b.amount_claimed_minor, false)?,
         })

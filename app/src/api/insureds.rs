@@ -10,7 +10,7 @@ use super::{ApiTags, Created, body::JsonBody, page};
 use crate::{
     domain::{
         insured::{Insured, NewInsured},
-        values::{email, record_id, text},
+        values::{date, email, record_id, text},
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -36,15 +36,17 @@ impl TryFrom<CreateInsured> for NewInsured {
     type Error = Error;
 
     fn try_from(b: CreateInsured) -> Result<NewInsured> {
-        if b.date_of_birth
-            .is_some_and(|d| d >= crate::domain::values::today())
-        {
+        let date_of_birth = b
+            .date_of_birth
+            .map(|d| date("date_of_birth", d))
+            .transpose()?;
+        if date_of_birth.is_some_and(|d| d >= crate::domain::values::today()) {
             return Err(Error::validation("date_of_birth", "must be in the past"));
         }
         Ok(NewInsured {
             full_name: text("full_name", &b.full_name, 1, 200)?,
             email: email("email", &b.email)?,
-            date_of_birth: b.date_of_birth,
+            date_of_birth,
         })
     }
 }
@@ -80,7 +82,10 @@ impl InsuredsApi {
         limit: Query<Option<u32>>,
     ) -> Result<Json<page::PageOf<Insured>>> {
         let page = page::request(cursor.0, limit.0)?;
-        let email = email.0.map(|e| e.trim().to_lowercase());
+        let email = email
+            .0
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty());
         Ok(Json(
             services::insureds::list(&ctx.db, email, &page)
                 .await?

@@ -11,7 +11,7 @@ use super::{ApiTags, body::JsonBody, page};
 use crate::{
     domain::{
         policy::{Policy, PolicyChanges, PolicyStatus},
-        values::{record_id, text},
+        values::{date, record_id, text},
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -98,10 +98,9 @@ impl PoliciesApi {
         body: JsonBody<BindQuote>,
     ) -> Result<BindResponse> {
         let quote_id = record_id(&id, "quote")?;
-        let idem = idempotency_key.0.map(|key| Idempotency {
-            fingerprint: fingerprint(&quote_id, &body.0),
-            key,
-        });
+        let idem = idempotency_key
+            .0
+            .map(|key| Idempotency::new(&key, fingerprint(&quote_id, &body.0)));
         let notes = notes(body.0.notes)?;
         Ok(
             match services::policies::bind(&ctx.db, &quote_id, notes, idem).await? {
@@ -192,7 +191,7 @@ impl PoliciesApi {
             ));
         }
         let changes = PolicyChanges {
-            expiry_date: b.expiry_date,
+            expiry_date: b.expiry_date.map(|d| date("expiry_date", d)).transpose()?,
             notes: notes(b.notes)?,
         };
         Ok(Json(

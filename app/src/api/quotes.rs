@@ -10,7 +10,7 @@ use super::{ApiTags, Created, body::JsonBody, page};
 use crate::{
     domain::{
         quote::{NewCoverage, NewQuote, Product, Quote},
-        values::{Currency, Money, reference, today},
+        values::{Currency, Money, date, reference, today},
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -96,11 +96,16 @@ impl TryFrom<CreateQuote> for NewQuote {
     fn try_from(b: CreateQuote) -> Result<NewQuote> {
         let insured_id = reference("insured_id", &b.insured_id)?;
         let currency = Currency::parse("currency", &b.currency)?;
-        let valid_until = b.valid_until.unwrap_or_else(|| today() + Days::new(30));
+        let valid_until = match b.valid_until {
+            Some(d) => date("valid_until", d)?,
+            None => today() + Days::new(30),
+        };
+        let effective_date = date("effective_date", b.effective_date)?;
+        let expiry_date = date("expiry_date", b.expiry_date)?;
         if valid_until < today() {
             return Err(Error::validation("valid_until", "must be today or later"));
         }
-        if b.expiry_date <= b.effective_date {
+        if expiry_date <= effective_date {
             return Err(Error::validation(
                 "expiry_date",
                 "must be after effective_date",
@@ -128,8 +133,8 @@ impl TryFrom<CreateQuote> for NewQuote {
             product: b.product,
             currency,
             valid_until,
-            effective_date: b.effective_date,
-            expiry_date: b.expiry_date,
+            effective_date,
+            expiry_date,
             coverages,
         };
         if quote.premium_minor() <= 0 {

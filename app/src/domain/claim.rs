@@ -53,6 +53,7 @@ impl ClaimStatus {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Claim {
     /// Record id (UUID v7).
     pub id: String,

@@ -5,6 +5,7 @@ use poem_openapi::Object;
 
 /// A person or business that can be quoted and insured.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Insured {
     /// Record id (UUID v7).
     pub id: String,

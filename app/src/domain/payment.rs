@@ -17,6 +17,7 @@ pub enum PaymentMethod {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Payment {
     /// Record id (UUID v7).
     pub id: String,

@@ -20,6 +20,9 @@ pub enum PolicyStatus {
 }
 
 impl PolicyStatus {
+    /// Payments are taken while the policy is in force or about to be.
+    pub const PAYABLE: &[PolicyStatus] = &[PolicyStatus::Bound, PolicyStatus::Active];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyStatus::Bound => "bound",
@@ -49,17 +52,13 @@ impl PolicyStatus {
         }
     }
 
-    /// Payments are taken while the policy is in force or about to be.
-    pub fn accepts_payments(self) -> bool {
-        matches!(self, PolicyStatus::Bound | PolicyStatus::Active)
-    }
-
     pub fn is_open(self) -> bool {
         matches!(self, PolicyStatus::Bound | PolicyStatus::Active)
     }
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Policy {
     /// Record id (UUID v7).
     pub id: String,
@@ -107,6 +106,7 @@ pub struct InsuredSummary {
 
 /// An active policy with what a dashboard shows next to it (the seed's PolicyRepository).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ActivePolicy {
     pub policy: Policy,
     pub insured: InsuredSummary,
@@ -140,9 +140,9 @@ mod tests {
 
     #[test]
     fn only_open_policies_take_payments() {
-        assert!(PolicyStatus::Bound.accepts_payments());
-        assert!(!PolicyStatus::Cancelled.accepts_payments());
-        assert!(!PolicyStatus::Expired.accepts_payments());
+        assert!(PolicyStatus::PAYABLE.contains(&PolicyStatus::Bound));
+        assert!(!PolicyStatus::PAYABLE.contains(&PolicyStatus::Cancelled));
+        assert!(!PolicyStatus::PAYABLE.contains(&PolicyStatus::Expired));
     }
 
     #[test]

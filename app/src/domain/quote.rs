@@ -41,6 +41,7 @@ pub struct Coverage {
 }
 
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Quote {
     /// Record id (UUID v7).
     pub id: String,

@@ -91,6 +91,19 @@ pub fn email(field: &str, s: &str) -> Result<String> {
     }
 }
 
+/// A calendar date from input: years 1 to 9999 only, so it stores as exactly `YYYY-MM-DD`
+/// (chrono also reads `+10000-01-01` and `-0001-01-01`, which would not sort or fit).
+pub fn date(field: &str, d: NaiveDate) -> Result<NaiveDate> {
+    if (1..=9999).contains(&chrono::Datelike::year(&d)) {
+        Ok(d)
+    } else {
+        Err(Error::validation(
+            field,
+            "the year must be between 1 and 9999",
+        ))
+    }
+}
+
 /// Dates are stored as `YYYY-MM-DD`, which sorts and compares as text on both engines.
 pub fn date_to_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
@@ -145,6 +158,17 @@ mod tests {
         for bad in ["a", "a@b", "@b.io", "a@.io", "a b@c.io", "a@b.io."] {
             assert!(email("e", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dates_outside_four_digit_years_are_refused() {
+        let far = NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap_or_default();
+        assert!(date("d", far).is_err());
+        let ok = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+        assert_eq!(
+            date("d", ok).ok().map(date_to_text).as_deref(),
+            Some("2026-01-01")
+        );
     }
 
     #[test]

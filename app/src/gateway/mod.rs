@@ -25,7 +25,7 @@ use crate::{
     db::Db,
     error::Error,
     state::AppState,
-    tenancy::{Tenant, TenantStatus},
+    tenancy::{Tenant, TenantSlug, TenantStatus},
 };
 
 pub const CONSUMER_ID: &str = "X-Consumer-ID";
@@ -113,7 +113,11 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
             ))
             .into());
         };
-        let tenant = match state.tenancy.resolve(slug).await? {
+        // Only a well-formed slug reaches the landlord: the same answer on both engines (MariaDB's
+        // collation would match `DEMO` to `demo`) and no lookups for junk.
+        let slug =
+            TenantSlug::parse(slug).map_err(|_| Error::Forbidden("unknown tenant".into()))?;
+        let tenant = match state.tenancy.resolve(slug.as_str()).await? {
             Some(t) if t.status == TenantStatus::Active => t,
             Some(_) => return Err(Error::Forbidden("the tenant is suspended".into()).into()),
             None => return Err(Error::Forbidden("unknown tenant".into()).into()),

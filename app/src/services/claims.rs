@@ -15,10 +15,12 @@ use super::{found, refuse_transition};
 pub async fn create(db: &Db, new: NewClaim) -> Result<Claim> {
     let id = new_id();
     let mut tx = db.begin().await?;
+    let active =
+        store::policies::lock_if(&mut tx.sql(), &new.policy_id, &[PolicyStatus::Active]).await?;
     let policy = store::policies::get(&mut tx.sql(), &new.policy_id)
         .await?
         .ok_or_else(|| Error::validation("policy_id", "no such policy"))?;
-    if policy.status != PolicyStatus::Active {
+    if !active {
         return Err(Error::conflict(
             "policy_not_active",
             format!(

@@ -2,6 +2,7 @@ use crate::{
     db::{Db, now_ms},
     domain::{
         payment::{NewPayment, Payment},
+        policy::PolicyStatus,
         values::new_id,
     },
     error::{Error, Result},
@@ -14,10 +15,12 @@ use super::found;
 pub async fn create(db: &Db, new: NewPayment) -> Result<Payment> {
     let id = new_id();
     let mut tx = db.begin().await?;
+    let payable =
+        store::policies::lock_if(&mut tx.sql(), &new.policy_id, PolicyStatus::PAYABLE).await?;
     let policy = store::policies::get(&mut tx.sql(), &new.policy_id)
         .await?
         .ok_or_else(|| Error::validation("policy_id", "no such policy"))?;
-    if !policy.status.accepts_payments() {
+    if !payable {
         return Err(Error::conflict(
             "policy_not_payable",
             format!("a {} policy does not take payments", policy.status.as_str()),

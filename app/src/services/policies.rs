@@ -1,3 +1,5 @@
+use sha2::{Digest, Sha256};
+
 use crate::{
     db::{Db, Sql, now_ms},
     domain::{
@@ -11,10 +13,21 @@ use crate::{
 
 use super::{found, refuse_transition};
 
-/// An Idempotency-Key and the fingerprint of the request that came with it.
+/// An Idempotency-Key and the fingerprint of the request that came with it. The key is kept as
+/// its SHA-256, so it is compared byte for byte on every engine (MariaDB's collation would
+/// otherwise make `Bind-1` and `bind-1` one key) and fits the column whatever its length.
 pub struct Idempotency {
     pub key: String,
     pub fingerprint: String,
+}
+
+impl Idempotency {
+    pub fn new(key: &str, fingerprint: String) -> Idempotency {
+        Idempotency {
+            key: hex::encode(Sha256::digest(key.as_bytes())),
+            fingerprint,
+        }
+    }
 }
 
 pub enum Bound {
@@ -74,8 +87,25 @@ pub async fn bind(
     };
     store::policies::insert(&mut tx.sql(), &policy, now).await?;
     if let Some(idem) = &idem {
-        store::idempotency::insert(&mut tx.sql(), &idem.key, &idem.fingerprint, &policy.id, now)
-            .await?;
+        let recorded = store::idempotency::insert(
+            &mut tx.sql(),
+            &idem.key,
+            &idem.fingerprint,
+            &policy.id,
+            now,
+        )
+        .await;
+        if let Err(Error::Conflict {
+            code: "duplicate", ..
+        }) = recorded
+        {
+            // The same key won a race for another quote: answer as the key's owner would.
+            drop(tx);
+            return replay(db, Some(idem))
+                .await?
+                .ok_or(Error::IdempotencyMismatch);
+        }
+        recorded?;
     }
     tx.commit().await?;
     Ok(Bound::Created(get(db, &policy.id).await?))

@@ -115,6 +115,9 @@ pub async fn transition(
     now: i64,
 ) -> Result<bool> {
     let sources = PolicyStatus::sources_of(to);
+    if sources.is_empty() {
+        return Ok(false);
+    }
     let stamp = match to {
         PolicyStatus::Active => "activated_at = ?",
         _ => "ended_at = ?",
@@ -131,6 +134,22 @@ pub async fn transition(
         .bind(now)
         .bind(id);
     for s in sources {
+        stmt = stmt.bind(s.as_str());
+    }
+    Ok(sql.execute(stmt).await? == 1)
+}
+
+/// Takes the policy's row lock if it is in one of `statuses`; returns whether it is. Run first in
+/// a transaction that depends on the status, so a concurrent cancel waits for it (InnoDB row
+/// lock; on SQLite, `BEGIN IMMEDIATE` already serialises writers). A no-op UPDATE because
+/// SQLite has no `SELECT … FOR UPDATE`.
+pub async fn lock_if(sql: &mut Sql<'_>, id: &str, statuses: &[PolicyStatus]) -> Result<bool> {
+    let q = format!(
+        "UPDATE policies SET updated_at = updated_at WHERE id = ? AND status IN ({})",
+        placeholders(statuses.len())
+    );
+    let mut stmt = sqlx::query(sqlx::AssertSqlSafe(q)).bind(id);
+    for s in statuses {
         stmt = stmt.bind(s.as_str());
     }
     Ok(sql.execute(stmt).await? == 1)

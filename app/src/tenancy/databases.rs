@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use secrecy::ExposeSecret;
-use sqlx::{AnyConnection, Connection};
+use sqlx::{AnyConnection, Connection, mysql::MySqlDatabaseError};
 
 use crate::{
     config::Engine,
@@ -66,7 +66,50 @@ impl Databases {
         dir.join(format!("{}.db", db.as_str()))
     }
 
-    /// Creates the database if it does not exist yet.
+    /// Creates a database that must not exist yet (a tenant's): what this call creates, and only
+    /// that, may be dropped again if provisioning fails.
+    pub async fn create_new(&self, db: &DatabaseName) -> Result<()> {
+        let taken = || {
+            Error::conflict(
+                "database_exists",
+                format!("database {} exists", db.as_str()),
+            )
+        };
+        match &self.engine {
+            Engine::Sqlite { dir } => {
+                tokio::fs::create_dir_all(dir).await?;
+                // create_new: the file is made here, or the call fails if it exists.
+                match tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(self.sqlite_file(dir, db))
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(taken()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Engine::MySql { .. } => {
+                let ddl = format!(
+                    "CREATE DATABASE `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+                    db.as_str()
+                );
+                match self.server_statement(ddl).await {
+                    Err(sqlx::Error::Database(e))
+                        if e.try_downcast_ref::<MySqlDatabaseError>()
+                            .map(|m| m.number())
+                            == Some(1007) =>
+                    {
+                        Err(taken())
+                    }
+                    other => Ok(other?),
+                }
+            }
+        }
+    }
+
+    /// Creates the database if it does not exist yet (the landlord's).
     pub async fn create(&self, db: &DatabaseName) -> Result<()> {
         match &self.engine {
             Engine::Sqlite { dir } => {
@@ -79,7 +122,7 @@ impl Databases {
                     "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
                     db.as_str()
                 );
-                self.server_statement(ddl).await
+                Ok(self.server_statement(ddl).await?)
             }
         }
     }
@@ -99,13 +142,13 @@ impl Databases {
                 Ok(())
             }
             Engine::MySql { .. } => {
-                self.server_statement(format!("DROP DATABASE IF EXISTS `{}`", db.as_str()))
-                    .await
+                let ddl = format!("DROP DATABASE IF EXISTS `{}`", db.as_str());
+                Ok(self.server_statement(ddl).await?)
             }
         }
     }
 
-    async fn server_statement(&self, ddl: String) -> Result<()> {
+    async fn server_statement(&self, ddl: String) -> Result<(), sqlx::Error> {
         let Engine::MySql { server, tls_query } = &self.engine else {
             return Ok(());
         };

@@ -18,7 +18,7 @@ pub mod migrate;
 use std::sync::Arc;
 
 pub use databases::{DatabaseName, Databases};
-use moka::future::Cache;
+use moka::{future::Cache, policy::EvictionPolicy};
 
 use crate::{
     config::DatabaseConfig,
@@ -97,8 +97,17 @@ impl Tenancy {
     pub async fn open(cfg: &DatabaseConfig) -> Result<Tenancy> {
         let databases = Databases::new(cfg.engine()?);
         let landlord_name = DatabaseName::parse(&cfg.landlord_database)?;
-        // A bad prefix would only surface when the first tenant is created: refuse it now.
+        // A bad prefix would only surface when the first tenant is created: refuse it now. So
+        // would a landlord named like a tenant, which a tenant could then be given.
         DatabaseName::parse(&format!("{}x", cfg.tenant_database_prefix))?;
+        if landlord_name
+            .as_str()
+            .starts_with(&cfg.tenant_database_prefix)
+        {
+            return Err(Error::Config(
+                "LANDLORD_DATABASE must not start with TENANT_DATABASE_PREFIX".into(),
+            ));
+        }
         databases.create(&landlord_name).await?;
         let landlord =
             Db::connect_lazy(&databases.url(&landlord_name), cfg.landlord_max_connections)?;
@@ -107,7 +116,10 @@ impl Tenancy {
             databases,
             prefix: cfg.tenant_database_prefix.clone(),
             landlord,
+            // LRU, not moka's default TinyLFU: a new tenant's pool must be admitted, or it would
+            // be rebuilt (and reconnect) on every request while the cache is full.
             pools: Cache::builder()
+                .eviction_policy(EvictionPolicy::lru())
                 .max_capacity(cfg.tenant_pools_max)
                 .time_to_idle(cfg.tenant_pool_idle())
                 .build(),
@@ -157,7 +169,7 @@ impl Tenancy {
             created_at: now,
             updated_at: now,
         };
-        self.databases.create(&tenant.database).await?;
+        self.databases.create_new(&tenant.database).await?;
         if let Err(e) = self.migrate(&tenant).await {
             self.databases.drop(&tenant.database).await.ok();
             return Err(e);

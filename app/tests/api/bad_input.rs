@@ -8,6 +8,7 @@ use crate::{
 };
 
 both_engines!(
+    dates_outside_four_digit_years,
     malformed_json_and_wrong_types,
     unknown_and_missing_fields,
     unknown_enum_values,
@@ -450,4 +451,34 @@ async fn duplicates_and_missing_references(engine: Engine) {
         .await;
     rejected(&r, 422, Some("policy_id"));
     assert_eq!(t.get("/v1/quotes").await.ok(200)["items"], json!([]));
+}
+
+async fn dates_outside_four_digit_years(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let insured_id = insured["id"].as_str().unwrap();
+    for (field, value) in [
+        ("expiry_date", "+10000-01-01"),
+        ("valid_until", "+10000-01-01"),
+        ("effective_date", "-0001-01-01"),
+    ] {
+        let mut body = quote_body(insured_id);
+        body[field] = json!(value);
+        rejected(&t.post("/v1/quotes", body).await, 422, Some(field));
+    }
+    let r = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "A", "email": "old@example.com", "date_of_birth": "-0001-01-01"}),
+        )
+        .await;
+    rejected(&r, 422, Some("date_of_birth"));
+    let policy = t.bound_policy().await;
+    let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap());
+    rejected(
+        &t.patch(&path, json!({"expiry_date": "+10000-01-01"})).await,
+        422,
+        Some("expiry_date"),
+    );
 }

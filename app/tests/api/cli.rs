@@ -8,6 +8,7 @@ use crate::{
 };
 
 both_engines!(
+    provisioning_never_takes_over_an_existing_database,
     migrate_reports_each_broken_tenant_and_goes_on,
     tenants_commands_provision_and_suspend
 );
@@ -116,4 +117,39 @@ async fn openapi_command_prints_the_committed_spec() {
         stdout(&out) == include_str!("../../openapi.json"),
         "app/openapi.json is stale"
     );
+}
+
+async fn provisioning_never_takes_over_an_existing_database(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    t.insured().await;
+    // A registration whose database already exists: here the registry row is gone but the
+    // database is not (an operator's slip, or a restore). It must fail, and drop nothing.
+    let tenancy = &app.state.tenancy;
+    sqlx::query("DELETE FROM tenants WHERE slug = ?")
+        .bind(&t.slug)
+        .execute(tenancy.landlord().pool())
+        .await
+        .unwrap();
+    let out = app.cli(&["tenants", "create", &t.slug, "--name", "Again"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exists"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The existing data is untouched.
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM insureds")
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_landlord_named_like_a_tenant_is_refused() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let out = app.cli(&["--landlord-database", "tenant_registry", "tenants", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TENANT_DATABASE_PREFIX"));
 }

@@ -103,7 +103,8 @@ async fn readiness_fails_when_redis_goes_down() {
         .cloned();
     let redis_check = redis_check.expect("a redis check");
     assert_eq!(redis_check["status"], "fail");
-    assert!(redis_check["error"].is_string());
+    // The unauthenticated probe names no cause (driver errors carry users and hosts).
+    assert!(["unavailable", "timeout"].contains(&redis_check["error"].as_str().unwrap()));
     // Liveness does not depend on Redis: a Redis outage must not restart pods.
     app.get("/health/live").await.ok(200);
 }

@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 }
 
 /// `policy-service serve` with no configuration but a port: it makes `./data` with a landlord
-/// and the demo tenant, answers ready, and exits cleanly on SIGTERM.
+/// and the demo tenant, answers ready, drains on SIGTERM, and exits cleanly.
 #[tokio::test]
 async fn first_start_on_defaults_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,6 +47,7 @@ async fn first_start_on_defaults_then_sigterm() {
         .env_clear()
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1")
+        .env("SHUTDOWN_DRAIN_SECS", "2")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -79,6 +80,21 @@ async fn first_start_on_defaults_then_sigterm() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
+    // Draining: still serving, but no longer ready, so the load balancer moves traffic away.
+    let mut drained = false;
+    for _ in 0..20 {
+        let ready = http
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        if ready.status() == 503 {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(drained, "readiness never failed after SIGTERM");
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -10,6 +10,7 @@ use crate::{
 };
 
 both_engines!(
+    idempotency_keys_are_exact_and_owned,
     quotes_bind_once_and_not_when_expired,
     payments_and_claims_need_an_open_policy,
     illegal_policy_moves,
@@ -364,4 +365,30 @@ async fn concurrent_idempotent_binds(engine: Engine) {
         .collect();
     assert_eq!(of_quote.len(), 1, "{of_quote:?}");
     assert_eq!(id(of_quote[0]), ids[0]);
+}
+
+async fn idempotency_keys_are_exact_and_owned(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    // Keys differ by case only: two requests, two policies (on MariaDB too, whose collation
+    // would compare them equal if they were stored as given).
+    let a = t.quote(id(&insured)).await;
+    let b = t.quote(id(&insured)).await;
+    bind(&t, id(&a), Some("Bind-1"), json!({})).await.ok(201);
+    bind(&t, id(&b), Some("bind-1"), json!({})).await.ok(201);
+
+    // One key raced onto two quotes: one binds, the other is told the key is taken (422),
+    // never a 409 `duplicate` or a 500.
+    for round in 0..5 {
+        let (c, d) = (t.quote(id(&insured)).await, t.quote(id(&insured)).await);
+        let key = format!("race-{round}");
+        let (one, two) = tokio::join!(
+            bind(&t, id(&c), Some(&key), json!({})),
+            bind(&t, id(&d), Some(&key), json!({}))
+        );
+        let mut statuses = [one.status, two.status];
+        statuses.sort();
+        assert_eq!(statuses, [201, 422], "{} / {}", one.body, two.body);
+    }
 }
