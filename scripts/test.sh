@@ -156,7 +156,13 @@ run_checks() {
         cargo nextest run --workspace --locked --no-fail-fast "$@"
     else
         step "cargo test (cargo-nextest not installed)"
-        cargo test --workspace --locked --no-fail-fast "$@"
+        cargo test --workspace --locked --no-fail-fast --exclude policy-service "$@"
+        cargo test -p policy-service --locked --no-fail-fast --lib --bins --test api "$@"
+        # Each telemetry test installs process-global telemetry: one process per test.
+        local name
+        for name in $(cargo test -p policy-service --locked --test telemetry -- --list --format terse 2>/dev/null | sed -n 's/: test$//p'); do
+            cargo test -p policy-service --locked --test telemetry -- --exact "$name"
+        done
     fi
 }
 

@@ -70,18 +70,25 @@ pub async fn run() -> ExitCode {
         print!("{}", spec::document(&spec::service()));
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = telemetry::init(cli.config.log_format(), &cli.config.log_filter) {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
-    match execute(cli).await {
+    let telemetry = match telemetry::init(&cli.config.telemetry()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::observability::init(cli.config.metrics_tenant_labels);
+    let flush_within = cli.config.shutdown_grace();
+    let code = match execute(cli).await {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %e, "failed");
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown(flush_within).await;
+    code
 }
 
 async fn execute(cli: Cli) -> Result<ExitCode> {

@@ -41,6 +41,28 @@ pub struct Config {
     #[command(flatten)]
     pub database: DatabaseConfig,
 
+    /// Loki base URL, e.g. `http://loki:3100`. Unset: logs go to stdout only.
+    #[arg(long, env = "LOKI_URL")]
+    pub loki_url: Option<String>,
+
+    /// Kubernetes namespace: the `namespace` label of shipped logs.
+    #[arg(long, env = "K8S_NAMESPACE")]
+    pub k8s_namespace: Option<String>,
+
+    /// OTLP/HTTP collector (Tempo), e.g. `http://tempo:4318`. Unset: spans are not exported
+    /// (trace ids still reach logs and response headers). OTEL_TRACES_SAMPLER and
+    /// OTEL_TRACES_SAMPLER_ARG choose sampling (default parentbased_always_on).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Tenants with a label of their own in metrics; beyond it they fold into `other`.
+    #[arg(long, env = "METRICS_TENANT_LABELS", default_value_t = 100)]
+    pub metrics_tenant_labels: usize,
+
+    /// Log lines waiting for Loki at most; more are dropped and counted.
+    #[arg(long, env = "LOG_QUEUE_LINES", default_value_t = 10_000)]
+    pub log_queue_lines: usize,
+
     /// Redis, e.g. `redis://127.0.0.1:6379`. Unset: no Redis; readiness does not check it.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<SecretString>,
@@ -205,6 +227,20 @@ impl Config {
             AppEnv::Development => telemetry::LogFormat::Pretty,
             AppEnv::Production => telemetry::LogFormat::Json,
         })
+    }
+
+    pub fn telemetry(&self) -> telemetry::TelemetryConfig {
+        telemetry::TelemetryConfig {
+            service_name: self.app_name.clone(),
+            service_version: env!("CARGO_PKG_VERSION").to_owned(),
+            environment: self.app_env.as_str().to_owned(),
+            namespace: self.k8s_namespace.clone(),
+            log_format: self.log_format(),
+            log_filter: self.log_filter.clone(),
+            loki_url: self.loki_url.clone(),
+            otlp_endpoint: self.otlp_endpoint.clone(),
+            log_queue: self.log_queue_lines,
+        }
     }
 
     /// The demo tenant is for a newcomer's first run: embedded defaults in development.

@@ -23,10 +23,7 @@ use poem::{
 use secrecy::ExposeSecret;
 
 use crate::{
-    api::{
-        allow::{AllowedMethods, add_allow_header},
-        problem, spec,
-    },
+    api::{allow::add_allow_header, problem, spec},
     config::Config,
     error::{Error, Result},
     gateway,
@@ -129,7 +126,8 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let service = spec::service();
     let document = spec::document(&service);
     let swagger = spec::swagger_html(&service, &document);
-    let allowed = Arc::new(AllowedMethods::from_document(&document));
+    let templates = spec::route_templates(&document);
+    let allowed = Arc::new(templates.clone());
     Route::new()
         .nest("/", service)
         .at(
@@ -141,10 +139,12 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
             })),
         )
         .at("/docs", get(make_sync(move |_| Html(swagger.clone()))))
+        .at("/metrics", get(telemetry::metrics::Exposition))
         .around(gateway::warn_near_rate_limit)
         .with(AddData::new(state))
         .catch_all_error(problem::render)
         .around(move |next, req| add_allow_header(next, req, allowed.clone()))
+        .with(telemetry::http::Observe::new(templates))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -1,17 +1,92 @@
-//! Telemetry for a poem service: logs now; traces, metrics and Loki shipping plug in here next.
-//! It knows nothing of the service that uses it, so any service can take it as it is.
+//! Telemetry for a poem service: logs (stdout, and Loki when configured), traces (OpenTelemetry
+//! over OTLP, context read from W3C and B3 headers), and Prometheus metrics with exemplars.
+//! It knows nothing of the service that uses it: a service calls `init` once with a
+//! `TelemetryConfig`, wraps its endpoint in `http::Observe`, serves `metrics::Exposition`, and
+//! calls `Telemetry::shutdown` on the way out.
+//!
+//! Nothing here is in a request's way: spans and log lines go into bounded queues drained by
+//! background tasks; when a queue is full or a receiver is down, data is dropped and counted in
+//! `telemetry_dropped_total{signal}`, never waited for.
 
-use std::{fmt, str::FromStr};
+pub mod http;
+mod logs;
+mod loki;
+pub mod metrics;
+pub mod propagation;
+pub mod routes;
+mod traces;
 
-use tracing_subscriber::{EnvFilter, fmt as tfmt, prelude::*};
+use std::{fmt, str::FromStr, time::Duration};
 
-/// How log lines are written to stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line, for log shippers.
-    Json,
-    /// Human-readable, for a terminal.
-    Pretty,
+pub use logs::LogFormat;
+pub use metrics::LabelCap;
+
+/// Everything `init` needs; the service fills it from its own configuration.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// `service.name` of traces, `app` label of logs.
+    pub service_name: String,
+    pub service_version: String,
+    /// `env` label of logs (development, production, …).
+    pub environment: String,
+    /// Kubernetes namespace: the `namespace` label of logs.
+    pub namespace: Option<String>,
+    pub log_format: LogFormat,
+    /// EnvFilter syntax, e.g. `info,sqlx=warn`.
+    pub log_filter: String,
+    /// Loki base URL (`http://loki:3100`); `None` keeps logs on stdout only.
+    pub loki_url: Option<String>,
+    /// OTLP/HTTP endpoint (`http://tempo:4318`); `None` records spans (for ids in logs and
+    /// headers) but exports nothing. The standard `OTEL_*` variables refine it.
+    pub otlp_endpoint: Option<String>,
+    /// Log lines waiting for Loki at most; beyond it they are dropped and counted.
+    pub log_queue: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("log filter: {0}")]
+    Filter(String),
+    #[error("a global subscriber or recorder is already installed")]
+    AlreadyInstalled,
+    #[error("trace exporter: {0}")]
+    Exporter(String),
+    #[error("loki: {0}")]
+    Loki(String),
+}
+
+/// What `init` started; `shutdown` flushes it.
+pub struct Telemetry {
+    traces: traces::Traces,
+    loki: Option<loki::Shipper>,
+}
+
+/// Installs the global subscriber (stdout, Loki, OpenTelemetry), the propagators and the
+/// metrics recorder. Call once per process, inside a Tokio runtime.
+pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
+    metrics::install()?;
+    let traces = traces::Traces::start(cfg)?;
+    let (loki_layer, loki) = match &cfg.loki_url {
+        Some(url) => {
+            let (layer, shipper) = loki::start(url, cfg)?;
+            (Some(layer), Some(shipper))
+        }
+        None => (None, None),
+    };
+    logs::install(cfg, traces.layer(), loki_layer)?;
+    Ok(Telemetry { traces, loki })
+}
+
+impl Telemetry {
+    /// Flushes queued spans and log lines, waiting at most `within`.
+    pub async fn shutdown(self, within: Duration) {
+        let traces = self.traces;
+        let spans = tokio::task::spawn_blocking(move || traces.shutdown());
+        if let Some(loki) = self.loki {
+            loki.shutdown(within).await;
+        }
+        tokio::time::timeout(within, spans).await.ok();
+    }
 }
 
 impl FromStr for LogFormat {
@@ -33,31 +108,4 @@ impl fmt::Display for LogFormat {
             LogFormat::Pretty => "pretty",
         })
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("log filter: {0}")]
-    Filter(String),
-    #[error("a global subscriber is already installed")]
-    AlreadyInstalled,
-}
-
-/// Installs the global subscriber: stdout in `format`, filtered by `filter` (EnvFilter syntax).
-pub fn init(format: LogFormat, filter: &str) -> Result<(), Error> {
-    let filter = EnvFilter::try_new(filter).map_err(|e| Error::Filter(e.to_string()))?;
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
-        LogFormat::Json => registry
-            .with(
-                tfmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false),
-            )
-            .try_init(),
-        LogFormat::Pretty => registry.with(tfmt::layer().with_target(false)).try_init(),
-    };
-    result.map_err(|_| Error::AlreadyInstalled)
 }

@@ -14,7 +14,7 @@ use crate::{
     },
     error::{Error, Result},
     gateway::TenantCtx,
-    services,
+    observability, services,
 };
 
 /// A new claim.
@@ -65,9 +65,9 @@ impl ClaimsApi {
     /// Open a claim on an active policy
     #[oai(path = "/claims", method = "post", operation_id = "createClaim")]
     async fn create(&self, ctx: TenantCtx, body: JsonBody<CreateClaim>) -> Result<Created<Claim>> {
-        Ok(Created::new(
-            services::claims::create(&ctx.db, body.0.try_into()?).await?,
-        ))
+        let claim = services::claims::create(&ctx.db, body.0.try_into()?).await?;
+        observability::claim_opened(&ctx.tenant.slug);
+        Ok(Created::new(claim))
     }
 
     /// List claims, newest first

@@ -13,7 +13,7 @@ use crate::{
     },
     error::{Error, Result},
     gateway::TenantCtx,
-    services,
+    observability, services,
 };
 
 /// A payment received on a policy.
@@ -66,9 +66,9 @@ impl PaymentsApi {
         ctx: TenantCtx,
         body: JsonBody<CreatePayment>,
     ) -> Result<Created<Payment>> {
-        Ok(Created::new(
-            services::payments::create(&ctx.db, body.0.try_into()?).await?,
-        ))
+        let payment = services::payments::create(&ctx.db, body.0.try_into()?).await?;
+        observability::payment_received(&ctx.tenant.slug, &payment.currency, payment.amount_minor);
+        Ok(Created::new(payment))
     }
 
     /// List payments, newest first

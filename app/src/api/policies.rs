@@ -15,6 +15,7 @@ use crate::{
     },
     error::{Error, Result},
     gateway::TenantCtx,
+    observability,
     services::{
         self,
         policies::{Bound, Idempotency},
@@ -104,7 +105,10 @@ impl PoliciesApi {
         let notes = notes(body.0.notes)?;
         Ok(
             match services::policies::bind(&ctx.db, &quote_id, notes, idem).await? {
-                Bound::Created(p) => BindResponse::Created(Json(p)),
+                Bound::Created(p) => {
+                    observability::policy_bound(&ctx.tenant.slug);
+                    BindResponse::Created(Json(p))
+                }
                 Bound::Replayed(p) => BindResponse::Replayed(Json(p)),
             },
         )

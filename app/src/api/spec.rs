@@ -74,6 +74,20 @@ fn fold_requirements(security: &mut Value) {
     *security = Value::Array(vec![Value::Object(all)]);
 }
 
+/// The document's paths and their methods, for route templates and `Allow`.
+pub fn route_templates(document: &str) -> telemetry::routes::RouteTemplates {
+    let spec: Value = serde_json::from_str(document).unwrap_or_default();
+    let paths = spec["paths"].as_object().cloned().unwrap_or_default();
+    telemetry::routes::RouteTemplates::new(paths.into_iter().map(|(path, item)| {
+        let mut methods: Vec<String> = item
+            .as_object()
+            .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
+            .unwrap_or_default();
+        methods.sort();
+        (path, methods)
+    }))
+}
+
 /// Swagger UI with the corrected document embedded.
 pub fn swagger_html(service: &OpenApiService<Apis, ()>, document: &str) -> String {
     service

@@ -122,6 +122,7 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
             Some(_) => return Err(Error::Forbidden("the tenant is suspended".into()).into()),
             None => return Err(Error::Forbidden("unknown tenant".into()).into()),
         };
+        telemetry::http::record_tenant(&tenant.slug);
         let db = state.tenancy.db(&tenant).await?;
         Ok(TenantCtx {
             tenant,

@@ -1,0 +1,47 @@
+//! The seed's PolicyMetricsCollector, ClaimMetricsCollector and PaymentMetricsCollector, done as
+//! counters incremented when the event happens (not a COUNT(*) per scrape), labelled by tenant.
+//! The tenant label is capped (`METRICS_TENANT_LABELS`): beyond the cap, tenants fold into
+//! `other`, so a platform with thousands of tenants cannot flood Prometheus with series.
+
+use std::sync::OnceLock;
+
+use telemetry::LabelCap;
+
+static TENANTS: OnceLock<LabelCap> = OnceLock::new();
+
+/// Sets the tenant-label cap and describes the metrics; call once at start.
+pub fn init(tenant_labels: usize) {
+    TENANTS.get_or_init(|| LabelCap::new(tenant_labels));
+    metrics::describe_counter!(
+        "policies_created_total",
+        "Policies created (by binding a quote)"
+    );
+    metrics::describe_counter!("policies_bound_total", "Quotes bound into policies");
+    metrics::describe_counter!("claims_opened_total", "Claims opened");
+    metrics::describe_counter!("payments_received_total", "Payments recorded");
+    metrics::describe_counter!(
+        "payments_amount_total",
+        "Sum of payments recorded, in minor units"
+    );
+}
+
+fn tenant(slug: &str) -> String {
+    TENANTS.get_or_init(|| LabelCap::new(100)).label(slug)
+}
+
+pub fn policy_bound(slug: &str) {
+    let tenant = tenant(slug);
+    metrics::counter!("policies_created_total", "tenant" => tenant.clone()).increment(1);
+    metrics::counter!("policies_bound_total", "tenant" => tenant).increment(1);
+}
+
+pub fn claim_opened(slug: &str) {
+    metrics::counter!("claims_opened_total", "tenant" => tenant(slug)).increment(1);
+}
+
+pub fn payment_received(slug: &str, currency: &str, amount_minor: i64) {
+    let tenant = tenant(slug);
+    metrics::counter!("payments_received_total", "tenant" => tenant.clone()).increment(1);
+    metrics::counter!("payments_amount_total", "tenant" => tenant, "currency" => currency.to_owned())
+        .increment(amount_minor.max(0) as u64);
+}

@@ -1,0 +1,306 @@
+//! Telemetry end to end: the app with telemetry installed, against in-test OTLP and Loki
+//! receivers. Each test installs global telemetry, so each needs a process of its own (nextest).
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+mod receivers;
+
+use std::time::{Duration, Instant};
+
+use helpers::{Engine, TenantClient, spawn_app, today};
+use receivers::{Received, attribute};
+use reqwest::Method;
+use serde_json::{Value, json};
+use telemetry::{LogFormat, TelemetryConfig};
+
+fn config(receiver: &str) -> TelemetryConfig {
+    TelemetryConfig {
+        service_name: "policy-service".into(),
+        service_version: "test".into(),
+        environment: "test".into(),
+        namespace: Some("insurance".into()),
+        log_format: LogFormat::Json,
+        log_filter: "info".into(),
+        loki_url: Some(receiver.into()),
+        otlp_endpoint: Some(receiver.into()),
+        log_queue: 10_000,
+    }
+}
+
+fn install(receiver: &str) -> telemetry::Telemetry {
+    // Export every 100 ms instead of every 5 s, so the test need not wait.
+    // SAFETY: set before any other thread of this test process reads the environment.
+    unsafe { std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100") };
+    let t = telemetry::init(&config(receiver)).expect("telemetry installs");
+    policy_service::observability::init(100);
+    t
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn get_with(t: &TenantClient, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = t.request(Method::GET, "/v1/insureds");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.expect("request");
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let telemetry = install(&receiver);
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+
+    let cases = [
+        (
+            "b3 multi",
+            "463ac35c9f6413ad48485a3953bb6124",
+            "a2fb4a1d1a96d312",
+        ),
+        (
+            "b3 single",
+            "5b8aa5a2d2c872e8321cf37308d69df2",
+            "051581bf3cb55c13",
+        ),
+        (
+            "w3c",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+            "00f067aa0ba902b7",
+        ),
+    ];
+    for (kind, trace, parent) in cases {
+        let single = format!("{trace}-{parent}-1");
+        let traceparent = format!("00-{trace}-{parent}-01");
+        let headers: Vec<(&str, &str)> = match kind {
+            "b3 multi" => vec![
+                ("X-B3-TraceId", trace),
+                ("X-B3-SpanId", parent),
+                ("X-B3-Sampled", "1"),
+            ],
+            "b3 single" => vec![("b3", &single)],
+            _ => vec![("traceparent", &traceparent)],
+        };
+        let resp = get_with(&t, &headers).await;
+        assert_eq!(header(&resp, "x-b3-traceid"), trace, "{kind}");
+        let span_id = header(&resp, "x-b3-spanid");
+        assert_eq!(span_id.len(), 16, "{kind}");
+        assert_ne!(
+            span_id, parent,
+            "{kind}: the server span is a new span under the caller's"
+        );
+        assert_eq!(
+            header(&resp, "traceparent"),
+            format!("00-{trace}-{span_id}-01"),
+            "{kind}"
+        );
+    }
+    // No context: a new trace, still announced.
+    let fresh = get_with(&t, &[]).await;
+    let fresh_trace = header(&fresh, "x-b3-traceid");
+    assert_eq!(fresh_trace.len(), 32);
+    assert!(cases.iter().all(|(_, trace, _)| *trace != fresh_trace));
+
+    telemetry.shutdown(Duration::from_secs(10)).await;
+
+    let spans = received.spans();
+    for (kind, trace, parent) in cases {
+        let span = spans
+            .iter()
+            .find(|s| hex::encode(&s.trace_id) == trace)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{kind}: no span of trace {trace} among {} received",
+                    spans.len()
+                )
+            });
+        assert_eq!(hex::encode(&span.parent_span_id), parent, "{kind}");
+        assert_eq!(span.name, "GET /v1/insureds");
+        assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
+        assert_eq!(
+            attribute(span, "http.route").as_deref(),
+            Some("/v1/insureds")
+        );
+        assert_eq!(
+            attribute(span, "http.request.method").as_deref(),
+            Some("GET")
+        );
+        assert_eq!(
+            attribute(span, "http.response.status_code").as_deref(),
+            Some("200")
+        );
+        assert_eq!(
+            attribute(span, "tenant.id").as_deref(),
+            Some(t.slug.as_str())
+        );
+
+        let lines = received.lines();
+        let (labels, line) = lines
+            .iter()
+            .find(|(_, line)| line.contains(trace))
+            .unwrap_or_else(|| panic!("{kind}: no log line of trace {trace}"));
+        let line: Value = serde_json::from_str(line).expect("JSON log line");
+        assert_eq!(line["trace_id"], trace);
+        assert_eq!(line["span_id"].as_str().map(str::len), Some(16));
+        for label in [
+            "app=\"policy-service\"",
+            "env=\"test\"",
+            "namespace=\"insurance\"",
+            &format!("tenant=\"{}\"", t.slug),
+        ] {
+            assert!(labels.contains(label), "{kind}: {labels} lacks {label}");
+        }
+        assert!(
+            !labels.contains("trace_id"),
+            "trace ids are fields, never labels"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_business_and_carry_exemplars() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let telemetry = install(&receiver);
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+
+    let policy = t.active_policy().await;
+    let id = policy["id"].as_str().unwrap();
+    t.post(
+        "/v1/payments",
+        json!({"policy_id": id, "amount_minor": 75_000, "currency": "EUR", "method": "card"}),
+    )
+    .await
+    .ok(201);
+    t.post(
+        "/v1/claims",
+        json!({"policy_id": id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 500}),
+    )
+    .await
+    .ok(201);
+
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tenant = format!("tenant=\"{}\"", t.slug);
+    let value = |name: &str, extra: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!("{name}{{")) && l.contains(&tenant) && l.contains(extra)
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(value("policies_created_total", ""), Some(1.0), "{text}");
+    assert_eq!(value("policies_bound_total", ""), Some(1.0));
+    assert_eq!(value("payments_received_total", ""), Some(1.0));
+    assert_eq!(
+        value("payments_amount_total", "currency=\"EUR\""),
+        Some(75_000.0)
+    );
+    assert_eq!(value("claims_opened_total", ""), Some(1.0));
+    for expected in [
+        "http_server_request_duration_seconds_bucket{",
+        "route=\"/v1/quotes/{id}/bind\"",
+        "status_class=\"2xx\"",
+        "http_server_active_requests",
+        "telemetry_dropped_total{signal=\"spans\"}",
+    ] {
+        assert!(text.contains(expected), "/metrics lacks {expected}");
+    }
+    assert!(
+        !text.contains(" # {"),
+        "the Prometheus text format has no exemplars"
+    );
+
+    let om = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(header(&om, "content-type").starts_with("application/openmetrics-text"));
+    let om = om.text().await.unwrap();
+    assert!(om.ends_with("# EOF\n"));
+    let exemplar_ids: Vec<String> = om
+        .lines()
+        .filter_map(|l| {
+            l.split_once("# {trace_id=\"")?
+                .1
+                .split('"')
+                .next()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(!exemplar_ids.is_empty(), "no exemplar in:\n{om}");
+
+    telemetry.shutdown(Duration::from_secs(10)).await;
+    let seen: Vec<String> = received
+        .spans()
+        .iter()
+        .map(|s| hex::encode(&s.trace_id))
+        .collect();
+    assert!(
+        exemplar_ids.iter().any(|id| seen.contains(id)),
+        "no exemplar trace id was received by the OTLP receiver"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_receivers_down_requests_succeed_and_drops_are_counted() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let _telemetry = install(&closed);
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+    for chunk in 0..125 {
+        let batch = (0..8).map(|_| t.get("/v1/insureds"));
+        for resp in futures::future::join_all(batch).await {
+            assert_eq!(resp.status, 200, "request in chunk {chunk}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = app
+            .http
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let dropped = |signal: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("telemetry_dropped_total{{signal=\"{signal}\"}}")))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        if dropped("spans") > 0.0 && dropped("logs") > 0.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "drops were not counted:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,280 @@
+//! Loki shipping: log lines pushed to `/loki/api/v1/push` as snappy-compressed protobuf (the
+//! `loki-api` types), from a background task.
+//!
+//! Why not tracing-loki: its streams are fixed when the layer is built (labels plus level), and
+//! it drops lines silently when its queue is full. The seed labels every line with its `tenant`,
+//! and a dropped line must be counted. So this layer keeps tracing-loki's wire format and adds:
+//! - streams keyed by `{app, env, namespace, tenant, level}`; `tenant` comes from the request
+//!   span's `tenant.id` (`none` outside a request) and is capped like the metrics' tenant label;
+//! - `trace_id` and `span_id` in the line (fields, not labels: labels stay low-cardinality);
+//! - a bounded queue: `on_event` never waits; a full queue drops the line and counts it in
+//!   `telemetry_dropped_total{signal="logs"}`, and so does a batch Loki refuses or never gets.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use loki_api::logproto::{EntryAdapter, PushRequest, StreamAdapter};
+use prost_013::Message;
+use serde_json::{Map, Value};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use tracing::{
+    Event, Subscriber,
+    field::{Field, Visit},
+    span::{Attributes, Id, Record},
+};
+use tracing_subscriber::{layer::Context, registry::LookupSpan};
+
+use crate::{Error, TelemetryConfig, metrics::LabelCap};
+
+const BATCH_LINES: usize = 1_000;
+const BATCH_WAIT: Duration = Duration::from_millis(500);
+const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+const TENANT_LABELS: usize = 100;
+
+struct Line {
+    labels: String,
+    at: SystemTime,
+    text: String,
+}
+
+enum Queued {
+    Line(Line),
+    Flush(oneshot::Sender<()>),
+}
+
+pub(crate) struct LokiLayer {
+    tx: mpsc::Sender<Queued>,
+    fixed: Arc<str>,
+    tenants: LabelCap,
+}
+
+pub(crate) struct Shipper {
+    tx: mpsc::Sender<Queued>,
+    task: JoinHandle<()>,
+}
+
+pub(crate) fn start(url: &str, cfg: &TelemetryConfig) -> Result<(LokiLayer, Shipper), Error> {
+    let client = reqwest::Client::builder()
+        .timeout(PUSH_TIMEOUT)
+        .build()
+        .map_err(|e| Error::Loki(e.to_string()))?;
+    let push_url = format!("{}/loki/api/v1/push", url.trim_end_matches('/'));
+    let (tx, rx) = mpsc::channel(cfg.log_queue.max(1));
+    let fixed = format!(
+        "app=\"{}\",env=\"{}\",namespace=\"{}\"",
+        escape(&cfg.service_name),
+        escape(&cfg.environment),
+        escape(cfg.namespace.as_deref().unwrap_or("none"))
+    );
+    let task = tokio::spawn(ship(rx, client, push_url));
+    let layer = LokiLayer {
+        tx: tx.clone(),
+        fixed: fixed.into(),
+        tenants: LabelCap::new(TENANT_LABELS),
+    };
+    Ok((layer, Shipper { tx, task }))
+}
+
+impl Shipper {
+    /// Pushes what is queued, waiting at most `within`.
+    pub async fn shutdown(self, within: Duration) {
+        let (done, flushed) = oneshot::channel();
+        if self.tx.send(Queued::Flush(done)).await.is_ok() {
+            tokio::time::timeout(within, flushed).await.ok();
+        }
+        self.task.abort();
+    }
+}
+
+async fn ship(mut rx: mpsc::Receiver<Queued>, client: reqwest::Client, url: String) {
+    let mut batch: Vec<Line> = Vec::new();
+    loop {
+        let message = if batch.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(BATCH_WAIT, rx.recv()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    push(&client, &url, std::mem::take(&mut batch)).await;
+                    continue;
+                }
+            }
+        };
+        match message {
+            Some(Queued::Line(line)) => {
+                batch.push(line);
+                if batch.len() >= BATCH_LINES {
+                    push(&client, &url, std::mem::take(&mut batch)).await;
+                }
+            }
+            Some(Queued::Flush(done)) => {
+                push(&client, &url, std::mem::take(&mut batch)).await;
+                done.send(()).ok();
+            }
+            None => {
+                push(&client, &url, std::mem::take(&mut batch)).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn push(client: &reqwest::Client, url: &str, batch: Vec<Line>) {
+    if batch.is_empty() {
+        return;
+    }
+    let lines = batch.len() as u64;
+    let mut streams: BTreeMap<String, Vec<EntryAdapter>> = BTreeMap::new();
+    for line in batch {
+        let since = line.at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        streams.entry(line.labels).or_default().push(EntryAdapter {
+            timestamp: Some(prost_types_013::Timestamp {
+                seconds: since.as_secs() as i64,
+                nanos: since.subsec_nanos() as i32,
+            }),
+            line: line.text,
+        });
+    }
+    let request = PushRequest {
+        streams: streams
+            .into_iter()
+            .map(|(labels, entries)| StreamAdapter {
+                labels,
+                entries,
+                hash: 0,
+            })
+            .collect(),
+    };
+    let body = match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
+        Ok(body) => body,
+        Err(_) => return crate::metrics::dropped("logs", lines),
+    };
+    let sent = client
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "snappy")
+        .body(body)
+        .send()
+        .await;
+    if !matches!(sent, Ok(r) if r.status().is_success()) {
+        crate::metrics::dropped("logs", lines);
+    }
+}
+
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The fields of a span that log lines inherit.
+#[derive(Default)]
+struct Inherited {
+    tenant: Option<String>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
+}
+
+impl Visit for Inherited {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "tenant.id" => self.tenant = Some(value.to_owned()),
+            "trace_id" => self.trace_id = Some(value.to_owned()),
+            "span_id" => self.span_id = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+/// An event's own fields, as JSON.
+struct Fields(Map<String, Value>);
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+    }
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for LokiLayer {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            let mut inherited = Inherited::default();
+            attrs.record(&mut inherited);
+            span.extensions_mut().insert(inherited);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(inherited) = span.extensions_mut().get_mut::<Inherited>()
+        {
+            values.record(inherited);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut found = Inherited::default();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if let Some(i) = span.extensions().get::<Inherited>() {
+                    found.tenant = found.tenant.or_else(|| i.tenant.clone());
+                    found.trace_id = found.trace_id.or_else(|| i.trace_id.clone());
+                    found.span_id = found.span_id.or_else(|| i.span_id.clone());
+                }
+            }
+        }
+        let mut fields = Fields(Map::new());
+        event.record(&mut fields);
+        let mut line = fields.0;
+        line.insert("target".into(), Value::from(event.metadata().target()));
+        for (key, value) in [("trace_id", found.trace_id), ("span_id", found.span_id)] {
+            if let Some(value) = value {
+                line.insert(key.into(), Value::from(value));
+            }
+        }
+        let tenant = found
+            .tenant
+            .map(|t| self.tenants.label(&t))
+            .unwrap_or_else(|| "none".into());
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        let labels = format!(
+            "{{{},tenant=\"{}\",level=\"{level}\"}}",
+            self.fixed,
+            escape(&tenant)
+        );
+        let text = Value::Object(line).to_string();
+        let sent = self.tx.try_send(Queued::Line(Line {
+            labels,
+            at: SystemTime::now(),
+            text,
+        }));
+        if sent.is_err() {
+            crate::metrics::dropped("logs", 1);
+        }
+    }
+}

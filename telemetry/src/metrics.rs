@@ -1,0 +1,240 @@
+//! Prometheus metrics: the `metrics` crate's recorder for everything, plus one histogram kept
+//! apart because it carries exemplars.
+//!
+//! Why two libraries: `metrics-exporter-prometheus` has no exemplars (metrics-rs/metrics#175).
+//! The request-latency histogram `http_server_request_duration_seconds` is the one a Grafana
+//! panel jumps from to a trace, so it lives in a `prometheus-client` registry, whose
+//! `HistogramWithExemplars` keeps the trace id of the latest sampled request per bucket. The
+//! exposition joins both:
+//! - `text/plain; version=0.0.4` (the default): the recorder's text, then the histogram with its
+//!   exemplars removed (that format has none);
+//! - `application/openmetrics-text` (asked for by Prometheus when it stores exemplars): the
+//!   recorder's text with counter families named without `_total` as OpenMetrics requires,
+//!   then the histogram with exemplars, then `# EOF`.
+
+use std::{
+    collections::HashSet,
+    sync::{Mutex, OnceLock},
+};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use poem::{Endpoint, Request, Response};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{exemplar::HistogramWithExemplars, family::Family},
+    registry::Registry,
+};
+
+use crate::Error;
+
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status_class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceExemplar {
+    trace_id: String,
+}
+
+type Latency = Family<RequestLabels, HistogramWithExemplars<TraceExemplar>>;
+
+struct Exemplary {
+    registry: Registry,
+    latency: Latency,
+}
+
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+static EXEMPLARY: OnceLock<Exemplary> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+pub(crate) fn install() -> Result<(), Error> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|_| Error::AlreadyInstalled)?;
+    RECORDER.set(handle).ok();
+    let latency =
+        Latency::new_with_constructor(|| HistogramWithExemplars::new(LATENCY_BUCKETS.into_iter()));
+    let mut registry = Registry::default();
+    registry.register(
+        "http_server_request_duration_seconds",
+        "Duration of HTTP server requests, by method, route template and status class",
+        latency.clone(),
+    );
+    EXEMPLARY.set(Exemplary { registry, latency }).ok();
+    let process = metrics_process::Collector::default();
+    process.describe();
+    PROCESS.set(process).ok();
+    metrics::describe_counter!(
+        "telemetry_dropped_total",
+        "Telemetry dropped instead of delaying requests: spans (export failed) and logs (queue full or push failed)"
+    );
+    // Present from the start, so a rate() over it is defined before the first drop.
+    for signal in ["spans", "logs"] {
+        metrics::counter!("telemetry_dropped_total", "signal" => signal).absolute(0);
+    }
+    Ok(())
+}
+
+pub(crate) fn describe_http() {
+    metrics::describe_gauge!("http_server_active_requests", "HTTP requests being served");
+}
+
+/// Counts telemetry that was given up.
+pub(crate) fn dropped(signal: &'static str, n: u64) {
+    metrics::counter!("telemetry_dropped_total", "signal" => signal).increment(n);
+}
+
+/// Records one request's latency; `trace_id` (of a sampled trace) becomes the bucket's exemplar.
+pub(crate) fn observe_request(
+    method: &str,
+    route: &str,
+    status: u16,
+    seconds: f64,
+    trace_id: Option<String>,
+) {
+    let Some(exemplary) = EXEMPLARY.get() else {
+        return;
+    };
+    let labels = RequestLabels {
+        method: method.to_owned(),
+        route: route.to_owned(),
+        status_class: format!("{}xx", status / 100),
+    };
+    exemplary.latency.get_or_create(&labels).observe(
+        seconds,
+        trace_id.map(|trace_id| TraceExemplar { trace_id }),
+        None,
+    );
+}
+
+/// The whole exposition in the asked format.
+pub fn render(openmetrics: bool) -> String {
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+    let recorded = RECORDER.get().map(|h| h.render()).unwrap_or_default();
+    let mut exemplary = String::new();
+    if let Some(e) = EXEMPLARY.get() {
+        prometheus_client::encoding::text::encode(&mut exemplary, &e.registry).ok();
+    }
+    let exemplary = exemplary.trim_end().trim_end_matches("# EOF").trim_end();
+    if openmetrics {
+        format!("{}{exemplary}\n# EOF\n", as_openmetrics(&recorded))
+    } else {
+        let plain: Vec<&str> = exemplary
+            .lines()
+            .map(|l| l.split(" # {").next().unwrap_or(l))
+            .collect();
+        format!("{recorded}{}\n", plain.join("\n"))
+    }
+}
+
+/// OpenMetrics names a counter family without its `_total` suffix (the samples keep it).
+fn as_openmetrics(text: &str) -> String {
+    let counters: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let renamed = counters.iter().find_map(|name| {
+            let family = name.strip_suffix("_total")?;
+            for prefix in ["# TYPE ", "# HELP "] {
+                if let Some(rest) = line
+                    .strip_prefix(prefix)
+                    .and_then(|r| r.strip_prefix(*name))
+                    && (rest.is_empty() || rest.starts_with(' '))
+                {
+                    return Some(format!("{prefix}{family}{rest}"));
+                }
+            }
+            None
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// `GET /metrics`: OpenMetrics when the scraper asks for it, Prometheus text otherwise.
+pub struct Exposition;
+
+impl Endpoint for Exposition {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let openmetrics = req
+            .header("accept")
+            .is_some_and(|a| a.contains("application/openmetrics-text"));
+        let (body, content_type) = if openmetrics {
+            (
+                render(true),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+        } else {
+            (render(false), "text/plain; version=0.0.4; charset=utf-8")
+        };
+        Ok(Response::builder().content_type(content_type).body(body))
+    }
+}
+
+/// A label whose values are capped: the first `cap` distinct values keep their name, later
+/// ones fold into `other`, so a tenant label cannot grow Prometheus's series without bound.
+pub struct LabelCap {
+    cap: usize,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl LabelCap {
+    pub fn new(cap: usize) -> LabelCap {
+        LabelCap {
+            cap,
+            seen: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn label(&self, value: &str) -> String {
+        let Ok(mut seen) = self.seen.lock() else {
+            return "other".into();
+        };
+        if seen.contains(value) {
+            return value.to_owned();
+        }
+        if seen.len() < self.cap {
+            seen.insert(value.to_owned());
+            return value.to_owned();
+        }
+        "other".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_lose_total_in_openmetrics_family_names() {
+        let text = "# HELP a_total Things.\n# TYPE a_total counter\na_total{x=\"1\"} 3\n# TYPE g gauge\ng 1\n";
+        let om = as_openmetrics(text);
+        assert!(om.contains("# TYPE a counter\n"), "{om}");
+        assert!(om.contains("# HELP a Things.\n"), "{om}");
+        assert!(om.contains("a_total{x=\"1\"} 3\n"), "{om}");
+        assert!(om.contains("# TYPE g gauge\n"), "{om}");
+    }
+
+    #[test]
+    fn the_cap_folds_late_values() {
+        let cap = LabelCap::new(2);
+        assert_eq!(cap.label("a"), "a");
+        assert_eq!(cap.label("b"), "b");
+        assert_eq!(cap.label("c"), "other");
+        assert_eq!(cap.label("a"), "a");
+    }
+}
