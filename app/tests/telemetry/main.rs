@@ -45,6 +45,17 @@ fn header(resp: &reqwest::Response, name: &str) -> String {
         .to_owned()
 }
 
+/// `/metrics` in the Prometheus text format.
+async fn scrape(app: &helpers::TestApp) -> String {
+    let resp = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("scrape");
+    resp.text().await.expect("metrics text")
+}
+
 async fn get_with(t: &TenantClient, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut req = t.request(Method::GET, "/v1/insureds");
     for (name, value) in headers {
@@ -191,15 +202,7 @@ async fn metrics_count_the_business_and_carry_exemplars() {
     .await
     .ok(201);
 
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&app).await;
     let tenant = format!("tenant=\"{}\"", t.slug);
     let value = |name: &str, extra: &str| -> Option<f64> {
         text.lines()
@@ -282,15 +285,7 @@ async fn with_receivers_down_requests_succeed_and_drops_are_counted() {
     }
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let text = app
-            .http
-            .get(format!("{}/metrics", app.address))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(&app).await;
         let dropped = |signal: &str| {
             text.lines()
                 .find(|l| l.starts_with(&format!("telemetry_dropped_total{{signal=\"{signal}\"}}")))
