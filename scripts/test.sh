@@ -23,7 +23,7 @@ apt_install() {
         APT_UPDATED=1
     fi
     step "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
 }
 
 mariadb_tcp_ok() {
@@ -103,6 +103,33 @@ ensure_redis() {
     die "Redis did not answer PONG within ${REDIS_WAIT_SECS}s (see /tmp/redis-server.log)"
 }
 
+# The telemetry tests check our output with the real tools: promtool and a Prometheus server
+# (Debian's prometheus package; no daemon is started) and rotel, an OpenTelemetry collector
+# shipped in a Python wheel. Their paths go to the tests in PROMETHEUS, PROMTOOL, ROTEL_AGENT.
+ensure_telemetry_tools() {
+    step "checking Prometheus, promtool and rotel"
+    PATH="$PATH:/usr/sbin:/usr/bin"
+    if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+        apt_install prometheus
+    fi
+    export PROMETHEUS PROMTOOL
+    PROMETHEUS="$(command -v prometheus)"
+    PROMTOOL="$(command -v promtool)"
+
+    local rotel_dir
+    rotel_dir="$(python3 -c 'import rotel, os; print(os.path.dirname(rotel.__file__))' 2>/dev/null || true)"
+    if [[ -z "$rotel_dir" ]]; then
+        step "pip install rotel"
+        python3 -m pip install -q rotel || die "pip install rotel failed"
+        rotel_dir="$(python3 -c 'import rotel, os; print(os.path.dirname(rotel.__file__))')"
+    fi
+    # The wheel installs the collector without its executable bit.
+    chmod +x "$rotel_dir/rotel-agent"
+    export ROTEL_AGENT="$rotel_dir/rotel-agent"
+    "$PROMTOOL" --version 2>&1 | head -n1
+    "$ROTEL_AGENT" --version
+}
+
 ensure_rust() {
     step "checking Rust toolchain"
     # Non-login shells (CI, sudo) often miss rustup's PATH entry.
@@ -173,6 +200,7 @@ main() {
     setup_cargo_env
     ensure_mariadb
     ensure_redis
+    ensure_telemetry_tools
     drop_stale_test_databases
 
     export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"

@@ -59,6 +59,17 @@ pub struct Config {
     #[arg(long, env = "METRICS_TENANT_LABELS", default_value_t = 100)]
     pub metrics_tenant_labels: usize,
 
+    /// How often the `policies_by_status` / `claims_by_status` gauges of tenants written to are
+    /// recounted (one indexed GROUP BY each); every twelfth round recounts all tenants whose
+    /// pool is open here, to pick up other replicas' writes.
+    #[arg(long, env = "METRICS_STATUS_REFRESH_MS", default_value_t = 5000)]
+    pub metrics_status_refresh_ms: u64,
+
+    /// Serve `/metrics` on this port instead of the API port, so it can stay off the gateway.
+    /// Unset: `/metrics` is on the API port.
+    #[arg(long, env = "METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+
     /// Log lines waiting for Loki at most; more are dropped and counted.
     #[arg(long, env = "LOG_QUEUE_LINES", default_value_t = 10_000)]
     pub log_queue_lines: usize,
@@ -233,6 +244,12 @@ impl Config {
         telemetry::TelemetryConfig {
             service_name: self.app_name.clone(),
             service_version: env!("CARGO_PKG_VERSION").to_owned(),
+            // Given at build time (`SOURCE_REVISION=$(git rev-parse HEAD) cargo build`): the
+            // binary cannot know its commit otherwise, and a build script reading .git would
+            // rebuild on every commit.
+            service_revision: option_env!("SOURCE_REVISION")
+                .unwrap_or("unknown")
+                .to_owned(),
             environment: self.app_env.as_str().to_owned(),
             namespace: self.k8s_namespace.clone(),
             log_format: self.log_format(),
@@ -247,6 +264,10 @@ impl Config {
     pub fn wants_demo_tenant(&self) -> bool {
         self.demo_tenant
             .unwrap_or(self.database.url.is_none() && self.app_env == AppEnv::Development)
+    }
+
+    pub fn metrics_status_refresh(&self) -> Duration {
+        Duration::from_millis(self.metrics_status_refresh_ms.max(1))
     }
 
     pub fn shutdown_drain(&self) -> Duration {

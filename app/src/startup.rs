@@ -1,8 +1,12 @@
 //! Builds the application from configuration and runs it until shutdown.
 //!
-//! `Application::build` opens everything (landlord, Redis, the listener) before serving, so a
+//! `Application::build` opens everything (landlord, Redis, the listeners) before serving, so a
 //! bad configuration fails at start, not on the first request. Tests build it with port 0 and
 //! their own data folder or database names, and run it in the background.
+//!
+//! `/metrics` is on the API port unless `METRICS_PORT` gives it a listener of its own (so the
+//! gateway never routes it); that listener stops after the API's, so the last scrape of a
+//! draining pod still answers.
 
 use std::{
     future::Future,
@@ -10,6 +14,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use poem::{
@@ -26,7 +31,7 @@ use crate::{
     api::{allow::add_allow_header, problem, spec},
     config::Config,
     error::{Error, Result},
-    gateway,
+    gateway, observability,
     state::AppState,
     tenancy::{Tenancy, TenantSlug},
 };
@@ -35,30 +40,33 @@ pub struct Application {
     state: Arc<AppState>,
     acceptor: TcpAcceptor,
     port: u16,
+    /// The metrics listener and its port, when `METRICS_PORT` is set.
+    admin: Option<(TcpAcceptor, u16)>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application> {
         let state = Arc::new(open_state(config).await?);
-        let addr = format!("{}:{}", state.config.host, state.config.port);
-        let acceptor = TcpListener::bind(addr.clone())
-            .into_acceptor()
-            .await
-            .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .unwrap_or(state.config.port);
+        let (acceptor, port) = listen(&state.config.host, state.config.port).await?;
+        let admin = match state.config.metrics_port {
+            Some(p) => Some(listen(&state.config.host, p).await?),
+            None => None,
+        };
         Ok(Application {
             state,
             acceptor,
             port,
+            admin,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on: the API's unless `METRICS_PORT` is set.
+    pub fn metrics_port(&self) -> u16 {
+        self.admin.as_ref().map_or(self.port, |(_, p)| *p)
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -81,6 +89,19 @@ impl Application {
             tracing::info!(seconds = draining.config.shutdown_drain_secs, "draining");
             tokio::time::sleep(draining.config.shutdown_drain()).await;
         };
+        let (stop_admin, admin_stops) = tokio::sync::oneshot::channel::<()>();
+        let admin = self.admin.map(|(acceptor, _)| {
+            tokio::spawn(
+                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                    Route::new().at("/metrics", get(exposition(state.clone()))),
+                    async {
+                        admin_stops.await.ok();
+                    },
+                    Some(Duration::from_secs(1)),
+                ),
+            )
+        });
+        let statuses = observability::statuses::spawn(state.clone());
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 routes(state.clone()),
@@ -88,6 +109,13 @@ impl Application {
                 Some(state.config.shutdown_grace()),
             )
             .await;
+        stop_admin.send(()).ok();
+        if let Some(admin) = admin {
+            admin.await.ok();
+        }
+        if let Some(statuses) = statuses {
+            statuses.abort();
+        }
         state.tenancy.close().await;
         tracing::info!("stopped");
         served.map_err(|e| Error::Internal(format!("server: {e}")))
@@ -115,6 +143,27 @@ pub async fn open_state(config: Config) -> Result<AppState> {
     })
 }
 
+async fn listen(host: &str, port: u16) -> Result<(TcpAcceptor, u16)> {
+    let addr = format!("{host}:{port}");
+    let acceptor = TcpListener::bind(addr.clone())
+        .into_acceptor()
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+        .unwrap_or(port);
+    Ok((acceptor, bound))
+}
+
+/// `/metrics`, with the pool gauges read at each scrape.
+fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
+    telemetry::metrics::Exposition::collecting(move || {
+        observability::pools::collect(&state.tenancy)
+    })
+}
+
 async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager> {
     let client = redis::Client::open(url).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))?;
     redis::aio::ConnectionManager::new(client)
@@ -128,7 +177,11 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let swagger = spec::swagger_html(&service, &document);
     let templates = spec::route_templates(&document);
     let allowed = Arc::new(templates.clone());
-    Route::new()
+    let mut route = Route::new();
+    if state.config.metrics_port.is_none() {
+        route = route.at("/metrics", get(exposition(state.clone())));
+    }
+    route
         .nest("/", service)
         .at(
             "/openapi.json",
@@ -139,7 +192,6 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
             })),
         )
         .at("/docs", get(make_sync(move |_| Html(swagger.clone()))))
-        .at("/metrics", get(telemetry::metrics::Exposition))
         .around(gateway::warn_near_rate_limit)
         .with(AddData::new(state))
         .catch_all_error(problem::render)

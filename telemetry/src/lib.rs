@@ -2,7 +2,8 @@
 //! over OTLP, context read from W3C and B3 headers), and Prometheus metrics with exemplars.
 //! It knows nothing of the service that uses it: a service calls `init` once with a
 //! `TelemetryConfig`, wraps its endpoint in `http::Observe`, serves `metrics::Exposition`, and
-//! calls `Telemetry::shutdown` on the way out.
+//! calls `Telemetry::shutdown` on the way out. Outbound HTTP goes through `outbound::send`, which
+//! carries the trace on to the next service.
 //!
 //! Nothing here is in a request's way: spans and log lines go into bounded queues drained by
 //! background tasks; when a queue is full or a receiver is down, data is dropped and counted in
@@ -12,6 +13,7 @@ pub mod http;
 mod logs;
 mod loki;
 pub mod metrics;
+pub mod outbound;
 pub mod propagation;
 pub mod routes;
 mod traces;
@@ -27,6 +29,9 @@ pub struct TelemetryConfig {
     /// `service.name` of traces, `app` label of logs.
     pub service_name: String,
     pub service_version: String,
+    /// Source revision of the build (a commit id), `unknown` when not known: a label of
+    /// `build_info`.
+    pub service_revision: String,
     /// `env` label of logs (development, production, …).
     pub environment: String,
     /// Kubernetes namespace: the `namespace` label of logs.
@@ -51,6 +56,8 @@ pub enum Error {
     AlreadyInstalled,
     #[error("trace exporter: {0}")]
     Exporter(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
     #[error("loki: {0}")]
     Loki(String),
 }
@@ -64,7 +71,7 @@ pub struct Telemetry {
 /// Installs the global subscriber (stdout, Loki, OpenTelemetry), the propagators and the
 /// metrics recorder. Call once per process, inside a Tokio runtime.
 pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
-    metrics::install()?;
+    metrics::install(cfg)?;
     let traces = traces::Traces::start(cfg)?;
     let (loki_layer, loki) = match &cfg.loki_url {
         Some(url) => {

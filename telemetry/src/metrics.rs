@@ -14,10 +14,10 @@
 
 use std::{
     collections::HashSet,
-    sync::{Mutex, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
 };
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use poem::{Endpoint, Request, Response};
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -29,6 +29,12 @@ use crate::Error;
 
 const LATENCY_BUCKETS: [f64; 12] = [
     0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Buckets of every other `*_seconds` histogram (recorded through the `metrics` crate, which
+/// would otherwise render a summary): finer at the bottom, where a pool's wait usually is.
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,8 +60,11 @@ static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 static EXEMPLARY: OnceLock<Exemplary> = OnceLock::new();
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
-pub(crate) fn install() -> Result<(), Error> {
-    let recorder = PrometheusBuilder::new().build_recorder();
+pub(crate) fn install(cfg: &crate::TelemetryConfig) -> Result<(), Error> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+        .map_err(|e| Error::Metrics(e.to_string()))?
+        .build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|_| Error::AlreadyInstalled)?;
     RECORDER.set(handle).ok();
@@ -75,11 +84,28 @@ pub(crate) fn install() -> Result<(), Error> {
         "telemetry_dropped_total",
         "Telemetry dropped instead of delaying requests: spans (export failed) and logs (queue full or push failed)"
     );
+    metrics::describe_gauge!(
+        "build_info",
+        "Always 1; its labels say which build is running"
+    );
+    metrics::gauge!(
+        "build_info",
+        "service" => cfg.service_name.clone(),
+        "version" => cfg.service_version.clone(),
+        "revision" => cfg.service_revision.clone(),
+    )
+    .set(1.0);
     // Present from the start, so a rate() over it is defined before the first drop.
     for signal in ["spans", "logs"] {
         metrics::counter!("telemetry_dropped_total", "signal" => signal).absolute(0);
     }
     Ok(())
+}
+
+/// Whether `init` installed the recorder: without it, metrics go nowhere and a service can
+/// skip the work of keeping them.
+pub fn installed() -> bool {
+    RECORDER.get().is_some()
 }
 
 pub(crate) fn describe_http() {
@@ -125,25 +151,37 @@ pub fn render(openmetrics: bool) -> String {
         prometheus_client::encoding::text::encode(&mut exemplary, &e.registry).ok();
     }
     let exemplary = exemplary.trim_end().trim_end_matches("# EOF").trim_end();
-    if openmetrics {
-        format!("{}{exemplary}\n# EOF\n", as_openmetrics(&recorded))
+    let mut out = if openmetrics {
+        as_openmetrics(&recorded)
     } else {
-        let plain: Vec<&str> = exemplary
-            .lines()
-            .map(|l| l.split(" # {").next().unwrap_or(l))
-            .collect();
-        format!("{recorded}{}\n", plain.join("\n"))
+        recorded
+    };
+    for line in exemplary.lines().filter(|l| !l.is_empty()) {
+        // The Prometheus text format has no exemplars.
+        let line = if openmetrics {
+            line
+        } else {
+            line.split(" # {").next().unwrap_or(line)
+        };
+        out.push_str(line);
+        out.push('\n');
     }
+    if openmetrics {
+        out.push_str("# EOF\n");
+    }
+    out
 }
 
-/// OpenMetrics names a counter family without its `_total` suffix (the samples keep it).
+/// OpenMetrics names a counter family without its `_total` suffix (the samples keep it), and
+/// allows no blank line (the recorder puts one between families; Prometheus refuses the whole
+/// scrape for it).
 fn as_openmetrics(text: &str) -> String {
     let counters: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
         .collect();
     let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let renamed = counters.iter().find_map(|name| {
             let family = name.strip_suffix("_total")?;
             for prefix in ["# TYPE ", "# HELP "] {
@@ -164,12 +202,27 @@ fn as_openmetrics(text: &str) -> String {
 }
 
 /// `GET /metrics`: OpenMetrics when the scraper asks for it, Prometheus text otherwise.
-pub struct Exposition;
+#[derive(Default, Clone)]
+pub struct Exposition {
+    collect: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Exposition {
+    /// Runs `collect` before each rendering: for gauges read off something at scrape time.
+    pub fn collecting(collect: impl Fn() + Send + Sync + 'static) -> Exposition {
+        Exposition {
+            collect: Some(Arc::new(collect)),
+        }
+    }
+}
 
 impl Endpoint for Exposition {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        if let Some(collect) = &self.collect {
+            collect();
+        }
         let openmetrics = req
             .header("accept")
             .is_some_and(|a| a.contains("application/openmetrics-text"));
@@ -221,8 +274,9 @@ mod tests {
 
     #[test]
     fn counters_lose_total_in_openmetrics_family_names() {
-        let text = "# HELP a_total Things.\n# TYPE a_total counter\na_total{x=\"1\"} 3\n# TYPE g gauge\ng 1\n";
+        let text = "# HELP a_total Things.\n# TYPE a_total counter\na_total{x=\"1\"} 3\n\n# TYPE g gauge\ng 1\n";
         let om = as_openmetrics(text);
+        assert!(!om.contains("\n\n"), "{om}");
         assert!(om.contains("# TYPE a counter\n"), "{om}");
         assert!(om.contains("# HELP a Things.\n"), "{om}");
         assert!(om.contains("a_total{x=\"1\"} 3\n"), "{om}");

@@ -121,8 +121,8 @@ impl ClaimsApi {
         body: JsonBody<ClaimStatusChange>,
     ) -> Result<Json<Claim>> {
         let id = record_id(&id, "claim")?;
-        Ok(Json(
-            services::claims::move_to(&ctx.db, &id, body.0.status).await?,
-        ))
+        let moved = services::claims::move_to(&ctx.db, &id, body.0.status).await?;
+        observability::statuses::changed(&ctx.tenant.slug);
+        Ok(Json(moved))
     }
 }

@@ -215,9 +215,9 @@ impl PoliciesApi {
         #[doc = "The policy's id."] id: Path<String>,
     ) -> Result<Json<Policy>> {
         let id = record_id(&id, "policy")?;
-        Ok(Json(
-            services::policies::move_to(&ctx.db, &id, PolicyStatus::Active, None).await?,
-        ))
+        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Active, None).await?;
+        observability::statuses::changed(&ctx.tenant.slug);
+        Ok(Json(moved))
     }
 
     /// Cancel a bound or active policy
@@ -235,10 +235,11 @@ impl PoliciesApi {
     ) -> Result<Json<Policy>> {
         let id = record_id(&id, "policy")?;
         let reason = text("reason", &body.0.reason, 1, 500)?;
-        Ok(Json(
+        let moved =
             services::policies::move_to(&ctx.db, &id, PolicyStatus::Cancelled, Some(&reason))
-                .await?,
-        ))
+                .await?;
+        observability::statuses::changed(&ctx.tenant.slug);
+        Ok(Json(moved))
     }
 
     /// Expire an active policy
@@ -253,8 +254,8 @@ impl PoliciesApi {
         #[doc = "The policy's id."] id: Path<String>,
     ) -> Result<Json<Policy>> {
         let id = record_id(&id, "policy")?;
-        Ok(Json(
-            services::policies::move_to(&ctx.db, &id, PolicyStatus::Expired, None).await?,
-        ))
+        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Expired, None).await?;
+        observability::statuses::changed(&ctx.tenant.slug);
+        Ok(Json(moved))
     }
 }

@@ -1,36 +1,76 @@
 //! The one path every SQL statement takes.
 //!
 //! `Db` is a pool (sqlx's `Any` driver, so SQLite and MariaDB share one code path) plus a
-//! statement counter. Store functions receive a `Sql` — a borrowed connection, pooled or inside a
-//! transaction — and run their statements through its four methods, which count each one. The
-//! counter is how tests prove that a query's statement count does not grow with its page size, and
-//! it is the single place where per-statement telemetry (spans, timings) will hook in.
+//! statement counter. Store functions receive a `Sql` (`sql.rs`) — a borrowed connection, pooled
+//! or inside a transaction — and run their statements through its four methods, which count each
+//! one and wrap it in a client span. The counter is how tests prove that a query's statement count
+//! does not grow with its page size.
+//!
+//! Getting a connection is timed into `db_pool_acquire_duration_seconds{pool}`: the wait a
+//! request spends queued on an exhausted pool is the first thing to look at when latency rises
+//! with load while the database itself is idle.
+
+mod sql;
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use sqlx::{
-    Any, AnyConnection, FromRow, Transaction,
-    any::{AnyArguments, AnyPoolOptions, AnyRow},
-    pool::PoolConnection,
-    query::{Query, QueryAs, QueryScalar},
-};
+use sqlx::{Any, Transaction, any::AnyPoolOptions, pool::PoolConnection};
+
+pub use sql::{Sql, Stmt, StmtAs, StmtScalar, query, query_as, query_scalar};
 
 use crate::error::Result;
 
-pub type Stmt<'q> = Query<'q, Any, AnyArguments>;
-pub type StmtAs<'q, T> = QueryAs<'q, Any, T, AnyArguments>;
-pub type StmtScalar<'q, T> = QueryScalar<'q, Any, T, AnyArguments>;
+/// Which pool a `Db` is, in metrics: the landlord's, or one of the tenants'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolRole {
+    Landlord,
+    Tenant,
+}
+
+impl PoolRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolRole::Landlord => "landlord",
+            PoolRole::Tenant => "tenant",
+        }
+    }
+}
+
+/// A snapshot of one pool, or the sum of several.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub pools: u32,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl std::ops::Add for PoolUsage {
+    type Output = PoolUsage;
+
+    fn add(self, o: PoolUsage) -> PoolUsage {
+        PoolUsage {
+            pools: self.pools + o.pools,
+            in_use: self.in_use + o.in_use,
+            idle: self.idle + o.idle,
+            max: self.max + o.max,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: sqlx::AnyPool,
     statements: Arc<AtomicU64>,
+    role: PoolRole,
+    /// `db.system.name` of statement spans.
+    system: &'static str,
     /// SQLite: write transactions must take the write lock up front (`BEGIN IMMEDIATE`). A
     /// deferred transaction that reads and then writes fails at once with "database is locked"
     /// when another writer got in between; an immediate one waits (busy_timeout) instead.
@@ -40,7 +80,7 @@ pub struct Db {
 impl Db {
     /// Connects lazily: no connection is opened until a statement needs one, and idle connections
     /// are closed, so an idle tenant holds no connection at all.
-    pub fn connect_lazy(url: &str, max_connections: u32) -> Result<Db> {
+    pub fn connect_lazy(url: &str, max_connections: u32, role: PoolRole) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -48,10 +88,13 @@ impl Db {
             .idle_timeout(Duration::from_secs(60))
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy(url)?;
+        let sqlite = url.starts_with("sqlite:");
         Ok(Db {
             pool,
             statements: Arc::default(),
-            immediate: url.starts_with("sqlite:"),
+            role,
+            system: if sqlite { "sqlite" } else { "mariadb" },
+            immediate: sqlite,
         })
     }
 
@@ -59,24 +102,53 @@ impl Db {
         &self.pool
     }
 
+    pub fn role(&self) -> PoolRole {
+        self.role
+    }
+
     pub async fn conn(&self) -> Result<DbConn> {
+        let started = Instant::now();
+        let conn = self.pool.acquire().await;
+        self.waited(started);
         Ok(DbConn {
-            conn: self.pool.acquire().await?,
+            conn: conn?,
             statements: self.statements.clone(),
+            system: self.system,
         })
     }
 
-    /// A write transaction.
+    /// A write transaction. Its wait includes the BEGIN: sqlx hands out a transaction only
+    /// with its connection.
     pub async fn begin(&self) -> Result<DbTx> {
+        let started = Instant::now();
         let tx = if self.immediate {
-            self.pool.begin_with("BEGIN IMMEDIATE").await?
+            self.pool.begin_with("BEGIN IMMEDIATE").await
         } else {
-            self.pool.begin().await?
+            self.pool.begin().await
         };
+        self.waited(started);
         Ok(DbTx {
-            tx,
+            tx: tx?,
             statements: self.statements.clone(),
+            system: self.system,
         })
+    }
+
+    /// How many connections are open and idle, and the most there may be.
+    pub fn usage(&self) -> PoolUsage {
+        let open = self.pool.size();
+        let idle = self.pool.num_idle() as u32;
+        PoolUsage {
+            pools: 1,
+            in_use: open.saturating_sub(idle),
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    fn waited(&self, started: Instant) {
+        metrics::histogram!("db_pool_acquire_duration_seconds", "pool" => self.role.as_str())
+            .record(started.elapsed().as_secs_f64());
     }
 
     /// Statements run through this pool since it was opened.
@@ -92,75 +164,28 @@ impl Db {
 pub struct DbConn {
     conn: PoolConnection<Any>,
     statements: Arc<AtomicU64>,
+    system: &'static str,
 }
 
 impl DbConn {
     pub fn sql(&mut self) -> Sql<'_> {
-        Sql {
-            conn: &mut self.conn,
-            statements: &self.statements,
-        }
+        Sql::new(&mut self.conn, &self.statements, self.system)
     }
 }
 
 pub struct DbTx {
     tx: Transaction<'static, Any>,
     statements: Arc<AtomicU64>,
+    system: &'static str,
 }
 
 impl DbTx {
     pub fn sql(&mut self) -> Sql<'_> {
-        Sql {
-            conn: &mut self.tx,
-            statements: &self.statements,
-        }
+        Sql::new(&mut self.tx, &self.statements, self.system)
     }
 
     pub async fn commit(self) -> Result<()> {
         Ok(self.tx.commit().await?)
-    }
-}
-
-/// A connection borrowed for a few statements.
-pub struct Sql<'c> {
-    conn: &'c mut AnyConnection,
-    statements: &'c AtomicU64,
-}
-
-impl Sql<'_> {
-    fn count(&self) {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub async fn all<T>(&mut self, q: StmtAs<'_, T>) -> Result<Vec<T>>
-    where
-        T: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
-    {
-        self.count();
-        Ok(q.fetch_all(&mut *self.conn).await?)
-    }
-
-    pub async fn optional<T>(&mut self, q: StmtAs<'_, T>) -> Result<Option<T>>
-    where
-        T: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
-    {
-        self.count();
-        Ok(q.fetch_optional(&mut *self.conn).await?)
-    }
-
-    pub async fn scalar<T>(&mut self, q: StmtScalar<'_, T>) -> Result<T>
-    where
-        T: Send + Unpin,
-        (T,): for<'r> FromRow<'r, AnyRow>,
-    {
-        self.count();
-        Ok(q.fetch_one(&mut *self.conn).await?)
-    }
-
-    /// Runs a statement and returns the number of rows it changed.
-    pub async fn execute(&mut self, q: Stmt<'_>) -> Result<u64> {
-        self.count();
-        Ok(q.execute(&mut *self.conn).await?.rows_affected())
     }
 }
 

@@ -20,6 +20,14 @@ pub enum ClaimStatus {
 }
 
 impl ClaimStatus {
+    pub const ALL: &[ClaimStatus] = &[
+        ClaimStatus::Open,
+        ClaimStatus::InReview,
+        ClaimStatus::Approved,
+        ClaimStatus::Rejected,
+        ClaimStatus::Closed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ClaimStatus::Open => "open",

@@ -20,6 +20,13 @@ pub enum PolicyStatus {
 }
 
 impl PolicyStatus {
+    pub const ALL: &[PolicyStatus] = &[
+        PolicyStatus::Bound,
+        PolicyStatus::Active,
+        PolicyStatus::Cancelled,
+        PolicyStatus::Expired,
+    ];
+
     /// Payments are taken while the policy is in force or about to be.
     pub const PAYABLE: &[PolicyStatus] = &[PolicyStatus::Bound, PolicyStatus::Active];
 

@@ -1,7 +1,16 @@
-//! The seed's PolicyMetricsCollector, ClaimMetricsCollector and PaymentMetricsCollector, done as
-//! counters incremented when the event happens (not a COUNT(*) per scrape), labelled by tenant.
-//! The tenant label is capped (`METRICS_TENANT_LABELS`): beyond the cap, tenants fold into
+//! The service's own metrics, on top of what `telemetry` records for any service.
+//!
+//! - Business counters (the seed's PolicyMetricsCollector, ClaimMetricsCollector and
+//!   PaymentMetricsCollector done right): incremented when the event happens, never a COUNT(*)
+//!   per scrape.
+//! - Status gauges (`statuses`): how many policies and claims each tenant has per status.
+//! - Pool gauges (`pools`): read from the pools at scrape time.
+//!
+//! Every tenant label is capped (`METRICS_TENANT_LABELS`): beyond the cap, tenants fold into
 //! `other`, so a platform with thousands of tenants cannot flood Prometheus with series.
+
+pub mod pools;
+pub mod statuses;
 
 use std::sync::OnceLock;
 
@@ -23,6 +32,8 @@ pub fn init(tenant_labels: usize) {
         "payments_amount_total",
         "Sum of payments recorded, in minor units"
     );
+    statuses::describe();
+    pools::describe();
 }
 
 fn tenant(slug: &str) -> String {
@@ -33,10 +44,12 @@ pub fn policy_bound(slug: &str) {
     let tenant = tenant(slug);
     metrics::counter!("policies_created_total", "tenant" => tenant.clone()).increment(1);
     metrics::counter!("policies_bound_total", "tenant" => tenant).increment(1);
+    statuses::changed(slug);
 }
 
 pub fn claim_opened(slug: &str) {
     metrics::counter!("claims_opened_total", "tenant" => tenant(slug)).increment(1);
+    statuses::changed(slug);
 }
 
 pub fn payment_received(slug: &str, currency: &str, amount_minor: i64) {

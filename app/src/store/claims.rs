@@ -1,6 +1,6 @@
 use super::{Filter, Page, PageRequest};
 use crate::{
-    db::{Sql, placeholders},
+    db::{self, Sql, placeholders},
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
         values::{date_from_text, date_to_text, instant},
@@ -39,7 +39,7 @@ const COLUMNS: &str = "id, policy_id, status, incident_date, description, amount
 
 pub async fn insert(sql: &mut Sql<'_>, id: &str, c: &NewClaim, now: i64) -> Result<()> {
     sql.execute(
-        sqlx::query(
+        db::query(
             "INSERT INTO claims (id, policy_id, status, incident_date, description, \
              amount_claimed_minor, opened_at, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?, ?)",
         )
@@ -89,7 +89,7 @@ pub async fn transition(sql: &mut Sql<'_>, id: &str, to: ClaimStatus, now: i64) 
         "UPDATE claims SET status = ?, updated_at = ? WHERE id = ? AND status IN ({})",
         placeholders(sources.len())
     );
-    let mut stmt = sqlx::query(sqlx::AssertSqlSafe(q))
+    let mut stmt = db::query(sqlx::AssertSqlSafe(q))
         .bind(to.as_str())
         .bind(now)
         .bind(id);

@@ -1,6 +1,9 @@
 //! Idempotency keys of bind: key → (hash of the request, the policy it made).
 
-use crate::{db::Sql, error::Result};
+use crate::{
+    db::{self, Sql},
+    error::Result,
+};
 
 #[derive(sqlx::FromRow)]
 pub struct Recorded {
@@ -10,7 +13,7 @@ pub struct Recorded {
 
 pub async fn get(sql: &mut Sql<'_>, key: &str) -> Result<Option<Recorded>> {
     sql.optional(
-        sqlx::query_as::<_, Recorded>(
+        db::query_as::<Recorded>(
             "SELECT request_hash, policy_id FROM idempotency_keys WHERE idem_key = ?",
         )
         .bind(key),
@@ -27,7 +30,7 @@ pub async fn insert(
     now: i64,
 ) -> Result<()> {
     sql.execute(
-        sqlx::query(
+        db::query(
             "INSERT INTO idempotency_keys (idem_key, request_hash, policy_id, created_at) VALUES (?, ?, ?, ?)",
         )
         .bind(key)

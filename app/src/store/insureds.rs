@@ -2,7 +2,7 @@ use chrono::NaiveDate;
 
 use super::{Filter, Page, PageRequest};
 use crate::{
-    db::Sql,
+    db::{self, Sql},
     domain::{
         insured::Insured,
         values::{date_from_text, date_to_text, instant},
@@ -48,7 +48,7 @@ pub async fn insert(
     now: i64,
 ) -> Result<()> {
     sql.execute(
-        sqlx::query(
+        db::query(
             "INSERT INTO insureds (id, full_name, email, date_of_birth, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -70,7 +70,7 @@ pub async fn get(sql: &mut Sql<'_>, id: &str) -> Result<Option<Insured>> {
 
 pub async fn exists(sql: &mut Sql<'_>, id: &str) -> Result<bool> {
     let n: i64 = sql
-        .scalar(sqlx::query_scalar("SELECT COUNT(*) FROM insureds WHERE id = ?").bind(id))
+        .scalar(db::query_scalar("SELECT COUNT(*) FROM insureds WHERE id = ?").bind(id))
         .await?;
     Ok(n > 0)
 }

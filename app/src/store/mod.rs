@@ -11,11 +11,12 @@ pub mod insureds;
 pub mod payments;
 pub mod policies;
 pub mod quotes;
+pub mod statistics;
 
 use sqlx::{Any, FromRow, any::AnyRow};
 
 use crate::{
-    db::{Sql, StmtAs},
+    db::{self, Sql, StmtAs},
     error::Result,
 };
 
@@ -82,11 +83,8 @@ impl Filter {
         page: &PageRequest,
     ) -> Result<Vec<R>> {
         let (q, binds) = self.page_sql(select, id_column, page);
-        sql.all(bind_all(
-            sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(q)),
-            binds,
-        ))
-        .await
+        sql.all(bind_all(db::query_as::<R>(sqlx::AssertSqlSafe(q)), binds))
+            .await
     }
 
     /// One page of records, each row converted by `convert`.
@@ -111,7 +109,7 @@ impl<R: Send + Unpin + for<'r> FromRow<'r, AnyRow>> RowOf for R {}
 /// `SELECT {select} WHERE id = ?`: one record by id.
 pub async fn by_id<R: RowOf>(sql: &mut Sql<'_>, select: &str, id: &str) -> Result<Option<R>> {
     let q = format!("SELECT {select} WHERE id = ?");
-    sql.optional(sqlx::query_as::<_, R>(sqlx::AssertSqlSafe(q)).bind(id.to_owned()))
+    sql.optional(db::query_as::<R>(sqlx::AssertSqlSafe(q)).bind(id.to_owned()))
         .await
 }
 

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use super::{Filter, Page, PageRequest, bind_all};
 use crate::{
-    db::{Sql, placeholders},
+    db::{self, Sql, placeholders},
     domain::{
         payment::{NewPayment, Payment, PaymentMethod},
         values::instant,
@@ -53,7 +53,7 @@ const COLUMNS: &str = "id, policy_id, amount_minor, currency, method, reference,
 
 pub async fn insert(sql: &mut Sql<'_>, id: &str, p: &NewPayment, now: i64) -> Result<()> {
     sql.execute(
-        sqlx::query(
+        db::query(
             "INSERT INTO payments (id, policy_id, amount_minor, currency, method, reference, received_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -101,7 +101,7 @@ pub async fn last_for(sql: &mut Sql<'_>, policy_ids: &[&str]) -> Result<HashMap<
         placeholders(policy_ids.len())
     );
     let stmt = bind_all(
-        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(q)),
+        db::query_as::<Row>(sqlx::AssertSqlSafe(q)),
         policy_ids.iter().copied(),
     );
     sql.all(stmt)

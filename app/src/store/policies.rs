@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use super::{Filter, Page, PageRequest, bind_all, into_page, payments, quotes};
 use crate::{
-    db::{Sql, placeholders},
+    db::{self, Sql, placeholders},
     domain::{
         policy::{ActivePolicy, InsuredSummary, Policy, PolicyChanges, PolicyStatus},
         values::{date_from_text, date_to_text, instant},
@@ -59,7 +59,7 @@ const FIELDS: &str = "p.id, p.number, p.quote_id, p.insured_id, p.status, p.curr
 
 pub async fn insert(sql: &mut Sql<'_>, p: &Policy, now: i64) -> Result<()> {
     sql.execute(
-        sqlx::query(
+        db::query(
             "INSERT INTO policies (id, number, quote_id, insured_id, status, currency, premium_minor, \
              effective_date, expiry_date, notes, bound_at, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -127,7 +127,7 @@ pub async fn transition(
          updated_at = ? WHERE id = ? AND status IN ({})",
         placeholders(sources.len())
     );
-    let mut stmt = sqlx::query(sqlx::AssertSqlSafe(q))
+    let mut stmt = db::query(sqlx::AssertSqlSafe(q))
         .bind(to.as_str())
         .bind(now)
         .bind(reason)
@@ -148,7 +148,7 @@ pub async fn lock_if(sql: &mut Sql<'_>, id: &str, statuses: &[PolicyStatus]) -> 
         "UPDATE policies SET updated_at = updated_at WHERE id = ? AND status IN ({})",
         placeholders(statuses.len())
     );
-    let mut stmt = sqlx::query(sqlx::AssertSqlSafe(q)).bind(id);
+    let mut stmt = db::query(sqlx::AssertSqlSafe(q)).bind(id);
     for s in statuses {
         stmt = stmt.bind(s.as_str());
     }
@@ -159,7 +159,7 @@ pub async fn lock_if(sql: &mut Sql<'_>, id: &str, statuses: &[PolicyStatus]) -> 
 pub async fn update(sql: &mut Sql<'_>, id: &str, c: &PolicyChanges, now: i64) -> Result<bool> {
     let changed = sql
         .execute(
-            sqlx::query(
+            db::query(
                 "UPDATE policies SET expiry_date = COALESCE(?, expiry_date), notes = COALESCE(?, notes), \
                  updated_at = ? WHERE id = ? AND status IN ('bound', 'active')",
             )
@@ -246,7 +246,7 @@ async fn claim_counts(sql: &mut Sql<'_>, policy_ids: &[&str]) -> Result<HashMap<
         placeholders(policy_ids.len())
     );
     let stmt = bind_all(
-        sqlx::query_as::<_, ClaimCount>(sqlx::AssertSqlSafe(q)),
+        db::query_as::<ClaimCount>(sqlx::AssertSqlSafe(q)),
         policy_ids.iter().copied(),
     );
     Ok(sql

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use super::{Filter, Page, PageRequest, bind_all, into_page};
 use crate::{
-    db::{Sql, placeholders},
+    db::{self, Sql, placeholders},
     domain::{
         quote::{Coverage, NewQuote, Product, Quote, read_status},
         values::{date_from_text, date_to_text, instant, new_id, today},
@@ -74,7 +74,7 @@ const COLUMNS: &str = "id, insured_id, product, currency, premium_minor, status,
 /// Inserts the quote and its coverages; run it in a transaction.
 pub async fn insert(sql: &mut Sql<'_>, id: &str, q: &NewQuote, now: i64) -> Result<()> {
     sql.execute(
-        sqlx::query(
+        db::query(
             "INSERT INTO quotes (id, insured_id, product, currency, premium_minor, status, \
              valid_until, effective_date, expiry_date, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, 'quoted', ?, ?, ?, ?, ?)",
@@ -93,7 +93,7 @@ pub async fn insert(sql: &mut Sql<'_>, id: &str, q: &NewQuote, now: i64) -> Resu
     .await?;
     for (position, c) in q.coverages.iter().enumerate() {
         sql.execute(
-            sqlx::query(
+            db::query(
                 "INSERT INTO coverages (id, quote_id, position, code, limit_minor, deductible_minor, \
                  premium_minor) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
@@ -125,7 +125,7 @@ pub async fn coverages_for(
         placeholders(quote_ids.len())
     );
     let stmt = bind_all(
-        sqlx::query_as::<_, CoverageRow>(sqlx::AssertSqlSafe(q)),
+        db::query_as::<CoverageRow>(sqlx::AssertSqlSafe(q)),
         quote_ids.iter().copied(),
     );
     for r in sql.all(stmt).await? {
@@ -174,7 +174,7 @@ pub async fn list(
 pub async fn mark_bound(sql: &mut Sql<'_>, id: &str, now: i64) -> Result<bool> {
     let changed = sql
         .execute(
-            sqlx::query(
+            db::query(
                 "UPDATE quotes SET status = 'bound', updated_at = ? \
                  WHERE id = ? AND status = 'quoted' AND valid_until >= ?",
             )

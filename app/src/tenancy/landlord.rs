@@ -2,7 +2,7 @@
 
 use super::{DatabaseName, Tenant, TenantStatus};
 use crate::{
-    db::{Db, now_ms},
+    db::{self, Db, now_ms},
     error::{Error, Result},
 };
 
@@ -49,7 +49,7 @@ pub async fn insert(db: &Db, t: &Tenant) -> Result<()> {
     let mut conn = db.conn().await?;
     conn.sql()
         .execute(
-            sqlx::query(
+            db::query(
                 "INSERT INTO tenants (id, slug, name, database_name, status, created_at, updated_at) \
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
@@ -70,7 +70,7 @@ pub async fn by_slug(db: &Db, slug: &str) -> Result<Option<Tenant>> {
     let sql = format!("SELECT {COLUMNS} FROM tenants WHERE slug = ?");
     let row = conn
         .sql()
-        .optional(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(slug))
+        .optional(db::query_as::<Row>(sqlx::AssertSqlSafe(sql)).bind(slug))
         .await?;
     row.map(Tenant::try_from).transpose()
 }
@@ -81,7 +81,7 @@ pub async fn list(db: &Db, status: Option<TenantStatus>) -> Result<Vec<Tenant>> 
         Some(_) => format!("SELECT {COLUMNS} FROM tenants WHERE status = ? ORDER BY slug"),
         None => format!("SELECT {COLUMNS} FROM tenants ORDER BY slug"),
     };
-    let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql));
+    let mut q = db::query_as::<Row>(sqlx::AssertSqlSafe(sql));
     if let Some(s) = status {
         q = q.bind(s.as_str());
     }
@@ -98,7 +98,7 @@ pub async fn set_status(db: &Db, slug: &str, status: TenantStatus) -> Result<Ten
     let changed = conn
         .sql()
         .execute(
-            sqlx::query("UPDATE tenants SET status = ?, updated_at = ? WHERE slug = ?")
+            db::query("UPDATE tenants SET status = ?, updated_at = ? WHERE slug = ?")
                 .bind(status.as_str())
                 .bind(now_ms())
                 .bind(slug),

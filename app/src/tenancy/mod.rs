@@ -22,7 +22,7 @@ use moka::{future::Cache, policy::EvictionPolicy};
 
 use crate::{
     config::DatabaseConfig,
-    db::{Db, now_ms},
+    db::{Db, PoolRole, PoolUsage, now_ms},
     error::{Error, Result},
 };
 
@@ -109,8 +109,11 @@ impl Tenancy {
             ));
         }
         databases.create(&landlord_name).await?;
-        let landlord =
-            Db::connect_lazy(&databases.url(&landlord_name), cfg.landlord_max_connections)?;
+        let landlord = Db::connect_lazy(
+            &databases.url(&landlord_name),
+            cfg.landlord_max_connections,
+            PoolRole::Landlord,
+        )?;
         LANDLORD_MIGRATIONS.run(landlord.pool()).await?;
         Ok(Tenancy {
             databases,
@@ -217,6 +220,7 @@ impl Tenancy {
                 Db::connect_lazy(
                     &self.databases.url(&tenant.database),
                     self.tenant_max_connections,
+                    PoolRole::Tenant,
                 )
             })
             .await
@@ -225,7 +229,7 @@ impl Tenancy {
 
     /// Brings one tenant's schema up to date on a connection of its own.
     pub async fn migrate(&self, tenant: &Tenant) -> Result<()> {
-        let db = Db::connect_lazy(&self.databases.url(&tenant.database), 1)?;
+        let db = Db::connect_lazy(&self.databases.url(&tenant.database), 1, PoolRole::Tenant)?;
         let result = TENANT_MIGRATIONS.run(db.pool()).await;
         db.close().await;
         Ok(result?)
@@ -238,6 +242,24 @@ impl Tenancy {
         }
         self.pools.invalidate_all();
         self.landlord.close().await;
+    }
+
+    /// Connections of the landlord pool and of all open tenant pools together. Looking does not
+    /// count as use: an idle tenant's pool still ages out.
+    pub fn pool_usage(&self) -> [(PoolRole, PoolUsage); 2] {
+        let tenants = self
+            .pools
+            .iter()
+            .fold(PoolUsage::default(), |sum, (_, db)| sum + db.usage());
+        [
+            (PoolRole::Landlord, self.landlord.usage()),
+            (PoolRole::Tenant, tenants),
+        ]
+    }
+
+    /// The database names of the tenant pools open now, without touching them.
+    pub fn open_databases(&self) -> Vec<String> {
+        self.pools.iter().map(|(name, _)| (*name).clone()).collect()
     }
 
     /// Open tenant pools right now (after pending evictions).

@@ -50,8 +50,12 @@ impl OwnRedis {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/test.sh installs it)");
-        let url = format!("redis://127.0.0.1:{port}");
-        let client = redis::Client::open(url.as_str()).expect("redis url");
+        // Owned before the wait, so a Redis that never answers is still killed (Drop).
+        let own = OwnRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        let client = redis::Client::open(own.url.as_str()).expect("redis url");
         for _ in 0..100 {
             if let Ok(mut c) = client.get_multiplexed_async_connection().await
                 && redis::cmd("PING")
@@ -59,7 +63,7 @@ impl OwnRedis {
                     .await
                     .is_ok()
             {
-                return OwnRedis { child, url };
+                return own;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -107,4 +111,31 @@ async fn readiness_fails_when_redis_goes_down() {
     assert!(["unavailable", "timeout"].contains(&redis_check["error"].as_str().unwrap()));
     // Liveness does not depend on Redis: a Redis outage must not restart pods.
     app.get("/health/live").await.ok(200);
+}
+
+#[tokio::test]
+async fn metrics_move_to_their_own_port_when_asked() {
+    let app = spawn_with(Engine::Sqlite, &["--metrics-port", "0"]).await;
+    assert_ne!(app.metrics_address, app.address);
+    let on_api = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("API port answers");
+    assert_eq!(on_api.status(), 404, "/metrics is off the API port");
+    let on_admin = app
+        .http
+        .get(format!("{}/metrics", app.metrics_address))
+        .send()
+        .await
+        .expect("metrics port answers");
+    assert_eq!(on_admin.status(), 200);
+    assert!(
+        on_admin
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
 }

@@ -51,6 +51,8 @@ pub fn unique() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is: `address` unless `--metrics-port` was given.
+    pub metrics_address: String,
     pub state: Arc<AppState>,
     /// Environment that points a `policy-service` process at this app's databases.
     pub env: Vec<(&'static str, String)>,
@@ -126,6 +128,7 @@ pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
     let state = app.state();
     let (tx, rx) = oneshot::channel();
     tokio::spawn(app.run_until(async {
@@ -133,6 +136,7 @@ pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
     }));
     TestApp {
         address,
+        metrics_address,
         state,
         env,
         http: reqwest::Client::new(),

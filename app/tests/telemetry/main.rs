@@ -4,35 +4,41 @@
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod real;
 mod receivers;
 
 use std::time::{Duration, Instant};
 
-use helpers::{Engine, TenantClient, spawn_app, today};
+use helpers::{Engine, TenantClient, spawn_app, spawn_with, today};
 use receivers::{Received, attribute};
 use reqwest::Method;
 use serde_json::{Value, json};
 use telemetry::{LogFormat, TelemetryConfig};
 
-fn config(receiver: &str) -> TelemetryConfig {
+fn config(loki: &str, otlp: &str) -> TelemetryConfig {
     TelemetryConfig {
         service_name: "policy-service".into(),
         service_version: "test".into(),
+        service_revision: "unknown".into(),
         environment: "test".into(),
         namespace: Some("insurance".into()),
         log_format: LogFormat::Json,
         log_filter: "info".into(),
-        loki_url: Some(receiver.into()),
-        otlp_endpoint: Some(receiver.into()),
+        loki_url: Some(loki.into()),
+        otlp_endpoint: Some(otlp.into()),
         log_queue: 10_000,
     }
 }
 
 fn install(receiver: &str) -> telemetry::Telemetry {
+    install_with(receiver, receiver)
+}
+
+fn install_with(loki: &str, otlp: &str) -> telemetry::Telemetry {
     // Export every 100 ms instead of every 5 s, so the test need not wait.
     // SAFETY: set before any other thread of this test process reads the environment.
     unsafe { std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100") };
-    let t = telemetry::init(&config(receiver)).expect("telemetry installs");
+    let t = telemetry::init(&config(loki, otlp)).expect("telemetry installs");
     policy_service::observability::init(100);
     t
 }
@@ -49,7 +55,7 @@ fn header(resp: &reqwest::Response, name: &str) -> String {
 async fn scrape(app: &helpers::TestApp) -> String {
     let resp = app
         .http
-        .get(format!("{}/metrics", app.address))
+        .get(format!("{}/metrics", app.metrics_address))
         .send()
         .await
         .expect("scrape");
@@ -64,6 +70,40 @@ async fn get_with(t: &TenantClient, headers: &[(&str, &str)]) -> reqwest::Respon
     let resp = req.send().await.expect("request");
     assert_eq!(resp.status(), 200);
     resp
+}
+
+/// The value of the sample `name{…tenant="slug"…extra…}`.
+fn value_of(text: &str, name: &str, slug: &str, extra: &str) -> Option<f64> {
+    let tenant = format!("tenant=\"{slug}\"");
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(&tenant) && l.contains(extra))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Scrapes until the tenant's gauges read as wanted (they are recounted in the background).
+async fn metrics_showing(app: &helpers::TestApp, slug: &str, wanted: &[(String, f64)]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(app).await;
+        let off: Vec<String> = wanted
+            .iter()
+            .filter_map(|(prefix, n)| {
+                let name = prefix.split('{').next().unwrap_or_default();
+                let status = &prefix[name.len() + 1..];
+                let got = value_of(&text, name, slug, status);
+                (got != Some(*n)).then(|| format!("{prefix}: {got:?}, want {n}"))
+            })
+            .collect();
+        if off.is_empty() {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gauges never settled: {off:?}\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +169,7 @@ async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
     for (kind, trace, parent) in cases {
         let span = spans
             .iter()
-            .find(|s| hex::encode(&s.trace_id) == trace)
+            .find(|s| hex::encode(&s.trace_id) == trace && s.kind == 2)
             .unwrap_or_else(|| {
                 panic!(
                     "{kind}: no span of trace {trace} among {} received",
@@ -154,6 +194,21 @@ async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
         assert_eq!(
             attribute(span, "tenant.id").as_deref(),
             Some(t.slug.as_str())
+        );
+        let statement = spans
+            .iter()
+            .find(|s| s.parent_span_id == span.span_id && s.name == "SELECT insureds")
+            .unwrap_or_else(|| panic!("{kind}: no statement span under the server span"));
+        assert_eq!(statement.kind, 3, "SPAN_KIND_CLIENT");
+        assert_eq!(statement.trace_id, span.trace_id);
+        assert_eq!(
+            attribute(statement, "db.system.name").as_deref(),
+            Some("sqlite")
+        );
+        let text = attribute(statement, "db.query.text").unwrap_or_default();
+        assert!(
+            text.starts_with("SELECT") && text.contains("FROM insureds"),
+            "{text}"
         );
 
         let lines = received.lines();
@@ -184,8 +239,10 @@ async fn metrics_count_the_business_and_carry_exemplars() {
     let received = Received::default();
     let receiver = receivers::start(received.clone()).await;
     let telemetry = install(&receiver);
-    let app = spawn_app(Engine::Sqlite).await;
+    let app = spawn_with(Engine::Sqlite, &["--metrics-status-refresh-ms", "50"]).await;
     let t = app.tenant().await;
+    let other = app.tenant().await;
+    other.active_policy().await;
 
     let policy = t.active_policy().await;
     let id = policy["id"].as_str().unwrap();
@@ -195,23 +252,36 @@ async fn metrics_count_the_business_and_carry_exemplars() {
     )
     .await
     .ok(201);
-    t.post(
-        "/v1/claims",
-        json!({"policy_id": id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 500}),
-    )
-    .await
-    .ok(201);
+    let claim = t
+        .post(
+            "/v1/claims",
+            json!({"policy_id": id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 500}),
+        )
+        .await
+        .ok(201)
+        .clone();
 
-    let text = scrape(&app).await;
-    let tenant = format!("tenant=\"{}\"", t.slug);
-    let value = |name: &str, extra: &str| -> Option<f64> {
-        text.lines()
-            .find(|l| {
-                l.starts_with(&format!("{name}{{")) && l.contains(&tenant) && l.contains(extra)
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
+    let gauges = |policies: [f64; 4], claims: [f64; 5]| {
+        let mut wanted: Vec<(String, f64)> = ["bound", "active", "cancelled", "expired"]
+            .iter()
+            .zip(policies)
+            .map(|(s, n)| (format!("policies_by_status{{status=\"{s}\""), n))
+            .collect();
+        wanted.extend(
+            ["open", "in_review", "approved", "rejected", "closed"]
+                .iter()
+                .zip(claims)
+                .map(|(s, n)| (format!("claims_by_status{{status=\"{s}\""), n)),
+        );
+        wanted
     };
+    let text = metrics_showing(
+        &app,
+        &t.slug,
+        &gauges([0., 1., 0., 0.], [1., 0., 0., 0., 0.]),
+    )
+    .await;
+    let value = |name: &str, extra: &str| value_of(&text, name, &t.slug, extra);
     assert_eq!(value("policies_created_total", ""), Some(1.0), "{text}");
     assert_eq!(value("policies_bound_total", ""), Some(1.0));
     assert_eq!(value("payments_received_total", ""), Some(1.0));
@@ -220,6 +290,50 @@ async fn metrics_count_the_business_and_carry_exemplars() {
         Some(75_000.0)
     );
     assert_eq!(value("claims_opened_total", ""), Some(1.0));
+    assert_eq!(
+        value_of(
+            &text,
+            "policies_by_status",
+            &other.slug,
+            "status=\"active\""
+        ),
+        Some(1.0),
+        "each tenant has its own gauges"
+    );
+
+    // Status changes reach the gauges in the next round.
+    let claim_id = claim["id"].as_str().unwrap();
+    t.post(
+        &format!("/v1/claims/{claim_id}/status"),
+        json!({"status": "in_review"}),
+    )
+    .await
+    .ok(200);
+    t.post(
+        &format!("/v1/policies/{id}/cancel"),
+        json!({"reason": "Sold the car"}),
+    )
+    .await
+    .ok(200);
+    let text = metrics_showing(
+        &app,
+        &t.slug,
+        &gauges([0., 0., 1., 0.], [0., 1., 0., 0., 0.]),
+    )
+    .await;
+    for expected in [
+        "db_pool_connections{pool=\"landlord\",state=\"idle\"}",
+        "db_pool_connections{pool=\"tenant\",state=\"in_use\"}",
+        "db_pool_max_connections{pool=\"tenant\"}",
+        "db_pool_acquire_duration_seconds_bucket{pool=\"tenant\",le=\"0.001\"}",
+        "build_info{service=\"policy-service\",version=\"test\",revision=\"unknown\"} 1",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(
+            text.contains(expected),
+            "/metrics lacks {expected}:\n{text}"
+        );
+    }
     for expected in [
         "http_server_request_duration_seconds_bucket{",
         "route=\"/v1/quotes/{id}/bind\"",
@@ -236,7 +350,7 @@ async fn metrics_count_the_business_and_carry_exemplars() {
 
     let om = app
         .http
-        .get(format!("{}/metrics", app.address))
+        .get(format!("{}/metrics", app.metrics_address))
         .header("accept", "application/openmetrics-text; version=1.0.0")
         .send()
         .await

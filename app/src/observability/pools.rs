@@ -1,0 +1,35 @@
+//! Database pool gauges, read from the pools when Prometheus scrapes (reading is a few atomic
+//! loads; nothing to keep current in between). The wait for a connection is a histogram
+//! recorded by `db::Db` itself: `db_pool_acquire_duration_seconds{pool}`.
+
+use crate::tenancy::Tenancy;
+
+pub(super) fn describe() {
+    metrics::describe_gauge!(
+        "db_pool_connections",
+        "Open database connections by pool (landlord, tenant: all tenant pools together) and state (in_use, idle)"
+    );
+    metrics::describe_gauge!(
+        "db_pool_max_connections",
+        "Most connections the pools may open"
+    );
+    metrics::describe_gauge!("db_pools_open", "Database pools open");
+    metrics::describe_histogram!(
+        "db_pool_acquire_duration_seconds",
+        metrics::Unit::Seconds,
+        "Wait for a pooled connection (for a transaction, including its BEGIN)"
+    );
+}
+
+/// Sets the pool gauges; called by the `/metrics` endpoint before it renders.
+pub fn collect(tenancy: &Tenancy) {
+    for (role, usage) in tenancy.pool_usage() {
+        let pool = role.as_str();
+        for (state, n) in [("in_use", usage.in_use), ("idle", usage.idle)] {
+            metrics::gauge!("db_pool_connections", "pool" => pool, "state" => state)
+                .set(f64::from(n));
+        }
+        metrics::gauge!("db_pool_max_connections", "pool" => pool).set(f64::from(usage.max));
+        metrics::gauge!("db_pools_open", "pool" => pool).set(f64::from(usage.pools));
+    }
+}
