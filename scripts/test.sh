@@ -8,23 +8,9 @@ set -euo pipefail
 
 MARIADB_WAIT_SECS=60
 REDIS_WAIT_SECS=30
-APT_UPDATED=0
 
-step() { printf '==> %s\n' "$*"; }
-warn() { printf 'WARNING: %s\n' "$*" >&2; }
-die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
-
-# apt-get update is slow; do it at most once per run, and only if we must install.
-apt_install() {
-    [[ $EUID -eq 0 ]] || die "need root to apt-get install $*; install it yourself or re-run as root"
-    if [[ $APT_UPDATED -eq 0 ]]; then
-        step "apt-get update"
-        DEBIAN_FRONTEND=noninteractive apt-get update -q
-        APT_UPDATED=1
-    fi
-    step "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
-}
+# shellcheck source=scripts/tools.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
 
 mariadb_tcp_ok() {
     mariadb -h127.0.0.1 -P3306 -uroot -e 'select 1' >/dev/null 2>&1
@@ -104,30 +90,12 @@ ensure_redis() {
 }
 
 # The telemetry tests check our output with the real tools: promtool and a Prometheus server
-# (Debian's prometheus package; no daemon is started) and rotel, an OpenTelemetry collector
-# shipped in a Python wheel. Their paths go to the tests in PROMETHEUS, PROMTOOL, ROTEL_AGENT.
+# (Debian's package; no daemon is started) and rotel, an OpenTelemetry collector shipped in a
+# Python wheel. Their paths reach the tests in PROMETHEUS, PROMTOOL and ROTEL_AGENT.
 ensure_telemetry_tools() {
     step "checking Prometheus, promtool and rotel"
-    PATH="$PATH:/usr/sbin:/usr/bin"
-    if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
-        apt_install prometheus
-    fi
-    export PROMETHEUS PROMTOOL
-    PROMETHEUS="$(command -v prometheus)"
-    PROMTOOL="$(command -v promtool)"
-
-    local rotel_dir
-    rotel_dir="$(python3 -c 'import rotel, os; print(os.path.dirname(rotel.__file__))' 2>/dev/null || true)"
-    if [[ -z "$rotel_dir" ]]; then
-        step "pip install rotel"
-        python3 -m pip install -q rotel || die "pip install rotel failed"
-        rotel_dir="$(python3 -c 'import rotel, os; print(os.path.dirname(rotel.__file__))')"
-    fi
-    # The wheel installs the collector without its executable bit.
-    chmod +x "$rotel_dir/rotel-agent"
-    export ROTEL_AGENT="$rotel_dir/rotel-agent"
-    "$PROMTOOL" --version 2>&1 | head -n1
-    "$ROTEL_AGENT" --version
+    ensure_prometheus
+    ensure_rotel
 }
 
 ensure_rust() {

@@ -59,11 +59,15 @@ pub struct Config {
     #[arg(long, env = "METRICS_TENANT_LABELS", default_value_t = 100)]
     pub metrics_tenant_labels: usize,
 
-    /// How often the `policies_by_status` / `claims_by_status` gauges of tenants written to are
-    /// recounted (one indexed GROUP BY each); every twelfth round recounts all tenants whose
-    /// pool is open here, to pick up other replicas' writes.
+    /// How often the `policies_by_status` / `claims_by_status` gauges of tenants written to
+    /// through this replica are recounted (one indexed GROUP BY each).
     #[arg(long, env = "METRICS_STATUS_REFRESH_MS", default_value_t = 5000)]
     pub metrics_status_refresh_ms: u64,
+
+    /// How often every tenant's status gauges are recounted, to pick up writes made through
+    /// other replicas; the first recount runs at start.
+    #[arg(long, env = "METRICS_STATUS_RECOUNT_SECS", default_value_t = 60)]
+    pub metrics_status_recount_secs: u64,
 
     /// Serve `/metrics` on this port instead of the API port, so it can stay off the gateway.
     /// Unset: `/metrics` is on the API port.
@@ -268,6 +272,10 @@ impl Config {
 
     pub fn metrics_status_refresh(&self) -> Duration {
         Duration::from_millis(self.metrics_status_refresh_ms.max(1))
+    }
+
+    pub fn metrics_status_recount(&self) -> Duration {
+        Duration::from_secs(self.metrics_status_recount_secs.max(1))
     }
 
     pub fn shutdown_drain(&self) -> Duration {

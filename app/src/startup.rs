@@ -47,6 +47,9 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application> {
         let state = Arc::new(open_state(config).await?);
+        let mut tenants = state.tenancy.list().await?;
+        tenants.sort_by(|a, b| (a.created_at, &a.slug).cmp(&(b.created_at, &b.slug)));
+        observability::name_tenants(tenants.iter().map(|t| t.slug.as_str()));
         let (acceptor, port) = listen(&state.config.host, state.config.port).await?;
         let admin = match state.config.metrics_port {
             Some(p) => Some(listen(&state.config.host, p).await?),
@@ -110,11 +113,15 @@ impl Application {
             )
             .await;
         stop_admin.send(()).ok();
-        if let Some(admin) = admin {
-            admin.await.ok();
+        if let Some(admin) = admin
+            && let Ok(Err(e)) = admin.await
+        {
+            tracing::warn!(error = %e, "metrics listener");
         }
         if let Some(statuses) = statuses {
+            // Stopped before the pools close, so no count opens one behind their back.
             statuses.abort();
+            statuses.await.ok();
         }
         state.tenancy.close().await;
         tracing::info!("stopped");

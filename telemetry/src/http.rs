@@ -129,7 +129,15 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         }
         let seconds = started.elapsed().as_secs_f64();
         // One line per request, inside its span: its trace_id and tenant reach the log too.
-        span.in_scope(|| tracing::info!(status, latency_ms = seconds * 1000.0, "request served"));
+        span.in_scope(|| {
+            tracing::info!(
+                method = %method,
+                route = %route,
+                status,
+                latency_ms = seconds * 1000.0,
+                "request served"
+            )
+        });
         let exemplar = span_context.is_sampled().then_some(trace_id);
         metrics::observe_request(&method, &route, status, seconds, exemplar);
         Ok(resp)

@@ -10,6 +10,7 @@
 //! `telemetry_dropped_total{signal}`, never waited for.
 
 pub mod http;
+mod lines;
 mod logs;
 mod loki;
 pub mod metrics;
@@ -75,8 +76,8 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
     let traces = traces::Traces::start(cfg)?;
     let (loki_layer, loki) = match &cfg.loki_url {
         Some(url) => {
-            let (layer, shipper) = loki::start(url, cfg)?;
-            (Some(layer), Some(shipper))
+            let (sink, shipper) = loki::start(url, cfg)?;
+            (Some(sink), Some(shipper))
         }
         None => (None, None),
     };

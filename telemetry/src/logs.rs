@@ -1,17 +1,18 @@
-//! The global subscriber: a filter, stdout (JSON or pretty), the OpenTelemetry layer that turns
-//! spans into trace spans, and the Loki layer when configured.
+//! The global subscriber: the OpenTelemetry layer that turns spans into trace spans, and the
+//! log lines: pretty on stdout (tracing-subscriber's formatter), or JSON (`lines.rs`) on stdout
+//! and to Loki when configured.
 
 use tracing_subscriber::{
     EnvFilter, Layer, filter::LevelFilter, fmt, prelude::*, registry::Registry,
 };
 
-use crate::{Error, TelemetryConfig, loki};
+use crate::{Error, TelemetryConfig, lines::JsonLines, loki};
 
 /// How log lines are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    /// One JSON object per line, for log shippers; the request span's fields (trace_id,
-    /// span_id, tenant.id) are on every line.
+    /// One JSON object per line, for log shippers; a line inside a request carries its
+    /// `trace_id`, `span_id` and `tenant`.
     Json,
     /// Human-readable, for a terminal.
     Pretty,
@@ -20,31 +21,29 @@ pub enum LogFormat {
 pub(crate) fn install<O>(
     cfg: &TelemetryConfig,
     otel: O,
-    loki: Option<loki::LokiLayer>,
+    loki: Option<loki::Sink>,
 ) -> Result<(), Error>
 where
     O: Layer<Registry> + Send + Sync + 'static,
 {
     let filter = || EnvFilter::try_new(&cfg.log_filter).map_err(|e| Error::Filter(e.to_string()));
-    let stdout = match cfg.log_format {
-        LogFormat::Json => fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .boxed(),
-        LogFormat::Pretty => fmt::layer().with_target(false).boxed(),
+    let json = cfg.log_format == LogFormat::Json;
+    let pretty = if json {
+        None
+    } else {
+        Some(fmt::layer().with_target(false).with_filter(filter()?))
     };
     // Each layer filters for itself: RUST_LOG quiets the logs, never the request spans (the
     // trace layer takes every span at INFO and above, whatever the log level).
-    let loki = match loki {
-        Some(layer) => Some(layer.with_filter(filter()?)),
-        None => None,
+    let lines = if json || loki.is_some() {
+        Some(JsonLines { stdout: json, loki }.with_filter(filter()?))
+    } else {
+        None
     };
     Registry::default()
         .with(otel.with_filter(LevelFilter::INFO))
-        .with(stdout.with_filter(filter()?))
-        .with(loki)
+        .with(pretty)
+        .with(lines)
         .try_init()
         .map_err(|_| Error::AlreadyInstalled)
 }

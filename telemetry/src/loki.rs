@@ -7,29 +7,24 @@
 //! - streams keyed by `{app, env, namespace, tenant, level}`; `tenant` comes from the request
 //!   span's `tenant.id` (`none` outside a request) and is capped like the metrics' tenant label;
 //! - `trace_id` and `span_id` in the line (fields, not labels: labels stay low-cardinality);
-//! - a bounded queue: `on_event` never waits; a full queue drops the line and counts it in
+//! - a bounded queue: `send` never waits; a full queue drops the line and counts it in
 //!   `telemetry_dropped_total{signal="logs"}`, and so does a batch Loki refuses or never gets.
+//!
+//! The line itself is built by `lines.rs`, once for stdout and Loki alike.
 
 use std::{
     collections::BTreeMap,
-    fmt,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use loki_api::logproto::{EntryAdapter, PushRequest, StreamAdapter};
 use prost_013::Message;
-use serde_json::{Map, Value};
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
 };
-use tracing::{
-    Event, Subscriber,
-    field::{Field, Visit},
-    span::{Attributes, Id, Record},
-};
-use tracing_subscriber::{layer::Context, registry::LookupSpan};
+use tracing::Level;
 
 use crate::{Error, TelemetryConfig, metrics::LabelCap};
 
@@ -49,10 +44,32 @@ enum Queued {
     Flush(oneshot::Sender<()>),
 }
 
-pub(crate) struct LokiLayer {
+/// Where lines enter the queue.
+pub(crate) struct Sink {
     tx: mpsc::Sender<Queued>,
     fixed: Arc<str>,
     tenants: LabelCap,
+}
+
+impl Sink {
+    /// Queues a line for its stream; a full queue drops it, counted.
+    pub fn send(&self, level: &Level, tenant: Option<&str>, text: String) {
+        let tenant = tenant.map_or_else(|| "none".into(), |t| self.tenants.label(t));
+        let level = level.as_str().to_ascii_lowercase();
+        let labels = format!(
+            "{{{},tenant=\"{}\",level=\"{level}\"}}",
+            self.fixed,
+            escape(&tenant)
+        );
+        let sent = self.tx.try_send(Queued::Line(Line {
+            labels,
+            at: SystemTime::now(),
+            text,
+        }));
+        if sent.is_err() {
+            crate::metrics::dropped("logs", 1);
+        }
+    }
 }
 
 pub(crate) struct Shipper {
@@ -60,7 +77,7 @@ pub(crate) struct Shipper {
     task: JoinHandle<()>,
 }
 
-pub(crate) fn start(url: &str, cfg: &TelemetryConfig) -> Result<(LokiLayer, Shipper), Error> {
+pub(crate) fn start(url: &str, cfg: &TelemetryConfig) -> Result<(Sink, Shipper), Error> {
     let client = reqwest::Client::builder()
         .timeout(PUSH_TIMEOUT)
         .build()
@@ -74,12 +91,12 @@ pub(crate) fn start(url: &str, cfg: &TelemetryConfig) -> Result<(LokiLayer, Ship
         escape(cfg.namespace.as_deref().unwrap_or("none"))
     );
     let task = tokio::spawn(ship(rx, client, push_url));
-    let layer = LokiLayer {
+    let sink = Sink {
         tx: tx.clone(),
         fixed: fixed.into(),
         tenants: LabelCap::new(TENANT_LABELS),
     };
-    Ok((layer, Shipper { tx, task }))
+    Ok((sink, Shipper { tx, task }))
 }
 
 impl Shipper {
@@ -170,111 +187,4 @@ async fn push(client: &reqwest::Client, url: &str, batch: Vec<Line>) {
 
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-/// The fields of a span that log lines inherit.
-#[derive(Default)]
-struct Inherited {
-    tenant: Option<String>,
-    trace_id: Option<String>,
-    span_id: Option<String>,
-}
-
-impl Visit for Inherited {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "tenant.id" => self.tenant = Some(value.to_owned()),
-            "trace_id" => self.trace_id = Some(value.to_owned()),
-            "span_id" => self.span_id = Some(value.to_owned()),
-            _ => {}
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record_str(field, &format!("{value:?}"));
-    }
-}
-
-/// An event's own fields, as JSON.
-struct Fields(Map<String, Value>);
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
-    }
-}
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for LokiLayer {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id) {
-            let mut inherited = Inherited::default();
-            attrs.record(&mut inherited);
-            span.extensions_mut().insert(inherited);
-        }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id)
-            && let Some(inherited) = span.extensions_mut().get_mut::<Inherited>()
-        {
-            values.record(inherited);
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut found = Inherited::default();
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope {
-                if let Some(i) = span.extensions().get::<Inherited>() {
-                    found.tenant = found.tenant.or_else(|| i.tenant.clone());
-                    found.trace_id = found.trace_id.or_else(|| i.trace_id.clone());
-                    found.span_id = found.span_id.or_else(|| i.span_id.clone());
-                }
-            }
-        }
-        let mut fields = Fields(Map::new());
-        event.record(&mut fields);
-        let mut line = fields.0;
-        line.insert("target".into(), Value::from(event.metadata().target()));
-        for (key, value) in [("trace_id", found.trace_id), ("span_id", found.span_id)] {
-            if let Some(value) = value {
-                line.insert(key.into(), Value::from(value));
-            }
-        }
-        let tenant = found
-            .tenant
-            .map(|t| self.tenants.label(&t))
-            .unwrap_or_else(|| "none".into());
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
-        let labels = format!(
-            "{{{},tenant=\"{}\",level=\"{level}\"}}",
-            self.fixed,
-            escape(&tenant)
-        );
-        let text = Value::Object(line).to_string();
-        let sent = self.tx.try_send(Queued::Line(Line {
-            labels,
-            at: SystemTime::now(),
-            text,
-        }));
-        if sent.is_err() {
-            crate::metrics::dropped("logs", 1);
-        }
-    }
 }

@@ -121,8 +121,9 @@ impl ClaimsApi {
         body: JsonBody<ClaimStatusChange>,
     ) -> Result<Json<Claim>> {
         let id = record_id(&id, "claim")?;
-        let moved = services::claims::move_to(&ctx.db, &id, body.0.status).await?;
+        // Marked whatever the outcome: a failure after the UPDATE may still have moved it.
+        let moved = services::claims::move_to(&ctx.db, &id, body.0.status).await;
         observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved))
+        Ok(Json(moved?))
     }
 }

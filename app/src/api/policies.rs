@@ -215,9 +215,10 @@ impl PoliciesApi {
         #[doc = "The policy's id."] id: Path<String>,
     ) -> Result<Json<Policy>> {
         let id = record_id(&id, "policy")?;
-        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Active, None).await?;
+        // Marked whatever the outcome: a failure after the UPDATE may still have moved it.
+        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Active, None).await;
         observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved))
+        Ok(Json(moved?))
     }
 
     /// Cancel a bound or active policy
@@ -236,10 +237,9 @@ impl PoliciesApi {
         let id = record_id(&id, "policy")?;
         let reason = text("reason", &body.0.reason, 1, 500)?;
         let moved =
-            services::policies::move_to(&ctx.db, &id, PolicyStatus::Cancelled, Some(&reason))
-                .await?;
+            services::policies::move_to(&ctx.db, &id, PolicyStatus::Cancelled, Some(&reason)).await;
         observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved))
+        Ok(Json(moved?))
     }
 
     /// Expire an active policy
@@ -254,8 +254,8 @@ impl PoliciesApi {
         #[doc = "The policy's id."] id: Path<String>,
     ) -> Result<Json<Policy>> {
         let id = record_id(&id, "policy")?;
-        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Expired, None).await?;
+        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Expired, None).await;
         observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved))
+        Ok(Json(moved?))
     }
 }

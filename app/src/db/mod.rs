@@ -8,7 +8,9 @@
 //!
 //! Getting a connection is timed into `db_pool_acquire_duration_seconds{pool}`: the wait a
 //! request spends queued on an exhausted pool is the first thing to look at when latency rises
-//! with load while the database itself is idle.
+//! with load while the database itself is idle. A write transaction is timed apart, into
+//! `db_transaction_begin_duration_seconds{pool}`, because sqlx hands out a transaction only
+//! with its connection: that wait includes the BEGIN, which on SQLite waits for the write lock.
 
 mod sql;
 
@@ -109,7 +111,8 @@ impl Db {
     pub async fn conn(&self) -> Result<DbConn> {
         let started = Instant::now();
         let conn = self.pool.acquire().await;
-        self.waited(started);
+        metrics::histogram!("db_pool_acquire_duration_seconds", "pool" => self.role.as_str())
+            .record(started.elapsed().as_secs_f64());
         Ok(DbConn {
             conn: conn?,
             statements: self.statements.clone(),
@@ -117,8 +120,7 @@ impl Db {
         })
     }
 
-    /// A write transaction. Its wait includes the BEGIN: sqlx hands out a transaction only
-    /// with its connection.
+    /// A write transaction.
     pub async fn begin(&self) -> Result<DbTx> {
         let started = Instant::now();
         let tx = if self.immediate {
@@ -126,7 +128,8 @@ impl Db {
         } else {
             self.pool.begin().await
         };
-        self.waited(started);
+        metrics::histogram!("db_transaction_begin_duration_seconds", "pool" => self.role.as_str())
+            .record(started.elapsed().as_secs_f64());
         Ok(DbTx {
             tx: tx?,
             statements: self.statements.clone(),
@@ -144,11 +147,6 @@ impl Db {
             idle,
             max: self.pool.options().get_max_connections(),
         }
-    }
-
-    fn waited(&self, started: Instant) {
-        metrics::histogram!("db_pool_acquire_duration_seconds", "pool" => self.role.as_str())
-            .record(started.elapsed().as_secs_f64());
     }
 
     /// Statements run through this pool since it was opened.

@@ -36,6 +36,15 @@ pub fn init(tenant_labels: usize) {
     pools::describe();
 }
 
+/// Gives the first `METRICS_TENANT_LABELS` tenants, oldest first, their labels before any
+/// request can: every replica and every restart then names the same tenants, and `other` holds
+/// the same ones everywhere. Tenants created later take free labels as they come.
+pub fn name_tenants<'a>(oldest_first: impl IntoIterator<Item = &'a str>) {
+    for slug in oldest_first {
+        tenant(slug);
+    }
+}
+
 fn tenant(slug: &str) -> String {
     TENANTS.get_or_init(|| LabelCap::new(100)).label(slug)
 }

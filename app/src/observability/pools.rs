@@ -1,6 +1,6 @@
 //! Database pool gauges, read from the pools when Prometheus scrapes (reading is a few atomic
-//! loads; nothing to keep current in between). The wait for a connection is a histogram
-//! recorded by `db::Db` itself: `db_pool_acquire_duration_seconds{pool}`.
+//! loads; nothing to keep current in between). The waits for a connection are histograms
+//! recorded by `db::Db` itself.
 
 use crate::tenancy::Tenancy;
 
@@ -17,7 +17,12 @@ pub(super) fn describe() {
     metrics::describe_histogram!(
         "db_pool_acquire_duration_seconds",
         metrics::Unit::Seconds,
-        "Wait for a pooled connection (for a transaction, including its BEGIN)"
+        "Wait for a pooled connection"
+    );
+    metrics::describe_histogram!(
+        "db_transaction_begin_duration_seconds",
+        metrics::Unit::Seconds,
+        "Wait for a pooled connection and its BEGIN (on SQLite, the write lock)"
     );
 }
 

@@ -7,17 +7,19 @@
 //! one GROUP BY over an index that starts with `status` (see `store::statistics`), so it is cheap,
 //! and it runs in the background, never in a request or a scrape.
 //!
-//! Data structures, one `Board` per process (metrics are process-wide too):
-//! - `changed`: the slugs of tenants whose policies or claims changed status since the last
-//!   round; handlers add to it after a successful write.
-//! - `counts`: the last counts per tenant slug, with the tenant's database name. It is what the
-//!   gauges show, and what `other` is summed from when tenants fold past the label cap.
+//! Two rhythms:
+//! - every `METRICS_STATUS_REFRESH_MS`, the tenants whose policies or claims changed status
+//!   through this replica (handlers call `changed`) are recounted: a write shows in seconds;
+//! - every `METRICS_STATUS_RECOUNT_SECS`, and once at start, every tenant is, so writes made
+//!   through other replicas show too, and every replica reports every tenant with values at most
+//!   that old. Aggregate replicas with `max by (tenant, status)` (or `avg`), never `sum`.
 //!
-//! The refresher (`spawn`) marks every active tenant at start, so the gauges exist after a
-//! restart, then each `METRICS_STATUS_REFRESH_MS` recounts the changed tenants. Every twelfth
-//! round it also recounts the tenants it shows whose pool is open here (used lately), so writes
-//! made through other replicas show within a minute at the default interval. Replicas report the
-//! same series: aggregate them with `max by (tenant, status)`, not `sum`.
+//! A count never keeps a tenant's pool alive: it borrows the pool if it is open, without counting
+//! as use, and otherwise opens a one-connection pool and closes it.
+//!
+//! Data structures, one `Board` per process (metrics are process-wide too): `changed`, the slugs
+//! to recount in the next quick round; `shown`, per slug its metric label and last counts. The
+//! `other` label (tenants past `METRICS_TENANT_LABELS`) is their sum, set once per round.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -31,17 +33,23 @@ use tokio::{task::JoinHandle, time::MissedTickBehavior};
 use crate::{
     services::statistics::{StatusCounts, status_counts},
     state::AppState,
+    tenancy::Tenant,
 };
 
-/// Rounds between two recounts of every tenant shown whose pool is open.
-const FULL_ROUND_EVERY: u64 = 12;
-/// Tenants recounted at once: the refresher must not crowd out requests for connections.
+/// Tenants counted at once: counts must not crowd out requests for connections.
 const CONCURRENCY: usize = 2;
+const COUNT_TIMEOUT: Duration = Duration::from_secs(30);
+const OTHER: &str = "other";
 
 #[derive(Default)]
 struct Board {
     changed: HashSet<String>,
-    counts: HashMap<String, (String, StatusCounts)>,
+    shown: HashMap<String, Shown>,
+}
+
+struct Shown {
+    label: String,
+    counts: StatusCounts,
 }
 
 static BOARD: LazyLock<Mutex<Board>> = LazyLock::new(Mutex::default);
@@ -64,93 +72,106 @@ pub(super) fn describe() {
     );
 }
 
-/// The tenant's policies or claims changed status: recount them in the next round.
+/// The tenant's policies or claims changed status: recount them in the next quick round.
 pub fn changed(slug: &str) {
     if telemetry::metrics::installed() {
         board().changed.insert(slug.to_owned());
     }
 }
 
-/// Starts the refresher when a metrics recorder is installed (without one the gauges go
-/// nowhere).
+/// Starts the recounts when a metrics recorder is installed (without one the gauges go
+/// nowhere). Abort the task to stop them.
 pub fn spawn(state: Arc<AppState>) -> Option<JoinHandle<()>> {
     telemetry::metrics::installed().then(|| tokio::spawn(run(state)))
 }
 
 async fn run(state: Arc<AppState>) {
-    match state.tenancy.list_active().await {
-        Ok(tenants) => board().changed.extend(tenants.into_iter().map(|t| t.slug)),
-        Err(e) => tracing::warn!(error = %e, "status gauges: cannot list tenants"),
-    }
-    let mut tick = tokio::time::interval(state.config.metrics_status_refresh());
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    for round in 1u64.. {
-        tick.tick().await;
-        let mut due: HashSet<String> = std::mem::take(&mut board().changed);
-        if round % FULL_ROUND_EVERY == 0 {
-            due.extend(open_here(&state));
-        }
-        futures::stream::iter(due)
-            .for_each_concurrent(CONCURRENCY, |slug| refresh(&state, slug))
-            .await;
-    }
-}
-
-/// The tenants shown whose pool is open in this process.
-fn open_here(state: &AppState) -> Vec<String> {
-    let open: HashSet<String> = state.tenancy.open_databases().into_iter().collect();
-    board()
-        .counts
-        .iter()
-        .filter(|(_, (database, _))| open.contains(database))
-        .map(|(slug, _)| slug.clone())
-        .collect()
-}
-
-async fn refresh(state: &AppState, slug: String) {
-    let counted = async {
-        let Some(tenant) = state.tenancy.resolve(&slug).await? else {
-            return Ok(None);
+    let mut quick = tokio::time::interval(state.config.metrics_status_refresh());
+    let mut full = tokio::time::interval(state.config.metrics_status_recount());
+    quick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    full.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let tenants = tokio::select! {
+            _ = full.tick() => match state.tenancy.list().await {
+                Ok(tenants) => tenants,
+                Err(e) => {
+                    tracing::warn!(error = %e, "status gauges: cannot list tenants");
+                    continue;
+                }
+            },
+            _ = quick.tick() => {
+                let due = std::mem::take(&mut board().changed);
+                resolve(&state, due).await
+            }
         };
-        let db = state.tenancy.db(&tenant).await?;
-        Ok::<_, crate::error::Error>(Some((
-            tenant.database.as_str().to_owned(),
-            status_counts(&db).await?,
-        )))
-    };
-    match tokio::time::timeout(Duration::from_secs(30), counted).await {
-        Ok(Ok(Some((database, counts)))) => publish(&slug, database, counts),
-        Ok(Ok(None)) => {
-            board().counts.remove(&slug);
-        }
-        Ok(Err(e)) => tracing::warn!(tenant = %slug, error = %e, "status gauges not refreshed"),
-        Err(_) => tracing::warn!(tenant = %slug, "status gauges: recount timed out"),
+        futures::stream::iter(tenants)
+            .for_each_concurrent(CONCURRENCY, |tenant| count(&state, tenant))
+            .await;
+        show_other(&board());
     }
 }
 
-/// Stores the tenant's counts and sets its gauges; a tenant past the label cap adds to `other`.
-fn publish(slug: &str, database: String, counts: StatusCounts) {
+async fn resolve(state: &AppState, slugs: HashSet<String>) -> Vec<Tenant> {
+    let mut tenants = Vec::with_capacity(slugs.len());
+    for slug in slugs {
+        match state.tenancy.resolve(&slug).await {
+            Ok(Some(tenant)) => tenants.push((*tenant).clone()),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(tenant = %slug, error = %e, "status gauges: cannot resolve"),
+        }
+    }
+    tenants
+}
+
+async fn count(state: &AppState, tenant: Tenant) {
+    let counted = async {
+        match state.tenancy.open_db(&tenant) {
+            Some(db) => status_counts(&db).await,
+            None => {
+                let db = state.tenancy.one_off_db(&tenant)?;
+                let counts = status_counts(&db).await;
+                db.close().await;
+                counts
+            }
+        }
+    };
+    match tokio::time::timeout(COUNT_TIMEOUT, counted).await {
+        Ok(Ok(counts)) => show(&tenant.slug, counts),
+        Ok(Err(e)) => {
+            tracing::warn!(tenant = %tenant.slug, error = %e, "status gauges not recounted")
+        }
+        Err(_) => tracing::warn!(tenant = %tenant.slug, "status gauges: recount timed out"),
+    }
+}
+
+/// Keeps the tenant's counts and, unless it folds into `other`, sets its gauges: under the
+/// board's lock, so two counts of one tenant cannot land out of order.
+fn show(slug: &str, counts: StatusCounts) {
     let label = super::tenant(slug);
     let mut board = board();
-    board
-        .counts
-        .insert(slug.to_owned(), (database, counts.clone()));
-    let shown = if label == "other" {
-        board
-            .counts
-            .iter()
-            .filter(|(s, _)| super::tenant(s) == "other")
-            .fold(StatusCounts::zero(), |sum, (_, (_, c))| sum.plus(c))
-    } else {
-        counts
-    };
-    drop(board);
+    if label != OTHER {
+        set_gauges(&label, &counts);
+    }
+    board.shown.insert(slug.to_owned(), Shown { label, counts });
+}
+
+/// `other` is the sum of the tenants past the label cap; set once per round, not per tenant.
+fn show_other(board: &Board) {
+    let mut folded = board.shown.values().filter(|s| s.label == OTHER).peekable();
+    if folded.peek().is_none() {
+        return;
+    }
+    let sum = folded.fold(StatusCounts::zero(), |sum, s| sum.plus(&s.counts));
+    set_gauges(OTHER, &sum);
+}
+
+fn set_gauges(label: &str, counts: &StatusCounts) {
     for (name, counts) in [
-        ("policies_by_status", &shown.policies),
-        ("claims_by_status", &shown.claims),
+        ("policies_by_status", &counts.policies),
+        ("claims_by_status", &counts.claims),
     ] {
         for (status, n) in counts {
-            metrics::gauge!(name, "tenant" => label.clone(), "status" => *status).set(*n as f64);
+            metrics::gauge!(name, "tenant" => label.to_owned(), "status" => *status).set(*n as f64);
         }
     }
 }

@@ -229,7 +229,7 @@ impl Tenancy {
 
     /// Brings one tenant's schema up to date on a connection of its own.
     pub async fn migrate(&self, tenant: &Tenant) -> Result<()> {
-        let db = Db::connect_lazy(&self.databases.url(&tenant.database), 1, PoolRole::Tenant)?;
+        let db = self.one_off_db(tenant)?;
         let result = TENANT_MIGRATIONS.run(db.pool()).await;
         db.close().await;
         Ok(result?)
@@ -257,9 +257,18 @@ impl Tenancy {
         ]
     }
 
-    /// The database names of the tenant pools open now, without touching them.
-    pub fn open_databases(&self) -> Vec<String> {
-        self.pools.iter().map(|(name, _)| (*name).clone()).collect()
+    /// The tenant's pool if it is open, without counting as use (so it still ages out).
+    pub fn open_db(&self, tenant: &Tenant) -> Option<Db> {
+        self.pools
+            .iter()
+            .find(|(name, _)| name.as_str() == tenant.database.as_str())
+            .map(|(_, db)| db)
+    }
+
+    /// A pool of one connection outside the bounded set, for work that must not keep the
+    /// tenant's own pool open (migrations, background counts). Close it when done.
+    pub fn one_off_db(&self, tenant: &Tenant) -> Result<Db> {
+        Db::connect_lazy(&self.databases.url(&tenant.database), 1, PoolRole::Tenant)
     }
 
     /// Open tenant pools right now (after pending evictions).

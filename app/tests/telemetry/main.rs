@@ -31,15 +31,15 @@ fn config(loki: &str, otlp: &str) -> TelemetryConfig {
 }
 
 fn install(receiver: &str) -> telemetry::Telemetry {
-    install_with(receiver, receiver)
+    install_with(receiver, receiver, 100)
 }
 
-fn install_with(loki: &str, otlp: &str) -> telemetry::Telemetry {
+fn install_with(loki: &str, otlp: &str, tenant_labels: usize) -> telemetry::Telemetry {
     // Export every 100 ms instead of every 5 s, so the test need not wait.
     // SAFETY: set before any other thread of this test process reads the environment.
     unsafe { std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100") };
     let t = telemetry::init(&config(loki, otlp)).expect("telemetry installs");
-    policy_service::observability::init(100);
+    policy_service::observability::init(tenant_labels);
     t
 }
 
@@ -219,6 +219,7 @@ async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
         let line: Value = serde_json::from_str(line).expect("JSON log line");
         assert_eq!(line["trace_id"], trace);
         assert_eq!(line["span_id"].as_str().map(str::len), Some(16));
+        assert_eq!(line["tenant"], t.slug.as_str());
         for label in [
             "app=\"policy-service\"",
             "env=\"test\"",
@@ -410,6 +411,91 @@ async fn with_receivers_down_requests_succeed_and_drops_are_counted() {
             break;
         }
         assert!(Instant::now() < deadline, "drops were not counted:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_past_the_label_cap_add_up_in_other() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let _telemetry = install_with(&receiver, &receiver, 1);
+    let app = spawn_with(Engine::Sqlite, &["--metrics-status-refresh-ms", "50"]).await;
+    let first = app.tenant().await;
+    first.active_policy().await;
+    // Once its gauges show, the first tenant holds the one label (and the start-up count of
+    // existing tenants is over), so the next two fold into `other`.
+    let one_active = [("policies_by_status{status=\"active\"".to_owned(), 1.0)];
+    metrics_showing(&app, &first.slug, &one_active).await;
+    let (second, third) = (app.tenant().await, app.tenant().await);
+    second.active_policy().await;
+    third.active_policy().await;
+    third.bound_policy().await;
+
+    let wanted = [
+        ("policies_by_status{status=\"active\"".to_owned(), 2.0),
+        ("policies_by_status{status=\"bound\"".to_owned(), 1.0),
+    ];
+    let text = metrics_showing(&app, "other", &wanted).await;
+    assert_eq!(
+        value_of(&text, "policies_created_total", "other", ""),
+        Some(3.0)
+    );
+    assert_eq!(
+        value_of(
+            &text,
+            "policies_by_status",
+            &first.slug,
+            "status=\"active\""
+        ),
+        Some(1.0)
+    );
+    for folded in [&second.slug, &third.slug] {
+        assert!(
+            !text.contains(folded.as_str()),
+            "{folded} has a label of its own"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recounts_see_other_replicas_writes_and_never_keep_a_pool_open() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let _telemetry = install(&receiver);
+    let app = spawn_with(
+        Engine::Sqlite,
+        &[
+            "--metrics-status-refresh-ms",
+            "50",
+            "--metrics-status-recount-secs",
+            "1",
+            "--tenant-pool-idle-secs",
+            "1",
+        ],
+    )
+    .await;
+    let t = app.tenant().await;
+    t.active_policy().await;
+    let status = |s: &str, n: f64| (format!("policies_by_status{{status=\"{s}\""), n);
+    metrics_showing(&app, &t.slug, &[status("active", 1.0)]).await;
+
+    // A write this replica never saw, as another replica would make it.
+    t.execute("UPDATE policies SET status = 'expired'").await;
+    metrics_showing(
+        &app,
+        &t.slug,
+        &[status("active", 0.0), status("expired", 1.0)],
+    )
+    .await;
+
+    // Recounts go on every second; the idle pool must still close.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while app.state.tenancy.open_pools().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the recounts keep the tenant's pool open"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

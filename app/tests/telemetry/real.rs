@@ -20,6 +20,17 @@ use crate::{
 /// A server process of the test's own, killed when the test ends however it ends.
 struct Server(Child);
 
+impl Server {
+    /// Fails the test at once if the server died (a port taken between our probe and its
+    /// bind, say) instead of waiting out a deadline for it.
+    fn assert_running(&mut self, log: &Path) {
+        if let Ok(Some(status)) = self.0.try_wait() {
+            let printed = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("server exited ({status}):\n{printed}");
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.0.kill().ok();
@@ -125,7 +136,7 @@ fn promtool_check(promtool: &Path, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
-    let (prometheus, promtool) = (
+    let (prometheus_bin, promtool) = (
         tool("PROMETHEUS", "prometheus"),
         tool("PROMTOOL", "promtool"),
     );
@@ -136,7 +147,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
     let rotel_log = dir.path().join("rotel.out");
     let pid = dir.path().join("rotel.pid");
     let agent_log = dir.path().join("rotel-agent.log");
-    let _rotel = start(
+    let mut rotel = start(
         &rotel_agent(),
         &[
             "start",
@@ -158,6 +169,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
         &rotel_log,
     );
     until("rotel listens", 20, async || {
+        rotel.assert_running(&rotel_log);
         tokio::net::TcpStream::connect(("127.0.0.1", otlp_port))
             .await
             .map_err(|e| e.to_string())
@@ -165,7 +177,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
     .await;
 
     let loki = receivers::start(receivers::Received::default()).await;
-    let telemetry = install_with(&loki, &format!("http://127.0.0.1:{otlp_port}"));
+    let telemetry = install_with(&loki, &format!("http://127.0.0.1:{otlp_port}"), 100);
     let app = spawn_with(
         Engine::Sqlite,
         &["--metrics-port", "0", "--metrics-status-refresh-ms", "50"],
@@ -201,18 +213,20 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
     .expect("prometheus config");
     let prom_port = free_port();
     let prom = format!("http://127.0.0.1:{prom_port}");
-    let _prometheus = start(
-        &prometheus,
+    let prometheus_log = dir.path().join("prometheus.log");
+    let mut prometheus = start(
+        &prometheus_bin,
         &[
             &format!("--config.file={}", config.display()),
             &format!("--web.listen-address=127.0.0.1:{prom_port}"),
             &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
             "--enable-feature=exemplar-storage",
         ],
-        &dir.path().join("prometheus.log"),
+        &prometheus_log,
     );
 
     until("Prometheus scrapes the service", 60, async || {
+        prometheus.assert_running(&prometheus_log);
         let targets = get_json(&http, &format!("{prom}/api/v1/targets")).await?;
         let target = &targets["data"]["activeTargets"][0];
         match target["health"].as_str() {
