@@ -17,6 +17,12 @@ shopt -s inherit_errexit
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-8}"
+# The service gets cores of its own; wrk and the receivers share the rest, so their work is not
+# billed to telemetry (in production the collector and Loki run elsewhere).
+CPUS="$(nproc)"
+SERVICE_CPUS="${SERVICE_CPUS:-$((CPUS / 2))-$((CPUS - 1))}"
+OTHER_CPUS="${OTHER_CPUS:-0-$((CPUS / 2 - 1))}"
+[[ "$CPUS" -ge 2 ]] || { SERVICE_CPUS=0; OTHER_CPUS=0; }
 
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
@@ -56,9 +62,9 @@ wait_for() { # url
 LOKI_PORT="$(free_port)"
 OTLP_PORT="$(free_port)"
 GRPC_PORT="$(free_port)"
-"$SINK" "127.0.0.1:$LOKI_PORT" >"$WORK/sink.log" 2>&1 &
+taskset -c "$OTHER_CPUS" "$SINK" "127.0.0.1:$LOKI_PORT" >"$WORK/sink.log" 2>&1 &
 PIDS+=($!)
-"$ROTEL_AGENT" start --otlp-grpc-endpoint "127.0.0.1:$GRPC_PORT" \
+taskset -c "$OTHER_CPUS" "$ROTEL_AGENT" start --otlp-grpc-endpoint "127.0.0.1:$GRPC_PORT" \
     --otlp-http-endpoint "127.0.0.1:$OTLP_PORT" --exporter blackhole \
     --pid-file "$WORK/rotel.pid" --log-file "$WORK/rotel-agent.log" >"$WORK/rotel.log" 2>&1 &
 PIDS+=($!)
@@ -83,7 +89,8 @@ HEADERS=(-H "X-Consumer-ID: bench" -H "X-Authenticated-Userid: bench" -H "X-Cons
 serve() { # off | on
     local mode=("${OFF_ENV[@]}")
     [[ "$1" == on ]] && mode=("${ON_ENV[@]}")
-    (cd "$WORK" && exec env -i "${SERVICE_ENV[@]}" "${mode[@]}" "$BIN" serve >/dev/null 2>"$WORK/service.err") &
+    (cd "$WORK" && exec taskset -c "$SERVICE_CPUS" env -i "${SERVICE_ENV[@]}" "${mode[@]}" "$BIN" serve \
+        >/dev/null 2>"$WORK/service.err") &
     SERVICE_PID=$!
     wait_for "$BASE/health/ready"
 }
@@ -118,8 +125,8 @@ stop
 URL="$BASE/v1/policies/$policy"
 
 rate() { # prints requests per second of a DURATION-long run, after a short warm-up
-    wrk -t1 -c"$CONNECTIONS" -d2s "${HEADERS[@]}" "$URL" >/dev/null
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "${HEADERS[@]}" "$URL" >"$WORK/wrk.out"
+    taskset -c "$OTHER_CPUS" wrk -t1 -c"$CONNECTIONS" -d2s "${HEADERS[@]}" "$URL" >/dev/null
+    taskset -c "$OTHER_CPUS" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "${HEADERS[@]}" "$URL" >"$WORK/wrk.out"
     if grep -Eq 'Non-2xx|Socket errors' "$WORK/wrk.out"; then
         cat "$WORK/wrk.out" >&2
         die "errors under load"

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod outbound;
 pub mod propagation;
 pub mod routes;
+mod stdout;
 mod traces;
 
 use std::{fmt, str::FromStr, time::Duration};
@@ -45,7 +46,8 @@ pub struct TelemetryConfig {
     /// OTLP/HTTP endpoint (`http://tempo:4318`); `None` records spans (for ids in logs and
     /// headers) but exports nothing. The standard `OTEL_*` variables refine it.
     pub otlp_endpoint: Option<String>,
-    /// Log lines waiting for Loki at most; beyond it they are dropped and counted.
+    /// Log lines waiting for Loki, and for stdout, at most; beyond it they are dropped and
+    /// counted.
     pub log_queue: usize,
 }
 
@@ -59,6 +61,8 @@ pub enum Error {
     Exporter(String),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("stdout writer: {0}")]
+    Stdout(String),
     #[error("loki: {0}")]
     Loki(String),
 }
@@ -66,6 +70,7 @@ pub enum Error {
 /// What `init` started; `shutdown` flushes it.
 pub struct Telemetry {
     traces: traces::Traces,
+    stdout: Option<stdout::Stdout>,
     loki: Option<loki::Shipper>,
 }
 
@@ -81,8 +86,16 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
         }
         None => (None, None),
     };
-    logs::install(cfg, traces.layer(), loki_layer)?;
-    Ok(Telemetry { traces, loki })
+    let stdout = match cfg.log_format {
+        LogFormat::Json => Some(stdout::start(cfg.log_queue)?),
+        LogFormat::Pretty => None,
+    };
+    logs::install(cfg, traces.layer(), stdout.clone(), loki_layer)?;
+    Ok(Telemetry {
+        traces,
+        stdout,
+        loki,
+    })
 }
 
 impl Telemetry {
@@ -92,6 +105,11 @@ impl Telemetry {
         let spans = tokio::task::spawn_blocking(move || traces.shutdown());
         if let Some(loki) = self.loki {
             loki.shutdown(within).await;
+        }
+        if let Some(stdout) = self.stdout {
+            tokio::task::spawn_blocking(move || stdout.flush(within))
+                .await
+                .ok();
         }
         tokio::time::timeout(within, spans).await.ok();
     }

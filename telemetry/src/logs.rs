@@ -6,7 +6,7 @@ use tracing_subscriber::{
     EnvFilter, Layer, filter::LevelFilter, fmt, prelude::*, registry::Registry,
 };
 
-use crate::{Error, TelemetryConfig, lines::JsonLines, loki};
+use crate::{Error, TelemetryConfig, lines::JsonLines, loki, stdout::Stdout};
 
 /// How log lines are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,16 +18,18 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// `stdout` is the JSON lines' writer, `None` for the pretty format.
 pub(crate) fn install<O>(
     cfg: &TelemetryConfig,
     otel: O,
+    stdout: Option<Stdout>,
     loki: Option<loki::Sink>,
 ) -> Result<(), Error>
 where
     O: Layer<Registry> + Send + Sync + 'static,
 {
     let filter = || EnvFilter::try_new(&cfg.log_filter).map_err(|e| Error::Filter(e.to_string()));
-    let json = cfg.log_format == LogFormat::Json;
+    let json = stdout.is_some();
     let pretty = if json {
         None
     } else {
@@ -36,7 +38,7 @@ where
     // Each layer filters for itself: RUST_LOG quiets the logs, never the request spans (the
     // trace layer takes every span at INFO and above, whatever the log level).
     let lines = if json || loki.is_some() {
-        Some(JsonLines { stdout: json, loki }.with_filter(filter()?))
+        Some(JsonLines { stdout, loki }.with_filter(filter()?))
     } else {
         None
     };

@@ -29,7 +29,7 @@ use tracing::Level;
 use crate::{Error, TelemetryConfig, metrics::LabelCap};
 
 const BATCH_LINES: usize = 1_000;
-const BATCH_WAIT: Duration = Duration::from_millis(500);
+const PACE: Duration = Duration::from_millis(250);
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 const TENANT_LABELS: usize = 100;
 
@@ -110,36 +110,33 @@ impl Shipper {
     }
 }
 
+/// Wakes every `PACE` to take what is queued, instead of being woken by each line (a task
+/// wake-up per line cost more than building the line), and pushes in batches of at most
+/// `BATCH_LINES`.
 async fn ship(mut rx: mpsc::Receiver<Queued>, client: reqwest::Client, url: String) {
     let mut batch: Vec<Line> = Vec::new();
     loop {
-        let message = if batch.is_empty() {
-            rx.recv().await
-        } else {
-            match tokio::time::timeout(BATCH_WAIT, rx.recv()).await {
-                Ok(m) => m,
-                Err(_) => {
-                    push(&client, &url, std::mem::take(&mut batch)).await;
-                    continue;
+        tokio::time::sleep(PACE).await;
+        loop {
+            match rx.try_recv() {
+                Ok(Queued::Line(line)) => {
+                    batch.push(line);
+                    if batch.len() >= BATCH_LINES {
+                        push(&client, &url, std::mem::take(&mut batch)).await;
+                    }
                 }
-            }
-        };
-        match message {
-            Some(Queued::Line(line)) => {
-                batch.push(line);
-                if batch.len() >= BATCH_LINES {
+                Ok(Queued::Flush(done)) => {
                     push(&client, &url, std::mem::take(&mut batch)).await;
+                    done.send(()).ok();
                 }
-            }
-            Some(Queued::Flush(done)) => {
-                push(&client, &url, std::mem::take(&mut batch)).await;
-                done.send(()).ok();
-            }
-            None => {
-                push(&client, &url, std::mem::take(&mut batch)).await;
-                return;
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    push(&client, &url, std::mem::take(&mut batch)).await;
+                    return;
+                }
             }
         }
+        push(&client, &url, std::mem::take(&mut batch)).await;
     }
 }
 

@@ -82,7 +82,7 @@ pub(crate) fn install(cfg: &crate::TelemetryConfig) -> Result<(), Error> {
     PROCESS.set(process).ok();
     metrics::describe_counter!(
         "telemetry_dropped_total",
-        "Telemetry dropped instead of delaying requests: spans (export failed) and logs (queue full or push failed)"
+        "Telemetry dropped instead of delaying requests: spans (export failed), logs (Loki queue full or push failed), stdout (stdout queue full)"
     );
     metrics::describe_gauge!(
         "build_info",
@@ -96,7 +96,7 @@ pub(crate) fn install(cfg: &crate::TelemetryConfig) -> Result<(), Error> {
     )
     .set(1.0);
     // Present from the start, so a rate() over it is defined before the first drop.
-    for signal in ["spans", "logs"] {
+    for signal in ["spans", "logs", "stdout"] {
         metrics::counter!("telemetry_dropped_total", "signal" => signal).absolute(0);
     }
     Ok(())

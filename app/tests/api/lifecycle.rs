@@ -35,8 +35,9 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// `policy-service serve` with no configuration but a port: it makes `./data` with a landlord
-/// and the demo tenant, answers ready, drains on SIGTERM, and exits cleanly.
+/// `policy-service serve` with no configuration but a port (and JSON logs): it makes `./data`
+/// with a landlord and the demo tenant, answers ready, drains on SIGTERM, writes out its log
+/// lines and exits cleanly.
 #[tokio::test]
 async fn first_start_on_defaults_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,6 +49,7 @@ async fn first_start_on_defaults_then_sigterm() {
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1")
         .env("SHUTDOWN_DRAIN_SECS", "2")
+        .env("LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,8 +112,20 @@ async fn first_start_on_defaults_then_sigterm() {
     let logs = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
     assert!(status.success(), "{logs}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let said = |message: &str| lines.iter().any(|l| l["message"] == message);
     assert!(
-        logs.contains("shutdown signal received") && logs.contains("stopped"),
-        "{logs}"
+        said("shutdown signal received") && said("stopped"),
+        "the last lines are written out before exit: {logs}"
     );
+    let access = lines
+        .iter()
+        .find(|l| l["message"] == "request served" && l["route"] == "/v1/insureds")
+        .unwrap_or_else(|| panic!("no access line: {logs}"));
+    assert_eq!(access["tenant"], "demo");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["trace_id"].as_str().map(str::len), Some(32));
 }

@@ -214,12 +214,13 @@ async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
         let lines = received.lines();
         let (labels, line) = lines
             .iter()
-            .find(|(_, line)| line.contains(trace))
-            .unwrap_or_else(|| panic!("{kind}: no log line of trace {trace}"));
+            .find(|(_, line)| line.contains(trace) && line.contains("request served"))
+            .unwrap_or_else(|| panic!("{kind}: no access line of trace {trace}"));
         let line: Value = serde_json::from_str(line).expect("JSON log line");
         assert_eq!(line["trace_id"], trace);
         assert_eq!(line["span_id"].as_str().map(str::len), Some(16));
         assert_eq!(line["tenant"], t.slug.as_str());
+        assert_eq!(line["route"], "/v1/insureds");
         for label in [
             "app=\"policy-service\"",
             "env=\"test\"",
