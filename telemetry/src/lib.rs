@@ -9,6 +9,7 @@
 //! background tasks; when a queue is full or a receiver is down, data is dropped and counted in
 //! `telemetry_dropped_total{signal}`, never waited for.
 
+mod export;
 pub mod http;
 mod lines;
 mod logs;

@@ -1,9 +1,9 @@
 //! Traces: an OpenTelemetry tracer provider exporting over OTLP/HTTP, the W3C and B3
 //! propagators, and the layer that makes `tracing` spans into trace spans.
 //!
-//! The batch processor exports from a thread of its own through a bounded queue (2,048 spans
-//! by default, `OTEL_BSP_MAX_QUEUE_SIZE`), so an absent collector costs requests nothing. A batch
-//! the collector refuses or never receives is counted in `telemetry_dropped_total{signal="spans"}`.
+//! Spans are exported from a thread of its own through a bounded queue (`export.rs`), so an
+//! absent collector costs requests nothing; a span dropped at a full queue, or in a batch the
+//! collector refuses or never receives, is counted in `telemetry_dropped_total{signal="spans"}`.
 //! Sampling follows `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (default
 //! `parentbased_always_on`): a sampled upstream decision (Istio, Kong) is kept.
 
@@ -13,9 +13,8 @@ use opentelemetry::{
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     Resource,
-    error::OTelSdkResult,
     propagation::TraceContextPropagator,
-    trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter},
+    trace::{SdkTracer, SdkTracerProvider},
 };
 // The zipkin crate is deprecated for its exporter (Zipkin ingests OTLP now); its B3 propagator,
 // which Istio's B3 headers need, has no other maintained home.
@@ -24,7 +23,10 @@ use opentelemetry_zipkin::{B3Encoding, Propagator as B3Propagator};
 use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::registry::Registry;
 
-use crate::{Error, TelemetryConfig};
+use crate::{
+    Error, TelemetryConfig,
+    export::{Batching, Settings},
+};
 
 pub(crate) struct Traces {
     provider: SdkTracerProvider,
@@ -58,7 +60,7 @@ impl Traces {
                 .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
                 .build()
                 .map_err(|e| Error::Exporter(e.to_string()))?;
-            builder = builder.with_batch_exporter(Counted(exporter));
+            builder = builder.with_span_processor(Batching::start(exporter, Settings::from_env())?);
         }
         let provider = builder.build();
         global::set_tracer_provider(provider.clone());
@@ -80,32 +82,5 @@ impl Traces {
     /// Blocks while the last batch is exported (call it off the async threads).
     pub fn shutdown(self) {
         self.provider.shutdown().ok();
-    }
-}
-
-/// An exporter that counts the spans of every batch it failed to deliver.
-#[derive(Debug)]
-struct Counted<E>(E);
-
-impl<E: SpanExporter> SpanExporter for Counted<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let spans = batch.len() as u64;
-        let result = self.0.export(batch).await;
-        if result.is_err() {
-            crate::metrics::dropped("spans", spans);
-        }
-        result
-    }
-
-    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
     }
 }

@@ -500,3 +500,39 @@ async fn recounts_see_other_replicas_writes_and_never_keep_a_pool_open() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_collector_costs_spans_not_requests() {
+    // Takes connections and never answers: the first export hangs until its timeout, and the
+    // spans behind it fill the queue.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", hole.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+        }
+    });
+    // SAFETY: set before any other thread of this test process reads the environment.
+    unsafe {
+        std::env::set_var("OTEL_BSP_MAX_QUEUE_SIZE", "16");
+        std::env::set_var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8");
+    }
+    let _telemetry = install(&address);
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+    for n in 0..100 {
+        assert_eq!(t.get("/v1/insureds").await.status, 200, "request {n}");
+    }
+    // Counted as they are dropped, long before the hung export could fail and be counted.
+    let text = scrape(&app).await;
+    let dropped = text
+        .lines()
+        .find(|l| l.starts_with("telemetry_dropped_total{signal=\"spans\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        dropped >= 100.0,
+        "spans dropped at a full queue are counted: {dropped}"
+    );
+}
