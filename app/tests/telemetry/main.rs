@@ -72,6 +72,15 @@ async fn get_with(t: &TenantClient, headers: &[(&str, &str)]) -> reqwest::Respon
     resp
 }
 
+/// `telemetry_dropped_total{signal}` in a scrape (0 when absent).
+fn dropped(text: &str, signal: &str) -> f64 {
+    let sample = format!("telemetry_dropped_total{{signal=\"{signal}\"}}");
+    text.lines()
+        .find(|l| l.starts_with(&sample))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// The value of the sample `name{…tenant="slug"…extra…}`.
 fn value_of(text: &str, name: &str, slug: &str, extra: &str) -> Option<f64> {
     let tenant = format!("tenant=\"{slug}\"");
@@ -402,13 +411,7 @@ async fn with_receivers_down_requests_succeed_and_drops_are_counted() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = scrape(&app).await;
-        let dropped = |signal: &str| {
-            text.lines()
-                .find(|l| l.starts_with(&format!("telemetry_dropped_total{{signal=\"{signal}\"}}")))
-                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        if dropped("spans") > 0.0 && dropped("logs") > 0.0 {
+        if dropped(&text, "spans") > 0.0 && dropped(&text, "logs") > 0.0 {
             break;
         }
         assert!(Instant::now() < deadline, "drops were not counted:\n{text}");
@@ -525,12 +528,7 @@ async fn a_stuck_collector_costs_spans_not_requests() {
         assert_eq!(t.get("/v1/insureds").await.status, 200, "request {n}");
     }
     // Counted as they are dropped, long before the hung export could fail and be counted.
-    let text = scrape(&app).await;
-    let dropped = text
-        .lines()
-        .find(|l| l.starts_with("telemetry_dropped_total{signal=\"spans\"}"))
-        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let dropped = dropped(&scrape(&app).await, "spans");
     assert!(
         dropped >= 100.0,
         "spans dropped at a full queue are counted: {dropped}"
