@@ -104,10 +104,6 @@ impl Db {
         &self.pool
     }
 
-    pub fn role(&self) -> PoolRole {
-        self.role
-    }
-
     pub async fn conn(&self) -> Result<DbConn> {
         let started = Instant::now();
         let conn = self.pool.acquire().await;
