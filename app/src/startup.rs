@@ -28,7 +28,7 @@ use poem::{
 use secrecy::ExposeSecret;
 
 use crate::{
-    api::{allow::add_allow_header, problem, spec},
+    api::{problem, spec},
     config::Config,
     error::{Error, Result},
     gateway, observability,
@@ -183,7 +183,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let document = spec::document(&service);
     let swagger = spec::swagger_html(&service, &document);
     let templates = spec::route_templates(&document);
-    let allowed = Arc::new(templates.clone());
+    let known = Arc::new(templates.clone());
     let mut route = Route::new();
     if state.config.metrics_port.is_none() {
         route = route.at("/metrics", get(exposition(state.clone())));
@@ -201,8 +201,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .at("/docs", get(make_sync(move |_| Html(swagger.clone()))))
         .around(gateway::warn_near_rate_limit)
         .with(AddData::new(state))
-        .catch_all_error(problem::render)
-        .around(move |next, req| add_allow_header(next, req, allowed.clone()))
+        .around(move |next, req| problem::catch(next, req, known.clone()))
         .with(telemetry::http::Observe::new(templates))
 }
 

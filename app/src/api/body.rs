@@ -77,7 +77,13 @@ fn parse<T: DeserializeOwned + ParseFromJSON>(bytes: &[u8]) -> Result<T, Error> 
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() {
-            Error::validation(field_at_fault(&path, &inner.to_string()), inner.to_string())
+            // serde_json ends a message with where it stopped; the field already says where.
+            let message = inner.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m)
+                .to_owned();
+            Error::validation(field_at_fault(&path, &message), message)
         } else {
             Error::bad_request(None, format!("malformed JSON: {inner}"))
         }

@@ -1,4 +1,3 @@
-use chrono::NaiveDate;
 use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
@@ -6,11 +5,18 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{ApiTags, Created, body::JsonBody, page};
+use super::{
+    ApiTags, Created,
+    body::JsonBody,
+    errors::{BODY, CONFLICT, NOT_FOUND, Problems},
+    page,
+};
 use crate::{
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
-        values::{Money, date, record_id, reference, text},
+        scalars::{Date, Id},
+        text::Text,
+        values::Money,
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -22,16 +28,12 @@ use crate::{
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClaim {
-    /// An active policy (else 409).
-    #[oai(validator(
-        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    ))]
-    pub policy_id: String,
-    /// Within the policy's term, not in the future.
-    pub incident_date: NaiveDate,
+    /// One of the caller's policies (else 422), active (else 409 `policy_not_active`).
+    pub policy_id: Id,
+    /// Within the policy's term and not in the future (else 422).
+    pub incident_date: Date,
     /// 1 to 4,000 characters.
-    #[oai(validator(min_length = 1, max_length = 4000))]
-    pub description: String,
+    pub description: Text<1, 4000>,
     /// In minor units: 1 to 10^12.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_claimed_minor: i64,
@@ -50,9 +52,9 @@ impl TryFrom<CreateClaim> for NewClaim {
 
     fn try_from(b: CreateClaim) -> Result<NewClaim> {
         Ok(NewClaim {
-            policy_id: reference("policy_id", &b.policy_id)?,
-            incident_date: date("incident_date", b.incident_date)?,
-            description: text("description", &b.description, 1, 4000)?,
+            policy_id: b.policy_id.into_string(),
+            incident_date: b.incident_date,
+            description: b.description.into_string(),
             amount_claimed: Money::parse("amount_claimed_minor", b.amount_claimed_minor, false)?,
         })
     }
@@ -64,7 +66,11 @@ pub struct ClaimsApi;
 impl ClaimsApi {
     /// Open a claim on an active policy
     #[oai(path = "/claims", method = "post", operation_id = "createClaim")]
-    async fn create(&self, ctx: TenantCtx, body: JsonBody<CreateClaim>) -> Result<Created<Claim>> {
+    async fn create(
+        &self,
+        ctx: TenantCtx,
+        body: JsonBody<CreateClaim>,
+    ) -> Result<Created<Claim>, Problems<{ CONFLICT | BODY }>> {
         let claim = services::claims::create(&ctx.db, body.0.try_into()?).await?;
         observability::claim_opened(&ctx.tenant.slug);
         Ok(Created::new(claim))
@@ -76,17 +82,17 @@ impl ClaimsApi {
         &self,
         ctx: TenantCtx,
         /// Only this policy's claims.
-        policy_id: Query<Option<String>>,
+        policy_id: Query<Option<Id>>,
         /// Only claims in this status.
         status: Query<Option<ClaimStatus>>,
         /// From `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Id>>,
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<Json<page::PageOf<Claim>>> {
-        let page = page::request(cursor.0, limit.0)?;
-        let policy_id = super::filter_id("policy_id", policy_id.0)?;
+    ) -> Result<Json<page::PageOf<Claim>>, Problems<0>> {
+        let page = page::request(cursor.0, limit.0);
+        let policy_id = policy_id.0.map(Id::into_string);
         Ok(Json(
             services::claims::list(&ctx.db, policy_id, status.0, &page)
                 .await?
@@ -99,16 +105,14 @@ impl ClaimsApi {
     async fn get(
         &self,
         ctx: TenantCtx,
-        #[doc = "The claim's id."] id: Path<String>,
-    ) -> Result<Json<Claim>> {
-        Ok(Json(
-            services::claims::get(&ctx.db, &record_id(&id, "claim")?).await?,
-        ))
+        #[doc = "The claim's id."] id: Path<Id>,
+    ) -> Result<Json<Claim>, Problems<{ NOT_FOUND }>> {
+        Ok(Json(services::claims::get(&ctx.db, id.as_str()).await?))
     }
 
     /// Move a claim to its next status
     ///
-    /// Illegal moves (e.g. open → approved) get 409.
+    /// Illegal moves (e.g. open → approved) get 409 `invalid_claim_transition`.
     #[oai(
         path = "/claims/:id/status",
         method = "post",
@@ -117,10 +121,10 @@ impl ClaimsApi {
     async fn change_status(
         &self,
         ctx: TenantCtx,
-        #[doc = "The claim's id."] id: Path<String>,
+        #[doc = "The claim's id."] id: Path<Id>,
         body: JsonBody<ClaimStatusChange>,
-    ) -> Result<Json<Claim>> {
-        let id = record_id(&id, "claim")?;
+    ) -> Result<Json<Claim>, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
+        let id = id.0.into_string();
         // Marked whatever the outcome: a failure after the UPDATE may still have moved it.
         let moved = services::claims::move_to(&ctx.db, &id, body.0.status).await;
         observability::statuses::changed(&ctx.tenant.slug);

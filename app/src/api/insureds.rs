@@ -1,4 +1,3 @@
-use chrono::NaiveDate;
 use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
@@ -6,11 +5,18 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{ApiTags, Created, body::JsonBody, page};
+use super::{
+    ApiTags, Created,
+    body::JsonBody,
+    errors::{BODY, CONFLICT, NOT_FOUND, Problems},
+    page,
+};
 use crate::{
     domain::{
         insured::{Insured, NewInsured},
-        values::{date, email, record_id, text},
+        scalars::{Date, Id},
+        text::{Email, Text},
+        values::today,
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -23,30 +29,24 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct CreateInsured {
     /// 1 to 200 characters.
-    #[oai(validator(min_length = 1, max_length = 200))]
-    pub full_name: String,
-    /// An e-mail address, unique within the tenant (compared lower-case).
-    #[oai(validator(min_length = 3, max_length = 254))]
-    pub email: String,
-    /// In the past.
-    pub date_of_birth: Option<NaiveDate>,
+    pub full_name: Text<1, 200>,
+    /// An e-mail address, unique within the tenant (compared lower-case; else 409 `duplicate`).
+    pub email: Email,
+    /// Before today (else 422).
+    pub date_of_birth: Option<Date>,
 }
 
 impl TryFrom<CreateInsured> for NewInsured {
     type Error = Error;
 
     fn try_from(b: CreateInsured) -> Result<NewInsured> {
-        let date_of_birth = b
-            .date_of_birth
-            .map(|d| date("date_of_birth", d))
-            .transpose()?;
-        if date_of_birth.is_some_and(|d| d >= crate::domain::values::today()) {
+        if b.date_of_birth.is_some_and(|d| d >= today()) {
             return Err(Error::validation("date_of_birth", "must be in the past"));
         }
         Ok(NewInsured {
-            full_name: text("full_name", &b.full_name, 1, 200)?,
-            email: email("email", &b.email)?,
-            date_of_birth,
+            full_name: b.full_name.into_string(),
+            email: b.email.into_string(),
+            date_of_birth: b.date_of_birth,
         })
     }
 }
@@ -57,13 +57,14 @@ pub struct InsuredsApi;
 impl InsuredsApi {
     /// Create an insured
     ///
-    /// A second insured with the same e-mail gets 409.
+    /// A second insured with the same e-mail gets 409 `duplicate`; a `date_of_birth` of today or
+    /// later gets 422.
     #[oai(path = "/insureds", method = "post", operation_id = "createInsured")]
     async fn create(
         &self,
         ctx: TenantCtx,
         body: JsonBody<CreateInsured>,
-    ) -> Result<Created<Insured>> {
+    ) -> Result<Created<Insured>, Problems<{ CONFLICT | BODY }>> {
         let insured = services::insureds::create(&ctx.db, body.0.try_into()?).await?;
         Ok(Created::new(insured))
     }
@@ -73,19 +74,16 @@ impl InsuredsApi {
     async fn list(
         &self,
         ctx: TenantCtx,
-        /// Only the insured with this e-mail.
-        email: Query<Option<String>>,
+        /// Only the insured with this e-mail (compared as stored, lower-case).
+        email: Query<Option<Email>>,
         /// From `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Id>>,
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<Json<page::PageOf<Insured>>> {
-        let page = page::request(cursor.0, limit.0)?;
-        let email = email
-            .0
-            .map(|e| e.trim().to_lowercase())
-            .filter(|e| !e.is_empty());
+    ) -> Result<Json<page::PageOf<Insured>>, Problems<0>> {
+        let page = page::request(cursor.0, limit.0);
+        let email = email.0.map(Email::into_string);
         Ok(Json(
             services::insureds::list(&ctx.db, email, &page)
                 .await?
@@ -98,10 +96,8 @@ impl InsuredsApi {
     async fn get(
         &self,
         ctx: TenantCtx,
-        #[doc = "The insured's id."] id: Path<String>,
-    ) -> Result<Json<Insured>> {
-        Ok(Json(
-            services::insureds::get(&ctx.db, &record_id(&id, "insured")?).await?,
-        ))
+        #[doc = "The insured's id."] id: Path<Id>,
+    ) -> Result<Json<Insured>, Problems<{ NOT_FOUND }>> {
+        Ok(Json(services::insureds::get(&ctx.db, id.as_str()).await?))
     }
 }

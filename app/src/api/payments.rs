@@ -5,11 +5,18 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{ApiTags, Created, body::JsonBody, page};
+use super::{
+    ApiTags, Created,
+    body::JsonBody,
+    errors::{BODY, CONFLICT, NOT_FOUND, Problems},
+    page,
+};
 use crate::{
     domain::{
         payment::{NewPayment, Payment, PaymentMethod},
-        values::{Currency, Money, record_id, reference, text},
+        scalars::Id,
+        text::Text,
+        values::{Currency, Money},
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -21,21 +28,17 @@ use crate::{
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePayment {
-    /// A bound or active policy (else 409).
-    #[oai(validator(
-        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    ))]
-    pub policy_id: String,
+    /// One of the caller's policies (else 422), bound or active (else 409 `policy_not_payable`).
+    pub policy_id: Id,
     /// In minor units: 1 to 10^12.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_minor: i64,
-    /// The policy's currency.
+    /// The policy's currency (else 422).
     #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
     pub method: PaymentMethod,
-    /// Up to 100 characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
-    pub reference: Option<String>,
+    /// The payer's reference: 1 to 100 characters.
+    pub reference: Option<Text<1, 100>>,
 }
 
 impl TryFrom<CreatePayment> for NewPayment {
@@ -43,14 +46,11 @@ impl TryFrom<CreatePayment> for NewPayment {
 
     fn try_from(b: CreatePayment) -> Result<NewPayment> {
         Ok(NewPayment {
-            policy_id: reference("policy_id", &b.policy_id)?,
+            policy_id: b.policy_id.into_string(),
             amount: Money::parse("amount_minor", b.amount_minor, false)?,
             currency: Currency::parse("currency", &b.currency)?,
             method: b.method,
-            reference: b
-                .reference
-                .map(|r| text("reference", &r, 1, 100))
-                .transpose()?,
+            reference: b.reference.map(Text::into_string),
         })
     }
 }
@@ -65,7 +65,7 @@ impl PaymentsApi {
         &self,
         ctx: TenantCtx,
         body: JsonBody<CreatePayment>,
-    ) -> Result<Created<Payment>> {
+    ) -> Result<Created<Payment>, Problems<{ CONFLICT | BODY }>> {
         let payment = services::payments::create(&ctx.db, body.0.try_into()?).await?;
         observability::payment_received(&ctx.tenant.slug, &payment.currency, payment.amount_minor);
         Ok(Created::new(payment))
@@ -77,15 +77,15 @@ impl PaymentsApi {
         &self,
         ctx: TenantCtx,
         /// Only this policy's payments.
-        policy_id: Query<Option<String>>,
+        policy_id: Query<Option<Id>>,
         /// From `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Id>>,
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<Json<page::PageOf<Payment>>> {
-        let page = page::request(cursor.0, limit.0)?;
-        let policy_id = super::filter_id("policy_id", policy_id.0)?;
+    ) -> Result<Json<page::PageOf<Payment>>, Problems<0>> {
+        let page = page::request(cursor.0, limit.0);
+        let policy_id = policy_id.0.map(Id::into_string);
         Ok(Json(
             services::payments::list(&ctx.db, policy_id, &page)
                 .await?
@@ -98,10 +98,8 @@ impl PaymentsApi {
     async fn get(
         &self,
         ctx: TenantCtx,
-        #[doc = "The payment's id."] id: Path<String>,
-    ) -> Result<Json<Payment>> {
-        Ok(Json(
-            services::payments::get(&ctx.db, &record_id(&id, "payment")?).await?,
-        ))
+        #[doc = "The payment's id."] id: Path<Id>,
+    ) -> Result<Json<Payment>, Problems<{ NOT_FOUND }>> {
+        Ok(Json(services::payments::get(&ctx.db, id.as_str()).await?))
     }
 }

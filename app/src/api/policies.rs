@@ -1,4 +1,3 @@
-use chrono::NaiveDate;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -7,13 +6,19 @@ use poem_openapi::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{ApiTags, body::JsonBody, page};
+use super::{
+    ApiTags,
+    body::JsonBody,
+    errors::{BODY, CONFLICT, NOT_FOUND, Problems},
+    page,
+};
 use crate::{
     domain::{
         policy::{Policy, PolicyChanges, PolicyStatus},
-        values::{date, record_id, text},
+        scalars::{Date, Id},
+        text::Text,
     },
-    error::{Error, Result},
+    error::Error,
     gateway::TenantCtx,
     observability,
     services::{
@@ -28,8 +33,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct BindQuote {
     /// Free text kept on the policy: up to 2,000 characters.
-    #[oai(validator(max_length = 2000))]
-    pub notes: Option<String>,
+    pub notes: Option<Text<0, 2000>>,
 }
 
 /// Changes to an open (bound or active) policy; at least one field.
@@ -37,11 +41,10 @@ pub struct BindQuote {
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePolicy {
-    /// New last day of cover: after the effective date.
-    pub expiry_date: Option<NaiveDate>,
+    /// New last day of cover: after the effective date (else 422).
+    pub expiry_date: Option<Date>,
     /// Replaces the notes: up to 2,000 characters.
-    #[oai(validator(max_length = 2000))]
-    pub notes: Option<String>,
+    pub notes: Option<Text<0, 2000>>,
 }
 
 /// Why a policy is cancelled.
@@ -50,8 +53,7 @@ pub struct UpdatePolicy {
 #[serde(deny_unknown_fields)]
 pub struct CancelPolicy {
     /// 1 to 500 characters.
-    #[oai(validator(min_length = 1, max_length = 500))]
-    pub reason: String,
+    pub reason: Text<1, 500>,
 }
 
 #[derive(ApiResponse)]
@@ -64,16 +66,13 @@ pub enum BindResponse {
     Replayed(Json<Policy>),
 }
 
-fn notes(notes: Option<String>) -> Result<Option<String>> {
-    notes.map(|n| text("notes", &n, 0, 2000)).transpose()
-}
-
 /// What makes two binds "the same request": the quote and the body, hashed.
 fn fingerprint(quote_id: &str, body: &BindQuote) -> String {
     let mut h = Sha256::new();
     h.update(quote_id.as_bytes());
     h.update([0]);
-    h.update(body.notes.as_deref().unwrap_or_default().as_bytes());
+    let notes = body.notes.as_ref().map(ToString::to_string);
+    h.update(notes.as_deref().unwrap_or_default().as_bytes());
     h.update([u8::from(body.notes.is_some())]);
     hex::encode(h.finalize())
 }
@@ -84,25 +83,28 @@ pub struct PoliciesApi;
 impl PoliciesApi {
     /// Bind a quote into a policy
     ///
-    /// The quote must be quoted and not past `valid_until` (else 409). With an `Idempotency-Key`,
-    /// a retry with the same body returns the same policy (200); the same key with another body
-    /// gets 422.
+    /// The quote must be quoted and not past `valid_until` (else 409 `quote_expired` or
+    /// `quote_already_bound`). With an `Idempotency-Key`, a retry with the same body returns the
+    /// same policy (200); the same key with another body gets 422 on `Idempotency-Key`.
     #[oai(path = "/quotes/:id/bind", method = "post", operation_id = "bindQuote")]
     async fn bind(
         &self,
         ctx: TenantCtx,
         /// The quote's id.
-        id: Path<String>,
-        /// Makes retries safe: 1 to 255 characters, unique per bind.
-        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        id: Path<Id>,
+        /// Makes retries safe: 1 to 255 visible ASCII characters, unique per bind.
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$")
+        )]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<BindQuote>,
-    ) -> Result<BindResponse> {
-        let quote_id = record_id(&id, "quote")?;
+    ) -> Result<BindResponse, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
+        let quote_id = id.0.into_string();
         let idem = idempotency_key
             .0
             .map(|key| Idempotency::new(&key, fingerprint(&quote_id, &body.0)));
-        let notes = notes(body.0.notes)?;
+        let notes = body.0.notes.map(Text::into_string);
         Ok(
             match services::policies::bind(&ctx.db, &quote_id, notes, idem).await? {
                 Bound::Created(p) => {
@@ -122,15 +124,15 @@ impl PoliciesApi {
         /// Only policies in this status.
         status: Query<Option<PolicyStatus>>,
         /// Only this insured's policies.
-        insured_id: Query<Option<String>>,
+        insured_id: Query<Option<Id>>,
         /// From `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Id>>,
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<Json<page::PageOf<Policy>>> {
-        let page = page::request(cursor.0, limit.0)?;
-        let insured_id = super::filter_id("insured_id", insured_id.0)?;
+    ) -> Result<Json<page::PageOf<Policy>>, Problems<0>> {
+        let page = page::request(cursor.0, limit.0);
+        let insured_id = insured_id.0.map(Id::into_string);
         Ok(Json(
             services::policies::list(&ctx.db, status.0, insured_id, &page)
                 .await?
@@ -150,12 +152,12 @@ impl PoliciesApi {
         &self,
         ctx: TenantCtx,
         /// From `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Id>>,
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<Json<page::PageOf<crate::domain::policy::ActivePolicy>>> {
-        let page = page::request(cursor.0, limit.0)?;
+    ) -> Result<Json<page::PageOf<crate::domain::policy::ActivePolicy>>, Problems<0>> {
+        let page = page::request(cursor.0, limit.0);
         Ok(Json(
             services::policies::active(&ctx.db, &page).await?.into(),
         ))
@@ -166,14 +168,15 @@ impl PoliciesApi {
     async fn get(
         &self,
         ctx: TenantCtx,
-        #[doc = "The policy's id."] id: Path<String>,
-    ) -> Result<Json<Policy>> {
-        Ok(Json(
-            services::policies::get(&ctx.db, &record_id(&id, "policy")?).await?,
-        ))
+        #[doc = "The policy's id."] id: Path<Id>,
+    ) -> Result<Json<Policy>, Problems<{ NOT_FOUND }>> {
+        Ok(Json(services::policies::get(&ctx.db, id.as_str()).await?))
     }
 
     /// Update an open policy
+    ///
+    /// A cancelled or expired policy gets 409 `policy_closed`; an `expiry_date` not after the
+    /// effective date gets 422.
     #[oai(
         path = "/policies/:id",
         method = "patch",
@@ -183,27 +186,25 @@ impl PoliciesApi {
         &self,
         ctx: TenantCtx,
         /// The policy's id.
-        id: Path<String>,
+        id: Path<Id>,
         body: JsonBody<UpdatePolicy>,
-    ) -> Result<Json<Policy>> {
-        let id = record_id(&id, "policy")?;
+    ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
         let b = body.0;
         if b.expiry_date.is_none() && b.notes.is_none() {
-            return Err(Error::validation(
-                "body",
-                "name at least one field to change",
-            ));
+            return Err(Error::validation("body", "name at least one field to change").into());
         }
         let changes = PolicyChanges {
-            expiry_date: b.expiry_date.map(|d| date("expiry_date", d)).transpose()?,
-            notes: notes(b.notes)?,
+            expiry_date: b.expiry_date,
+            notes: b.notes.map(Text::into_string),
         };
         Ok(Json(
-            services::policies::update(&ctx.db, &id, changes).await?,
+            services::policies::update(&ctx.db, id.as_str(), changes).await?,
         ))
     }
 
     /// Activate a bound policy
+    ///
+    /// Any other status gets 409 `invalid_policy_transition`.
     #[oai(
         path = "/policies/:id/activate",
         method = "post",
@@ -212,9 +213,9 @@ impl PoliciesApi {
     async fn activate(
         &self,
         ctx: TenantCtx,
-        #[doc = "The policy's id."] id: Path<String>,
-    ) -> Result<Json<Policy>> {
-        let id = record_id(&id, "policy")?;
+        #[doc = "The policy's id."] id: Path<Id>,
+    ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
+        let id = id.0.into_string();
         // Marked whatever the outcome: a failure after the UPDATE may still have moved it.
         let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Active, None).await;
         observability::statuses::changed(&ctx.tenant.slug);
@@ -222,6 +223,8 @@ impl PoliciesApi {
     }
 
     /// Cancel a bound or active policy
+    ///
+    /// Any other status gets 409 `invalid_policy_transition`.
     #[oai(
         path = "/policies/:id/cancel",
         method = "post",
@@ -231,11 +234,11 @@ impl PoliciesApi {
         &self,
         ctx: TenantCtx,
         /// The policy's id.
-        id: Path<String>,
+        id: Path<Id>,
         body: JsonBody<CancelPolicy>,
-    ) -> Result<Json<Policy>> {
-        let id = record_id(&id, "policy")?;
-        let reason = text("reason", &body.0.reason, 1, 500)?;
+    ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
+        let id = id.0.into_string();
+        let reason = body.0.reason.into_string();
         let moved =
             services::policies::move_to(&ctx.db, &id, PolicyStatus::Cancelled, Some(&reason)).await;
         observability::statuses::changed(&ctx.tenant.slug);
@@ -243,6 +246,8 @@ impl PoliciesApi {
     }
 
     /// Expire an active policy
+    ///
+    /// Any other status gets 409 `invalid_policy_transition`.
     #[oai(
         path = "/policies/:id/expire",
         method = "post",
@@ -251,9 +256,9 @@ impl PoliciesApi {
     async fn expire(
         &self,
         ctx: TenantCtx,
-        #[doc = "The policy's id."] id: Path<String>,
-    ) -> Result<Json<Policy>> {
-        let id = record_id(&id, "policy")?;
+        #[doc = "The policy's id."] id: Path<Id>,
+    ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
+        let id = id.0.into_string();
         let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Expired, None).await;
         observability::statuses::changed(&ctx.tenant.slug);
         Ok(Json(moved?))

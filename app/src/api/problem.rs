@@ -1,22 +1,23 @@
 //! RFC 9457 problem details: how every error leaves the service.
 //!
 //! Two doors lead here. Our own `Error` renders itself (`ResponseError`), and the catch-all
-//! (`render`) turns whatever poem or poem-openapi rejected before a handler ran — a bad query
+//! (`catch`) turns whatever poem or poem-openapi rejected before a handler ran — a bad query
 //! parameter, a wrong content type, an unknown route — into the same shape, so a client never
 //! sees a plain-text error or a 500 for its own input.
 
+use std::sync::Arc;
+
 use poem::{
-    Response,
+    Endpoint, IntoResponse, Request, Response,
     error::{MethodNotAllowedError, NotFoundError, ResponseError},
-    http::StatusCode,
+    http::{StatusCode, header},
 };
 use poem_openapi::{
-    ApiResponse, Object,
+    Object,
     error::{ContentTypeError, ParseParamError, ParsePathError},
-    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
-    types::Type,
 };
 use serde::Serialize;
+use telemetry::routes::RouteTemplates;
 
 use crate::error::Error;
 
@@ -124,58 +125,42 @@ impl ResponseError for Error {
     }
 }
 
-/// The error responses every operation documents.
-const DOCUMENTED: [(u16, &str); 9] = [
-    (
-        400,
-        "The request cannot be read: malformed JSON, a bad parameter or cursor.",
-    ),
-    (401, "Kong's consumer headers are missing."),
-    (403, "The consumer's tenant is unknown or suspended."),
-    (404, "No such record in the caller's tenant."),
-    (409, "The record's state does not allow this; see `code`."),
-    (413, "The body is larger than the service accepts."),
-    (415, "The body is not `application/json`."),
-    (422, "A field's value is not acceptable; see `field`."),
-    (503, "A dependency is unavailable; retry later."),
-];
-
-impl ApiResponse for Error {
-    fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: DOCUMENTED
-                .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: CONTENT_TYPE,
-                        schema: Problem::schema_ref(),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
-        }
+/// The catch-all around the routes: any error that reached the top becomes a problem response.
+/// It knows the route the request matched (`routes`, from the OpenAPI document), to name a path
+/// parameter (poem-openapi calls them `param0`, `param1`, … internally) and, as RFC 9110 asks of
+/// a 405, to list the methods the route does allow in `Allow`.
+pub async fn catch<E: Endpoint>(
+    next: E,
+    req: Request,
+    routes: Arc<RouteTemplates>,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let err = match next.call(req).await {
+        Ok(resp) => return Ok(resp.into_response()),
+        Err(err) => err,
+    };
+    let route = routes.find(&path);
+    let mut resp = of(&err, route.map(|r| r.0)).into_response();
+    if err.is::<MethodNotAllowedError>()
+        && let Some(Ok(allow)) = route.map(|r| r.1.join(", ").parse())
+    {
+        resp.headers_mut().insert(header::ALLOW, allow);
     }
-
-    fn register(registry: &mut Registry) {
-        Problem::register(registry);
-    }
+    Ok(resp)
 }
 
-/// The catch-all: any error that reached the top becomes a problem response.
-pub async fn render(err: poem::Error) -> Response {
-    if err.is::<Error>() {
-        return err.into_response();
+/// The problem an error becomes; `template` is the route's (`/v1/quotes/{id}/bind`), if known.
+pub fn of(err: &poem::Error, template: Option<&str>) -> Problem {
+    if let Some(e) = err.downcast_ref::<Error>() {
+        return Problem::from(e);
     }
     let status = err.status();
-    let problem = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+    if let Some(e) = err.downcast_ref::<ParseParamError>() {
         Problem::new(StatusCode::BAD_REQUEST, "bad-request", &e.reason)
             .field(Some(e.name.to_owned()))
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
         Problem::new(StatusCode::BAD_REQUEST, "bad-request", &e.reason)
-            .field(Some(e.name.to_owned()))
+            .field(Some(path_parameter(e.name, template)))
     } else if err.is::<ContentTypeError>() {
         Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -199,6 +184,34 @@ pub async fn render(err: poem::Error) -> Response {
         )
     } else {
         Problem::new(status, "about:blank", err.to_string())
-    };
-    problem.into_response()
+    }
+}
+
+/// poem-openapi's `paramN` is the template's N-th `{name}`.
+fn path_parameter(internal: &str, template: Option<&str>) -> String {
+    internal
+        .strip_prefix("param")
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| {
+            template?
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .nth(n)
+        })
+        .unwrap_or(internal)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_parameters_get_their_documented_names() {
+        let template = Some("/v1/things/{thing}/parts/{id}");
+        assert_eq!(path_parameter("param0", template), "thing");
+        assert_eq!(path_parameter("param1", template), "id");
+        assert_eq!(path_parameter("param2", template), "param2");
+        assert_eq!(path_parameter("param0", None), "param0");
+    }
 }

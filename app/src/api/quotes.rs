@@ -1,4 +1,3 @@
-use chrono::{Days, NaiveDate};
 use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
@@ -6,11 +5,17 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{ApiTags, Created, body::JsonBody, page};
+use super::{
+    ApiTags, Created,
+    body::JsonBody,
+    errors::{BODY, NOT_FOUND, Problems},
+    page,
+};
 use crate::{
     domain::{
         quote::{NewCoverage, NewQuote, Product, Quote},
-        values::{Currency, Money, date, reference, today},
+        scalars::{Date, Id},
+        values::{Currency, Money, today},
     },
     error::{Error, Result},
     gateway::TenantCtx,
@@ -28,7 +33,7 @@ pub struct CoverageInput {
     /// Most the insurer pays, in minor units: 1 to 10^12.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub limit_minor: i64,
-    /// What the insured pays first, in minor units: 0 up to the limit.
+    /// What the insured pays first, in minor units: 0 up to `limit_minor` (else 422).
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
     pub deductible_minor: i64,
     /// This coverage's premium, in minor units: 0 to 10^12.
@@ -41,22 +46,20 @@ pub struct CoverageInput {
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct CreateQuote {
-    /// The insured it is for.
-    #[oai(validator(
-        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    ))]
-    pub insured_id: String,
+    /// The insured it is for: one of the caller's (else 422).
+    pub insured_id: Id,
     pub product: Product,
     /// ISO 4217 code, e.g. `EUR`.
     #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
-    /// Last day it can be bound: today or later (default: 30 days from today).
-    pub valid_until: Option<NaiveDate>,
+    /// Last day it can be bound: today (UTC) or later (else 422; default: 30 days from today).
+    pub valid_until: Option<Date>,
     /// First day of cover.
-    pub effective_date: NaiveDate,
-    /// Last day of cover: after `effective_date`.
-    pub expiry_date: NaiveDate,
-    /// 1 to 20 coverages; the quote's premium is the sum of theirs and must be above zero.
+    pub effective_date: Date,
+    /// Last day of cover: after `effective_date` (else 422).
+    pub expiry_date: Date,
+    /// 1 to 20 coverages with distinct codes (else 422); the quote's premium is the sum of
+    /// theirs and must be above zero (else 422).
     #[oai(validator(min_items = 1, max_items = 20))]
     pub coverages: Vec<CoverageInput>,
 }
@@ -94,14 +97,9 @@ impl TryFrom<CreateQuote> for NewQuote {
     type Error = Error;
 
     fn try_from(b: CreateQuote) -> Result<NewQuote> {
-        let insured_id = reference("insured_id", &b.insured_id)?;
         let currency = Currency::parse("currency", &b.currency)?;
-        let valid_until = match b.valid_until {
-            Some(d) => date("valid_until", d)?,
-            None => today() + Days::new(30),
-        };
-        let effective_date = date("effective_date", b.effective_date)?;
-        let expiry_date = date("expiry_date", b.expiry_date)?;
+        let valid_until = b.valid_until.unwrap_or_else(|| today().plus_days(30));
+        let (effective_date, expiry_date) = (b.effective_date, b.expiry_date);
         if valid_until < today() {
             return Err(Error::validation("valid_until", "must be today or later"));
         }
@@ -129,7 +127,7 @@ impl TryFrom<CreateQuote> for NewQuote {
             coverages.push(c);
         }
         let quote = NewQuote {
-            insured_id,
+            insured_id: b.insured_id.into_string(),
             product: b.product,
             currency,
             valid_until,
@@ -152,8 +150,16 @@ pub struct QuotesApi;
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Quotes")]
 impl QuotesApi {
     /// Create a quote
+    ///
+    /// Beyond the schema: `expiry_date` after `effective_date`, `valid_until` not before today,
+    /// each deductible at most its limit, distinct coverage codes, a premium above zero, and an
+    /// `insured_id` of the caller's; each broken rule is a 422 naming the field.
     #[oai(path = "/quotes", method = "post", operation_id = "createQuote")]
-    async fn create(&self, ctx: TenantCtx, body: JsonBody<CreateQuote>) -> Result<Created<Quote>> {
+    async fn create(
+        &self,
+        ctx: TenantCtx,
+        body: JsonBody<CreateQuote>,
+    ) -> Result<Created<Quote>, Problems<{ BODY }>> {
         Ok(Created::new(
             services::quotes::create(&ctx.db, body.0.try_into()?).await?,
         ))
@@ -165,15 +171,15 @@ impl QuotesApi {
         &self,
         ctx: TenantCtx,
         /// Only this insured's quotes.
-        insured_id: Query<Option<String>>,
+        insured_id: Query<Option<Id>>,
         /// From `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Id>>,
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<Json<page::PageOf<Quote>>> {
-        let page = page::request(cursor.0, limit.0)?;
-        let insured_id = super::filter_id("insured_id", insured_id.0)?;
+    ) -> Result<Json<page::PageOf<Quote>>, Problems<0>> {
+        let page = page::request(cursor.0, limit.0);
+        let insured_id = insured_id.0.map(Id::into_string);
         Ok(Json(
             services::quotes::list(&ctx.db, insured_id, &page)
                 .await?
@@ -186,9 +192,8 @@ impl QuotesApi {
     async fn get(
         &self,
         ctx: TenantCtx,
-        #[doc = "The quote's id."] id: Path<String>,
-    ) -> Result<Json<Quote>> {
-        let id = crate::domain::values::record_id(&id, "quote")?;
-        Ok(Json(services::quotes::get(&ctx.db, &id).await?))
+        #[doc = "The quote's id."] id: Path<Id>,
+    ) -> Result<Json<Quote>, Problems<{ NOT_FOUND }>> {
+        Ok(Json(services::quotes::get(&ctx.db, id.as_str()).await?))
     }
 }

@@ -1,16 +1,26 @@
-//! The OpenAPI document: generated from the handlers, then one correction.
+//! The OpenAPI document: generated from the handlers, then completed where poem-openapi cannot
+//! say what the server does. Each step is derived from the generated document, never a list to
+//! keep in step by hand:
 //!
-//! poem-openapi lists each security scheme of an operation as its own requirement, which in
-//! OpenAPI means "any one of them". Kong's three headers are required together, so `document`
-//! folds them into one requirement object ("all of them"). The served `/openapi.json`, Swagger
-//! UI, `policy-service openapi` and the committed `app/openapi.json` all come from `document`.
+//! - Security: poem-openapi lists each scheme of an operation as its own requirement, which
+//!   means "any one of them". Kong's three headers are required together: one requirement. An
+//!   operation without any (the probes) says so with an empty list.
+//! - Request bodies are closed: the server refuses unknown fields (`deny_unknown_fields`), so
+//!   every schema a body reaches gets `additionalProperties: false`. Its optional properties are
+//!   `nullable`, since `null` reads as absent, as it does for every generated client.
+//! - Every problem response carries an example (`errors::example`).
+//! - Links (`links.rs`) lead from what a create answers to the operations that take its id, so
+//!   a client generator or a stateful fuzzer can follow them.
+//!
+//! The served `/openapi.json`, Swagger UI, `policy-service openapi` and the committed
+//! `app/openapi.json` all come from `document`.
 
-use poem_openapi::OpenApiService;
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 use serde_json::{Map, Value};
 
 use super::{
-    claims::ClaimsApi, health::HealthApi, insureds::InsuredsApi, payments::PaymentsApi,
-    policies::PoliciesApi, quotes::QuotesApi,
+    claims::ClaimsApi, errors, health::HealthApi, insureds::InsuredsApi, links,
+    payments::PaymentsApi, policies::PoliciesApi, problem, quotes::QuotesApi,
 };
 
 pub type Apis = (
@@ -39,6 +49,11 @@ pub fn service() -> OpenApiService<Apis, ()> {
         "Multi-tenant insurance policies behind Kong. Every /v1 call carries Kong's consumer \
          headers; the consumer's custom_id names the tenant. Errors are RFC 9457 problem+json.",
     )
+    .license(LicenseObject::new(env!("CARGO_PKG_LICENSE")))
+    .server(
+        ServerObject::new("/")
+            .description("Where the document is served: through Kong in production"),
+    )
 }
 
 /// The corrected document, pretty-printed with a final newline (as committed).
@@ -47,16 +62,35 @@ pub fn document(service: &OpenApiService<Apis, ()>) -> String {
         Ok(v) => v,
         Err(_) => return service.spec(),
     };
+    let mut bodies = Vec::new();
     if let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) {
         for operation in paths
             .values_mut()
             .filter_map(Value::as_object_mut)
             .flat_map(|p| p.values_mut())
         {
-            if let Some(security) = operation.get_mut("security") {
-                fold_requirements(security);
+            match operation.get_mut("security") {
+                Some(security) => fold_requirements(security),
+                // Said outright, so that a reader (or a linter) knows the probes are open.
+                None => operation["security"] = Value::Array(vec![]),
             }
+            add_problem_examples(operation);
+            bodies.extend(
+                operation["requestBody"]["content"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|c| c.values())
+                    .filter_map(|media| media["schema"]["$ref"].as_str())
+                    .map(str::to_owned),
+            );
         }
+        links::add(paths);
+    }
+    if let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        close(schemas, bodies);
     }
     let mut text = serde_json::to_string_pretty(&spec).unwrap_or_else(|_| service.spec());
     text.push('\n');
@@ -72,6 +106,69 @@ fn fold_requirements(security: &mut Value) {
         all.extend(requirement.clone());
     }
     *security = Value::Array(vec![Value::Object(all)]);
+}
+
+fn add_problem_examples(operation: &mut Value) {
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for (status, response) in responses.iter_mut() {
+        let example = status
+            .parse()
+            .ok()
+            .and_then(errors::example)
+            .and_then(|p| serde_json::to_value(p).ok());
+        if let (Some(media), Some(example)) = (
+            response.pointer_mut(&format!(
+                "/content/{}",
+                problem::CONTENT_TYPE.replace('/', "~1")
+            )),
+            example,
+        ) {
+            media["example"] = example;
+        }
+    }
+}
+
+/// Closes every schema reachable from a request body (see the module's notes).
+fn close(schemas: &mut Map<String, Value>, mut refs: Vec<String>) {
+    let mut seen = Vec::new();
+    while let Some(reference) = refs.pop() {
+        let Some(name) = reference.strip_prefix("#/components/schemas/") else {
+            continue;
+        };
+        if seen.iter().any(|s| s == name) {
+            continue;
+        }
+        seen.push(name.to_owned());
+        let Some(schema) = schemas.get_mut(name).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let required: Vec<Value> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            for r in [&property["$ref"], &property["items"]["$ref"]] {
+                refs.extend(r.as_str().map(str::to_owned));
+            }
+            if !required.iter().any(|r| r == name.as_str()) {
+                if let Some(r) = property.get("$ref").cloned() {
+                    // OpenAPI 3.0 ignores a `$ref`'s siblings: nest it to make it nullable.
+                    *property = serde_json::json!({ "allOf": [{ "$ref": r }] });
+                }
+                property["nullable"] = Value::Bool(true);
+            }
+        }
+        schema.insert("additionalProperties".into(), Value::Bool(false));
+    }
 }
 
 /// The document's paths and their methods, for route templates and `Allow`.

@@ -1,10 +1,10 @@
 //! A claim on a policy. Its life: open → in_review → approved | rejected → closed.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 
-use super::values::Money;
+use super::{scalars::Date, values::Money};
 use crate::error::{Error, Result};
 
 /// Where a claim is: open → in_review → approved | rejected → closed.
@@ -69,10 +69,11 @@ pub struct Claim {
     pub policy_id: String,
     pub status: ClaimStatus,
     /// When the loss happened.
-    pub incident_date: NaiveDate,
+    pub incident_date: Date,
     /// What happened.
     pub description: String,
     /// Amount claimed, in minor units.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_claimed_minor: i64,
     /// When it was opened.
     pub opened_at: DateTime<Utc>,
@@ -83,7 +84,7 @@ pub struct Claim {
 #[derive(Debug)]
 pub struct NewClaim {
     pub policy_id: String,
-    pub incident_date: NaiveDate,
+    pub incident_date: Date,
     pub description: String,
     pub amount_claimed: Money,
 }

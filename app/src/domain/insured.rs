@@ -1,7 +1,9 @@
 //! An insured: the person or business a quote and its policy cover.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use poem_openapi::Object;
+
+use super::scalars::Date;
 
 /// A person or business that can be quoted and insured.
 #[derive(Debug, Clone, Object)]
@@ -14,7 +16,7 @@ pub struct Insured {
     /// Lower-cased; unique within the tenant.
     pub email: String,
     /// Date of birth, when known.
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Date>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -26,5 +28,5 @@ pub struct Insured {
 pub struct NewInsured {
     pub full_name: String,
     pub email: String,
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Date>,
 }

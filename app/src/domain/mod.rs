@@ -1,9 +1,11 @@
 //! The insurance domain of one tenant: the records, the values that are parsed and checked once
-//! (`values`), and the state machines with their legal moves. Nothing here does I/O.
+//! (`values`, `scalars`, `text`), and the state machines with their legal moves. Nothing here does I/O.
 
 pub mod claim;
 pub mod insured;
 pub mod payment;
 pub mod policy;
 pub mod quote;
+pub mod scalars;
+pub mod text;
 pub mod values;

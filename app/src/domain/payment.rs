@@ -24,8 +24,10 @@ pub struct Payment {
     /// The policy paid.
     pub policy_id: String,
     /// Amount in minor units.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_minor: i64,
     /// ISO 4217 code: the policy's currency.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
     pub method: PaymentMethod,
     /// The payer's or processor's reference.

@@ -1,11 +1,11 @@
 //! A policy: a bound quote. Its life: bound → active → cancelled | expired (bound → cancelled too).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{payment::Payment, quote::Coverage};
+use super::{payment::Payment, quote::Coverage, scalars::Date};
 use crate::error::{Error, Result};
 
 /// Where a policy is in its life: bound → active → cancelled | expired.
@@ -77,13 +77,15 @@ pub struct Policy {
     pub insured_id: String,
     pub status: PolicyStatus,
     /// ISO 4217 code of its amounts.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
     /// Premium for the term, in minor units.
+    #[oai(validator(minimum(value = "1"), maximum(value = "20000000000000")))]
     pub premium_minor: i64,
     /// First day of cover.
-    pub effective_date: NaiveDate,
+    pub effective_date: Date,
     /// Last day of cover.
-    pub expiry_date: NaiveDate,
+    pub expiry_date: Date,
     /// Free text.
     pub notes: Option<String>,
     /// Why it was cancelled.
@@ -121,13 +123,14 @@ pub struct ActivePolicy {
     pub coverages: Vec<Coverage>,
     pub last_payment: Option<Payment>,
     /// Claims opened on it, in any status.
+    #[oai(validator(minimum(value = "0")))]
     pub claims_count: i64,
 }
 
 /// A checked change to a policy (PATCH); `None` leaves a field as it is.
 #[derive(Debug, Default)]
 pub struct PolicyChanges {
-    pub expiry_date: Option<NaiveDate>,
+    pub expiry_date: Option<Date>,
     pub notes: Option<String>,
 }
 

@@ -1,10 +1,13 @@
 //! A quote: priced coverages offered to an insured until `valid_until`. Binding it makes a policy.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 
-use super::values::{Currency, Money};
+use super::{
+    scalars::Date,
+    values::{Currency, Money},
+};
 
 /// The line of business quoted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
@@ -33,10 +36,13 @@ pub struct Coverage {
     /// Coverage code, e.g. `liability`.
     pub code: String,
     /// Most the insurer pays, in minor units.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub limit_minor: i64,
     /// What the insured pays first, in minor units.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
     pub deductible_minor: i64,
     /// This coverage's share of the premium, in minor units.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
     pub premium_minor: i64,
 }
 
@@ -50,15 +56,17 @@ pub struct Quote {
     pub product: Product,
     pub status: QuoteStatus,
     /// ISO 4217 code of every amount in the quote.
+    #[oai(validator(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
     /// Sum of the coverages' premiums, in minor units.
+    #[oai(validator(minimum(value = "1"), maximum(value = "20000000000000")))]
     pub premium_minor: i64,
     /// Last day the quote can be bound.
-    pub valid_until: NaiveDate,
+    pub valid_until: Date,
     /// First day of cover.
-    pub effective_date: NaiveDate,
+    pub effective_date: Date,
     /// Last day of cover.
-    pub expiry_date: NaiveDate,
+    pub expiry_date: Date,
     /// The priced coverages, in the order quoted.
     pub coverages: Vec<Coverage>,
     /// When it was created.
@@ -81,9 +89,9 @@ pub struct NewQuote {
     pub insured_id: String,
     pub product: Product,
     pub currency: Currency,
-    pub valid_until: NaiveDate,
-    pub effective_date: NaiveDate,
-    pub expiry_date: NaiveDate,
+    pub valid_until: Date,
+    pub effective_date: Date,
+    pub expiry_date: Date,
     pub coverages: Vec<NewCoverage>,
 }
 
@@ -94,7 +102,7 @@ impl NewQuote {
 }
 
 /// What a stored quote's status reads as on `today`.
-pub fn read_status(stored_bound: bool, valid_until: NaiveDate, today: NaiveDate) -> QuoteStatus {
+pub fn read_status(stored_bound: bool, valid_until: Date, today: Date) -> QuoteStatus {
     match (stored_bound, valid_until < today) {
         (true, _) => QuoteStatus::Bound,
         (false, true) => QuoteStatus::Expired,

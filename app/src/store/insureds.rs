@@ -1,10 +1,9 @@
-use chrono::NaiveDate;
-
 use super::{Filter, Page, PageRequest};
 use crate::{
     db::{self, Sql},
     domain::{
         insured::Insured,
+        scalars::Date,
         values::{date_from_text, date_to_text, instant},
     },
     error::Result,
@@ -44,7 +43,7 @@ pub async fn insert(
     id: &str,
     full_name: &str,
     email: &str,
-    date_of_birth: Option<NaiveDate>,
+    date_of_birth: Option<Date>,
     now: i64,
 ) -> Result<()> {
     sql.execute(

@@ -422,10 +422,18 @@ async fn duplicates_and_missing_references(engine: Engine) {
     let r = t
         .post(
             "/v1/insureds",
-            json!({"full_name": "Ada Again", "email": " ADA@example.com "}),
+            json!({"full_name": "Ada Again", "email": "ADA@Example.com"}),
         )
         .await;
     r.conflict("duplicate");
+    // White space around an address is outside its published pattern: refused, not trimmed.
+    let r = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "Ada Again", "email": " ada@example.com "}),
+        )
+        .await;
+    rejected(&r, 422, Some("email"));
 
     let r = t.post("/v1/quotes", quote_body(&random_id())).await;
     rejected(&r, 422, Some("insured_id"));

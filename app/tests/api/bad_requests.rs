@@ -121,8 +121,15 @@ async fn bad_query_parameters(engine: Engine) {
         Some("status"),
     );
     rejected(&t.get("/v1/claims?status=x").await, 400, Some("status"));
-    // `djE6bm9wZQ` is base64url of `v1:nope`, `eDp5` of `x:y`.
-    for cursor in ["!!!", "djE6bm9wZQ", "eDp5", "%00", "v1"] {
+    // A cursor is a record id (`format: uuid`), in its hyphenated form only; empty is no cursor.
+    for cursor in [
+        "!!!",
+        "djE6bm9wZQ",
+        "%00",
+        "",
+        "0192f4a07b8e7c3d9a4f1b2c3d4e5f60",
+        "%7B0192f4a0-7b8e-7c3d-9a4f-1b2c3d4e5f60%7D",
+    ] {
         for list in LISTS {
             let r = t.get(&format!("/v1/{list}?cursor={cursor}")).await;
             rejected(&r, 400, Some("cursor"));
@@ -189,25 +196,25 @@ async fn content_types_routes_and_methods(engine: Engine) {
         .await;
     r.ok(201);
 
-    // A malformed id names no record: 404.
+    // A path id is `format: uuid`: anything else is a malformed request, 400 on `id`.
     for path in [
         "/v1/policies/not-a-uuid",
         "/v1/insureds/not-a-uuid",
         "/v1/quotes/123",
         "/v1/payments/x",
-        "/v1/claims/x",
+        "/v1/claims/0192f4a07b8e7c3d9a4f1b2c3d4e5f60",
     ] {
-        rejected(&t.get(path).await, 404, None);
+        rejected(&t.get(path).await, 400, Some("id"));
     }
     rejected(
         &t.action("/v1/policies/not-a-uuid/activate").await,
-        404,
-        None,
+        400,
+        Some("id"),
     );
     rejected(
         &t.post("/v1/quotes/not-a-uuid/bind", json!({})).await,
-        404,
-        None,
+        400,
+        Some("id"),
     );
     rejected(
         &t.post(
@@ -215,14 +222,14 @@ async fn content_types_routes_and_methods(engine: Engine) {
             json!({"status": "in_review"}),
         )
         .await,
-        404,
-        None,
+        400,
+        Some("id"),
     );
     rejected(
         &t.patch("/v1/policies/not-a-uuid", json!({"notes": "x"}))
             .await,
-        404,
-        None,
+        400,
+        Some("id"),
     );
 
     rejected(&t.get("/v1/no-such-route").await, 404, None);
