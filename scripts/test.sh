@@ -2,8 +2,10 @@
 # The one test command: bash scripts/test.sh [extra test-runner args...]
 #
 # Works on a fresh Debian 12 machine (run as root): installs and starts
-# MariaDB and Redis if they are not already reachable, then runs fmt, build
-# and the whole test suite. Safe to re-run; services already up are reused.
+# MariaDB and Redis if they are not already reachable, then runs fmt, build,
+# the whole test suite and the contract checks (schemathesis, a generated
+# TypeScript client, an OpenAPI linter). Safe to re-run; services already up
+# are reused.
 set -euo pipefail
 
 MARIADB_WAIT_SECS=60
@@ -159,6 +161,10 @@ run_checks() {
             cargo test -p policy-service --locked --test telemetry -- --exact "$name"
         done
     fi
+
+    # The document against the server, a linter and a generated client (app/tests/contract).
+    step "contract checks"
+    bash app/tests/contract/run.sh "$CARGO_TARGET_DIR/debug/policy-service"
 }
 
 main() {

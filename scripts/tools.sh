@@ -4,6 +4,8 @@
 APT_UPDATED=0
 # rotel's debug output (which the telemetry tests read) is not a stable interface: pin it.
 ROTEL_VERSION="0.0.1a15"
+SCHEMATHESIS_VERSION="4.32.5"
+OPENAPI_GENERATOR_VERSION="7.26.0"
 TOOLS_VENV="${TOOLS_VENV:-$HOME/.cache/policy-service/venv}"
 
 step() { printf '==> %s\n' "$*" >&2; }
@@ -33,25 +35,59 @@ ensure_prometheus() {
     "$PROMTOOL" --version 2>&1 | sed -n 1p >&2
 }
 
-# Sets ROTEL_AGENT. A virtualenv of our own: Debian's python3 refuses pip installs (PEP 668),
-# and the pinned version must not fight whatever else is installed.
-ensure_rotel() {
-    local py="$TOOLS_VENV/bin/python"
-    if [[ ! -x "$py" ]]; then
+# Our own virtualenv: Debian's python3 refuses pip installs (PEP 668), and pinned versions must
+# not fight whatever else is installed.
+ensure_venv() {
+    if [[ ! -x "$TOOLS_VENV/bin/python" ]]; then
         python3 -m venv "$TOOLS_VENV" 2>/dev/null || {
             apt_install python3-venv
             python3 -m venv "$TOOLS_VENV"
         }
     fi
-    if [[ "$("$py" -c 'import importlib.metadata as m; print(m.version("rotel"))' 2>/dev/null)" != "$ROTEL_VERSION" ]]; then
-        step "pip install rotel==$ROTEL_VERSION"
-        "$py" -m pip install -q "rotel==$ROTEL_VERSION" >&2 || die "pip install rotel failed"
+}
+
+# venv_pin PACKAGE VERSION [EXTRA]: installs PACKAGE==VERSION in the venv unless it is there.
+venv_pin() {
+    ensure_venv
+    local py="$TOOLS_VENV/bin/python"
+    if [[ "$("$py" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null)" != "$2" ]]; then
+        step "pip install $1==$2"
+        "$py" -m pip install -q "$1==$2" >&2 || die "pip install $1==$2 failed"
     fi
+}
+
+# Sets ROTEL_AGENT.
+ensure_rotel() {
+    venv_pin rotel "$ROTEL_VERSION"
     export ROTEL_AGENT
-    ROTEL_AGENT="$("$py" -c 'import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')"
+    ROTEL_AGENT="$("$TOOLS_VENV/bin/python" -c 'import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')"
     # The wheel installs the collector without its executable bit.
     chmod +x "$ROTEL_AGENT"
     "$ROTEL_AGENT" --version >&2
+}
+
+# The contract checks' tools (app/tests/contract/run.sh), each pinned: schemathesis and
+# openapi-generator (a jar in a wheel; it needs Java) from PyPI, the Redocly linter and the
+# TypeScript compiler from npm (app/tests/contract/package-lock.json, installed once per lock).
+# Sets SCHEMATHESIS, OPENAPI_GENERATOR and CONTRACT_NODE.
+ensure_contract_tools() {
+    command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    command -v curl >/dev/null 2>&1 || apt_install curl
+    venv_pin schemathesis "$SCHEMATHESIS_VERSION"
+    venv_pin openapi-generator-cli "$OPENAPI_GENERATOR_VERSION"
+    export SCHEMATHESIS="$TOOLS_VENV/bin/st" OPENAPI_GENERATOR="$TOOLS_VENV/bin/openapi-generator-cli"
+    local contract lock
+    contract="$(dirname "${BASH_SOURCE[0]}")/../app/tests/contract"
+    lock="$(sha256sum "$contract/package-lock.json" | cut -c1-16)"
+    export CONTRACT_NODE="$HOME/.cache/policy-service/contract-node/$lock"
+    if [[ ! -x "$CONTRACT_NODE/node_modules/.bin/tsc" ]]; then
+        step "npm ci (contract tools) into $CONTRACT_NODE"
+        mkdir -p "$CONTRACT_NODE"
+        cp "$contract/package.json" "$contract/package-lock.json" "$CONTRACT_NODE/"
+        (cd "$CONTRACT_NODE" && npm ci --no-audit --no-fund >&2) || die "npm ci failed"
+    fi
+    "$SCHEMATHESIS" --version >&2
 }
 
 ensure_wrk() {
