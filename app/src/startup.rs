@@ -182,10 +182,16 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let service = spec::service();
     let document = spec::document(&service);
     let swagger = spec::swagger_html(&service, &document);
-    let templates = spec::route_templates(&document);
+    let metrics_here = state.config.metrics_port.is_none();
+    let beside: &[&str] = if metrics_here {
+        &["/openapi.json", "/docs", "/metrics"]
+    } else {
+        &["/openapi.json", "/docs"]
+    };
+    let templates = spec::route_templates(&document, beside);
     let known = Arc::new(templates.clone());
     let mut route = Route::new();
-    if state.config.metrics_port.is_none() {
+    if metrics_here {
         route = route.at("/metrics", get(exposition(state.clone())));
     }
     route

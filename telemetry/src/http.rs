@@ -72,7 +72,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let started = Instant::now();
         let _in_flight = InFlight::enter();
-        let method = req.method().as_str().to_owned();
+        let method = known_method(req.method().as_str()).to_owned();
         let route = self
             .routes
             .find(req.uri().path())
@@ -85,6 +85,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             otel.kind = "server",
             otel.status_code = Empty,
             http.request.method = %method,
+            http.request.method_original = Empty,
             http.route = %route,
             url.path = %req.uri().path(),
             http.response.status_code = Empty,
@@ -92,6 +93,11 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             trace_id = Empty,
             span_id = Empty,
         );
+        if method == "_OTHER" {
+            // The raw method stays on this one span, bounded like any attribute value.
+            let original: String = req.method().as_str().chars().take(32).collect();
+            span.record("http.request.method_original", original.as_str());
+        }
         span.set_parent(propagation::extract(req.headers())).ok();
         let context = span.context();
         let span_context = context.span().span_context().clone();
@@ -142,6 +148,16 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         metrics::observe_request(&method, &route, status, seconds, exemplar);
         Ok(resp)
     }
+}
+
+/// The method as a label: one of HTTP's registered methods, or `_OTHER` (OpenTelemetry's HTTP
+/// semantic conventions), since any token is a valid method and a client could otherwise add
+/// label values at will.
+pub fn known_method(method: &str) -> &str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN.into_iter().find(|m| *m == method).unwrap_or("_OTHER")
 }
 
 /// Puts the tenant on the current request's span (`tenant.id`), for traces and log labels.

@@ -24,7 +24,7 @@ mod traces;
 use std::{fmt, str::FromStr, time::Duration};
 
 pub use logs::LogFormat;
-pub use metrics::LabelCap;
+pub use metrics::{cap_tenant_labels, tenant_label};
 
 /// Everything `init` needs; the service fills it from its own configuration.
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@
 //! it drops lines silently when its queue is full. The seed labels every line with its `tenant`,
 //! and a dropped line must be counted. So this layer keeps tracing-loki's wire format and adds:
 //! - streams keyed by `{app, env, namespace, tenant, level}`; `tenant` comes from the request
-//!   span's `tenant.id` (`none` outside a request) and is capped like the metrics' tenant label;
+//!   span's `tenant.id` (`none` outside a request), labelled as the metrics label it: the same
+//!   tenants named (the oldest first), the rest `other`;
 //! - `trace_id` and `span_id` in the line (fields, not labels: labels stay low-cardinality);
 //! - a bounded queue: `send` never waits; a full queue drops the line and counts it in
 //!   `telemetry_dropped_total{signal="logs"}`, and so does a batch Loki refuses or never gets.
@@ -26,12 +27,11 @@ use tokio::{
 };
 use tracing::Level;
 
-use crate::{Error, TelemetryConfig, metrics::LabelCap};
+use crate::{Error, TelemetryConfig, metrics::tenant_label};
 
 const BATCH_LINES: usize = 1_000;
 const PACE: Duration = Duration::from_millis(250);
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
-const TENANT_LABELS: usize = 100;
 
 struct Line {
     labels: String,
@@ -48,13 +48,12 @@ enum Queued {
 pub(crate) struct Sink {
     tx: mpsc::Sender<Queued>,
     fixed: Arc<str>,
-    tenants: LabelCap,
 }
 
 impl Sink {
     /// Queues a line for its stream; a full queue drops it, counted.
     pub fn send(&self, level: &Level, tenant: Option<&str>, text: String) {
-        let tenant = tenant.map_or_else(|| "none".into(), |t| self.tenants.label(t));
+        let tenant = tenant.map_or_else(|| "none".into(), tenant_label);
         let level = level.as_str().to_ascii_lowercase();
         let labels = format!(
             "{{{},tenant=\"{}\",level=\"{level}\"}}",
@@ -94,7 +93,6 @@ pub(crate) fn start(url: &str, cfg: &TelemetryConfig) -> Result<(Sink, Shipper),
     let sink = Sink {
         tx: tx.clone(),
         fixed: fixed.into(),
-        tenants: LabelCap::new(TENANT_LABELS),
     };
     Ok((sink, Shipper { tx, task }))
 }

@@ -240,6 +240,20 @@ impl Endpoint for Exposition {
 
 /// A label whose values are capped: the first `cap` distinct values keep their name, later
 /// ones fold into `other`, so a tenant label cannot grow Prometheus's series without bound.
+/// The tenant label of every signal: metrics (the service's) and Loki streams name the same
+/// tenants, the first `cap_tenant_labels` to be named, and fold the rest into `other`.
+static TENANTS: OnceLock<LabelCap> = OnceLock::new();
+
+/// Sets how many tenants get a label of their own (the first call wins; default 100).
+pub fn cap_tenant_labels(cap: usize) {
+    TENANTS.get_or_init(|| LabelCap::new(cap));
+}
+
+/// The label for `tenant`: itself while the cap allows, else `other`.
+pub fn tenant_label(tenant: &str) -> String {
+    TENANTS.get_or_init(|| LabelCap::new(100)).label(tenant)
+}
+
 pub struct LabelCap {
     cap: usize,
     seen: Mutex<HashSet<String>>,

@@ -34,8 +34,7 @@ pub struct CreatePayment {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_minor: i64,
     /// The policy's currency (else 422).
-    #[oai(validator(pattern = "^[A-Z]{3}$"))]
-    pub currency: String,
+    pub currency: Currency,
     pub method: PaymentMethod,
     /// The payer's reference: 1 to 100 characters.
     pub reference: Option<Text<1, 100>>,
@@ -48,7 +47,7 @@ impl TryFrom<CreatePayment> for NewPayment {
         Ok(NewPayment {
             policy_id: b.policy_id.into_string(),
             amount: Money::parse("amount_minor", b.amount_minor, false)?,
-            currency: Currency::parse("currency", &b.currency)?,
+            currency: b.currency,
             method: b.method,
             reference: b.reference.map(Text::into_string),
         })

@@ -49,9 +49,8 @@ pub struct CreateQuote {
     /// The insured it is for: one of the caller's (else 422).
     pub insured_id: Id,
     pub product: Product,
-    /// ISO 4217 code, e.g. `EUR`.
-    #[oai(validator(pattern = "^[A-Z]{3}$"))]
-    pub currency: String,
+    /// ISO 4217 code of a currency in circulation, e.g. `EUR`.
+    pub currency: Currency,
     /// Last day it can be bound: today (UTC) or later (else 422; default: 30 days from today).
     pub valid_until: Option<Date>,
     /// First day of cover.
@@ -97,7 +96,6 @@ impl TryFrom<CreateQuote> for NewQuote {
     type Error = Error;
 
     fn try_from(b: CreateQuote) -> Result<NewQuote> {
-        let currency = Currency::parse("currency", &b.currency)?;
         let valid_until = b.valid_until.unwrap_or_else(|| today().plus_days(30));
         let (effective_date, expiry_date) = (b.effective_date, b.expiry_date);
         if valid_until < today() {
@@ -129,7 +127,7 @@ impl TryFrom<CreateQuote> for NewQuote {
         let quote = NewQuote {
             insured_id: b.insured_id.into_string(),
             product: b.product,
-            currency,
+            currency: b.currency,
             valid_until,
             effective_date,
             expiry_date,

@@ -171,18 +171,23 @@ fn close(schemas: &mut Map<String, Value>, mut refs: Vec<String>) {
     }
 }
 
-/// The document's paths and their methods, for route templates and `Allow`.
-pub fn route_templates(document: &str) -> telemetry::routes::RouteTemplates {
+/// The document's paths and their methods, and the GET routes served beside it (`/docs`, …),
+/// for route labels and `Allow`.
+pub fn route_templates(document: &str, beside: &[&str]) -> telemetry::routes::RouteTemplates {
     let spec: Value = serde_json::from_str(document).unwrap_or_default();
     let paths = spec["paths"].as_object().cloned().unwrap_or_default();
-    telemetry::routes::RouteTemplates::new(paths.into_iter().map(|(path, item)| {
+    let documented = paths.into_iter().map(|(path, item)| {
         let mut methods: Vec<String> = item
             .as_object()
             .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
             .unwrap_or_default();
         methods.sort();
         (path, methods)
-    }))
+    });
+    let beside = beside
+        .iter()
+        .map(|p| (p.to_string(), vec!["GET".to_owned()]));
+    telemetry::routes::RouteTemplates::new(documented.chain(beside))
 }
 
 /// Swagger UI with the corrected document embedded.

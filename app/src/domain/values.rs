@@ -1,7 +1,11 @@
 //! Values parsed once at the edge, so the rest of the code never re-checks them. Each parse names
 //! the field at fault, which becomes the `field` of a 422 problem.
 
-use super::scalars::Date;
+use std::{fmt, str::FromStr};
+
+use poem_openapi::registry::MetaSchema;
+
+use super::scalars::{Date, string_scalar};
 use crate::error::{Error, Result};
 
 /// Money in minor units (cents). The ceiling keeps sums far from i64 overflow.
@@ -28,26 +32,56 @@ impl Money {
     }
 }
 
-/// An ISO 4217 code: three upper-case letters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Currency(String);
+/// A currency in circulation: an ISO 4217 code (iso_currency's table of the standard), less
+/// funds (`BOV`), special codes (`XAU`, `XXX`, `XTS`) and superseded ones. The document lists
+/// them as the field's `enum`, so a client cannot send one the server refuses, and no client can
+/// add a `currency` label value to the payment metrics at will.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Currency(iso_currency::Currency);
 
 impl Currency {
-    pub fn parse(field: &str, s: &str) -> Result<Currency> {
-        if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(Currency(s.to_owned()))
-        } else {
-            Err(Error::validation(
-                field,
-                "must be an ISO 4217 code such as EUR",
-            ))
-        }
+    pub fn as_str(&self) -> &'static str {
+        self.0.code()
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    fn circulating(c: iso_currency::Currency) -> bool {
+        c.flags().is_empty()
+    }
+
+    /// Every code the service takes, in the standard's order.
+    pub fn all() -> impl Iterator<Item = &'static str> {
+        use iso_currency::IntoEnumIterator;
+        iso_currency::Currency::iter()
+            .filter(|c| Currency::circulating(*c))
+            .map(|c| c.code())
     }
 }
+
+impl FromStr for Currency {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> std::result::Result<Currency, Self::Err> {
+        iso_currency::Currency::from_code(s)
+            .filter(|c| Currency::circulating(*c))
+            .map(Currency)
+            .ok_or("must be the ISO 4217 code of a currency in circulation, such as EUR")
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+string_scalar!(
+    [] Currency,
+    "string_iso4217",
+    MetaSchema {
+        enum_items: Currency::all().map(serde_json::Value::from).collect(),
+        ..MetaSchema::new("string")
+    }
+);
 
 /// Dates are stored as `YYYY-MM-DD`, which sorts and compares as text on both engines.
 pub fn date_to_text(d: Date) -> String {
@@ -83,9 +117,13 @@ mod tests {
     }
 
     #[test]
-    fn currency_shape() {
-        assert!(Currency::parse("c", "EUR").is_ok());
-        assert!(Currency::parse("c", "eur").is_err());
-        assert!(Currency::parse("c", "EURO").is_err());
+    fn currencies_in_circulation_only() {
+        for ok in ["EUR", "USD", "JPY", "CHF"] {
+            assert_eq!(ok.parse::<Currency>().map(|c| c.as_str()), Ok(ok));
+        }
+        for bad in ["eur", "EURO", "ZZZ", "XXX", "XTS", "XAU", "BOV", ""] {
+            assert!(bad.parse::<Currency>().is_err(), "{bad}");
+        }
+        assert!(Currency::all().count() > 150);
     }
 }

@@ -12,15 +12,10 @@
 pub mod pools;
 pub mod statuses;
 
-use std::sync::OnceLock;
-
-use telemetry::LabelCap;
-
-static TENANTS: OnceLock<LabelCap> = OnceLock::new();
-
-/// Sets the tenant-label cap and describes the metrics; call once at start.
+/// Sets the tenant-label cap (of metrics and Loki streams alike) and describes the metrics; call
+/// once at start.
 pub fn init(tenant_labels: usize) {
-    TENANTS.get_or_init(|| LabelCap::new(tenant_labels));
+    telemetry::cap_tenant_labels(tenant_labels);
     metrics::describe_counter!(
         "policies_created_total",
         "Policies created (by binding a quote)"
@@ -46,7 +41,7 @@ pub fn name_tenants<'a>(oldest_first: impl IntoIterator<Item = &'a str>) {
 }
 
 fn tenant(slug: &str) -> String {
-    TENANTS.get_or_init(|| LabelCap::new(100)).label(slug)
+    telemetry::tenant_label(slug)
 }
 
 pub fn policy_bound(slug: &str) {
