@@ -82,6 +82,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<SecretString>,
 
+    /// The secret Kong adds to every upstream request (`X-Gateway-Secret`). Set: a `/v1` request
+    /// without it is 401. Unset: Kong's headers are trusted from anyone who can reach the port.
+    #[arg(long, env = "GATEWAY_SECRET", hide_env_values = true)]
+    pub gateway_secret: Option<SecretString>,
+
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -166,6 +171,11 @@ pub struct DatabaseConfig {
     #[arg(long, env = "TENANT_CACHE_TTL_SECS", default_value_t = 5)]
     pub tenant_cache_ttl_secs: u64,
 
+    /// How long a slug that names no tenant is remembered as such (a tenant created through
+    /// another process is refused for at most this long).
+    #[arg(long, env = "TENANT_NEGATIVE_CACHE_SECS", default_value_t = 2)]
+    pub tenant_negative_cache_secs: u64,
+
     /// Tenants migrated at once by `migrate`.
     #[arg(long, env = "MIGRATE_CONCURRENCY", default_value_t = 4)]
     pub migrate_concurrency: usize,
@@ -233,6 +243,10 @@ impl DatabaseConfig {
 
     pub fn tenant_cache_ttl(&self) -> Duration {
         Duration::from_secs(self.tenant_cache_ttl_secs)
+    }
+
+    pub fn tenant_negative_cache(&self) -> Duration {
+        Duration::from_secs(self.tenant_negative_cache_secs)
     }
 }
 

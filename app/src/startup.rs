@@ -29,7 +29,7 @@ use secrecy::ExposeSecret;
 
 use crate::{
     api::{problem, spec},
-    config::Config,
+    config::{AppEnv, Config},
     error::{Error, Result},
     gateway, observability,
     state::AppState,
@@ -50,6 +50,12 @@ impl Application {
         let mut tenants = state.tenancy.list().await?;
         tenants.sort_by(|a, b| (a.created_at, &a.slug).cmp(&(b.created_at, &b.slug)));
         observability::name_tenants(tenants.iter().map(|t| t.slug.as_str()));
+        if state.config.gateway_secret.is_none() && state.config.app_env == AppEnv::Production {
+            tracing::warn!(
+                "GATEWAY_SECRET is not set: Kong's consumer headers are trusted from anyone who \
+                 can reach this port; only the mesh policy keeps other callers out"
+            );
+        }
         let (acceptor, port) = listen(&state.config.host, state.config.port).await?;
         let admin = match state.config.metrics_port {
             Some(p) => Some(listen(&state.config.host, p).await?),

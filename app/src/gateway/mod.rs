@@ -1,7 +1,8 @@
 //! Kong at the edge (the seed's KongAuthentication and ApiRateLimiter).
 //!
 //! Kong authenticates the caller and forwards who it is in headers; this service trusts them
-//! because only Kong can reach it (Istio's mesh policy enforces that in `deploy/`). Convention:
+//! because only Kong can reach it (Istio's mesh policy enforces that in `deploy/`), and, with
+//! GATEWAY_SECRET set, because the request carries the secret only Kong has (`secret`). Convention:
 //! each Kong consumer belongs to one tenant, and its `custom_id` is the tenant's slug, which Kong
 //! sends as `X-Consumer-Custom-ID`.
 //!
@@ -11,6 +12,7 @@
 //! `api::spec`) so Swagger UI and generated clients send them.
 
 mod rate_limit;
+pub mod secret;
 
 use std::sync::Arc;
 
@@ -96,6 +98,14 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         _body: &mut poem::RequestBody,
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
+        let state = req
+            .data::<Arc<AppState>>()
+            .ok_or_else(|| Error::Internal("application state is not installed".into()))?;
+        // Before any Kong header is believed: did this come through Kong?
+        secret::check(
+            state.config.gateway_secret.as_ref(),
+            req.header(secret::HEADER),
+        )?;
         let (Some(consumer_id), Some(user_id)) =
             (header(req, CONSUMER_ID), header(req, AUTHENTICATED_USERID))
         else {
@@ -104,9 +114,6 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
             ))
             .into());
         };
-        let state = req
-            .data::<Arc<AppState>>()
-            .ok_or_else(|| Error::Internal("application state is not installed".into()))?;
         let Some(slug) = header(req, CONSUMER_CUSTOM_ID) else {
             return Err(Error::Forbidden(format!(
                 "the consumer has no tenant ({CONSUMER_CUSTOM_ID})"

@@ -9,16 +9,22 @@
 //!   anyway). So 1,000 tenants never mean 1,000 open pools, and eviction never fails a request;
 //! - `resolved` caches slug → tenant for TENANT_CACHE_TTL_SECS, so the gateway does not ask the
 //!   landlord on every request. A suspension made by this process is seen at once; one made by
-//!   another process (the CLI) within the TTL.
+//!   another process (the CLI) within the TTL. An unknown slug is cached too, for
+//!   TENANT_NEGATIVE_CACHE_SECS, so junk slugs cannot load the landlord with a query each;
+//!   concurrent lookups of one slug share one query, and the cache holds at most
+//!   TENANT_CACHE_ENTRIES slugs. A tenant created by this process is seen at once.
 
 mod databases;
 mod landlord;
 pub mod migrate;
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 pub use databases::{DatabaseName, Databases};
-use moka::{future::Cache, policy::EvictionPolicy};
+use moka::{Expiry, future::Cache, policy::EvictionPolicy};
 
 use crate::{
     config::DatabaseConfig,
@@ -83,12 +89,36 @@ impl TenantSlug {
     }
 }
 
+/// Slugs remembered at most, found or not: junk slugs cannot grow the cache without bound.
+const TENANT_CACHE_ENTRIES: u64 = 10_000;
+
+/// How long a lookup is trusted: a tenant found, or a slug found to name none.
+struct Lookups {
+    found: Duration,
+    missing: Duration,
+}
+
+impl Expiry<String, Option<Arc<Tenant>>> for Lookups {
+    fn expire_after_create(
+        &self,
+        _slug: &String,
+        tenant: &Option<Arc<Tenant>>,
+        _at: Instant,
+    ) -> Option<Duration> {
+        Some(if tenant.is_some() {
+            self.found
+        } else {
+            self.missing
+        })
+    }
+}
+
 pub struct Tenancy {
     databases: Databases,
     prefix: String,
     landlord: Db,
     pools: Cache<String, Db>,
-    resolved: Cache<String, Arc<Tenant>>,
+    resolved: Cache<String, Option<Arc<Tenant>>>,
     tenant_max_connections: u32,
 }
 
@@ -127,7 +157,11 @@ impl Tenancy {
                 .time_to_idle(cfg.tenant_pool_idle())
                 .build(),
             resolved: Cache::builder()
-                .time_to_live(cfg.tenant_cache_ttl())
+                .max_capacity(TENANT_CACHE_ENTRIES)
+                .expire_after(Lookups {
+                    found: cfg.tenant_cache_ttl(),
+                    missing: cfg.tenant_negative_cache(),
+                })
                 .build(),
             tenant_max_connections: cfg.tenant_max_connections,
         })
@@ -178,6 +212,7 @@ impl Tenancy {
             return Err(e);
         }
         landlord::insert(&self.landlord, &tenant).await?;
+        self.resolved.invalidate(slug.as_str()).await;
         Ok(tenant)
     }
 
@@ -199,17 +234,17 @@ impl Tenancy {
         Ok(tenant)
     }
 
-    /// The tenant for a slug, from the short-lived cache or the landlord.
+    /// The tenant for a slug (or that there is none), from the short-lived cache or the landlord.
     pub async fn resolve(&self, slug: &str) -> Result<Option<Arc<Tenant>>> {
-        if let Some(t) = self.resolved.get(slug).await {
-            return Ok(Some(t));
-        }
-        let Some(tenant) = landlord::by_slug(&self.landlord, slug).await? else {
-            return Ok(None);
-        };
-        let tenant = Arc::new(tenant);
-        self.resolved.insert(slug.to_owned(), tenant.clone()).await;
-        Ok(Some(tenant))
+        self.resolved
+            .try_get_with(slug.to_owned(), async {
+                Ok::<_, Error>(landlord::by_slug(&self.landlord, slug).await?.map(Arc::new))
+            })
+            .await
+            .map_err(|e| match e.as_ref() {
+                Error::Unavailable(m) => Error::Unavailable(m.clone()),
+                other => Error::Internal(format!("tenant lookup: {other}")),
+            })
     }
 
     /// The tenant's pool, opened on first use.

@@ -10,12 +10,13 @@ use reqwest::Method;
 
 use crate::{
     both_engines,
-    helpers::{Engine, spawn_app},
+    helpers::{Engine, spawn_app, spawn_with},
 };
 
 both_engines!(
     missing_kong_headers_are_401,
-    unknown_or_suspended_tenants_are_403
+    unknown_or_suspended_tenants_are_403,
+    unknown_slugs_are_remembered_briefly
 );
 
 async fn missing_kong_headers_are_401(engine: Engine) {
@@ -92,6 +93,100 @@ async fn unknown_or_suspended_tenants_are_403(engine: Engine) {
         .await
         .unwrap();
     t.send(as_tenant(Some(&t.slug))).await.ok(200);
+}
+
+/// A junk slug costs the landlord one query per TENANT_NEGATIVE_CACHE_SECS, not one a request;
+/// a tenant created meanwhile by this process is served at once.
+async fn unknown_slugs_are_remembered_briefly(engine: Engine) {
+    let app = spawn_with(engine, &["--tenant-negative-cache-secs", "60"]).await;
+    let landlord = app.state.tenancy.landlord().clone();
+    let junk = |slug: &str| {
+        app.http
+            .get(format!("{}/v1/insureds", app.address))
+            .header("X-Consumer-ID", "c1")
+            .header("X-Authenticated-Userid", "u1")
+            .header("X-Consumer-Custom-ID", slug)
+            .send()
+    };
+    let before = landlord.statements();
+    for _ in 0..50 {
+        assert_eq!(junk("no-such-tenant").await.unwrap().status(), 403);
+    }
+    let asked = landlord.statements() - before;
+    assert_eq!(
+        asked, 1,
+        "50 requests for one unknown slug asked the landlord {asked} times"
+    );
+    // Concurrent lookups of new junk share a query each.
+    let before = landlord.statements();
+    let burst = futures::future::join_all((0..20).map(|_| junk("more-junk"))).await;
+    assert!(
+        burst
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.status() == 403))
+    );
+    assert_eq!(landlord.statements() - before, 1);
+
+    let slug = format!("t{}", crate::helpers::unique());
+    app.state
+        .tenancy
+        .create(
+            &policy_service::tenancy::TenantSlug::parse(&slug).unwrap(),
+            "New",
+        )
+        .await
+        .unwrap();
+    // Asked for (and cached as unknown) just before it was made: created here, seen at once.
+    assert_eq!(junk(&slug).await.unwrap().status(), 200);
+}
+
+/// With GATEWAY_SECRET set, a /v1 request must carry it, exactly, or no Kong header is believed.
+#[tokio::test]
+async fn the_gateway_secret_is_required_when_set() {
+    let app = spawn_with(Engine::Sqlite, &["--gateway-secret", "kong-only-s3cret"]).await;
+    let t = app.tenant().await;
+    let with = |secret: Option<&str>| {
+        let req = t.request(Method::GET, "/v1/insureds");
+        match secret {
+            Some(s) => req.header("X-Gateway-Secret", s),
+            None => req,
+        }
+    };
+    for wrong in [
+        None,
+        Some(""),
+        Some("kong-only"),
+        Some("KONG-ONLY-S3CRET"),
+        Some("kong-only-s3cret2"),
+    ] {
+        let refused = t.send(with(wrong)).await;
+        let detail = refused.problem(401, None)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains("X-Gateway-Secret"), "{detail}");
+        assert!(
+            !detail.contains("kong-only-s3cret"),
+            "the secret leaks: {detail}"
+        );
+    }
+    t.send(with(Some("kong-only-s3cret"))).await.ok(200);
+    // Right secret, but still Kong's rules: no consumer is 401, an unknown tenant 403.
+    let bare = app
+        .http
+        .get(format!("{}/v1/insureds", app.address))
+        .header("X-Gateway-Secret", "kong-only-s3cret");
+    t.send(bare).await.problem(401, None);
+    // The probes are the kubelet's, not Kong's: no secret needed.
+    app.http
+        .get(format!("{}/health/ready", app.address))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    // Never printed: not in Debug output of the configuration.
+    assert!(!format!("{:?}", app.state.config).contains("kong-only-s3cret"));
 }
 
 /// Collects log output written on this thread (the test's runtime runs the server too).
