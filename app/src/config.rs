@@ -87,6 +87,18 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_SECRET", hide_env_values = true)]
     pub gateway_secret: Option<SecretString>,
 
+    /// How many days before today cover may start (backdating); 0: today or later.
+    #[arg(long, env = "UNDERWRITING_BACKDATE_DAYS", default_value_t = 0)]
+    pub underwriting_backdate_days: u64,
+
+    /// The longest term a quote may have, in days (1096: three years).
+    #[arg(long, env = "UNDERWRITING_MAX_TERM_DAYS", default_value_t = 1096)]
+    pub underwriting_max_term_days: u64,
+
+    /// How often (s) active policies past their expiry date are expired.
+    #[arg(long, env = "EXPIRY_SWEEP_SECS", default_value_t = 3600)]
+    pub expiry_sweep_secs: u64,
+
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -251,6 +263,17 @@ impl DatabaseConfig {
 }
 
 impl Config {
+    pub fn expiry_sweep(&self) -> Duration {
+        Duration::from_secs(self.expiry_sweep_secs.max(1))
+    }
+
+    pub fn underwriting(&self) -> crate::domain::underwriting::Rules {
+        crate::domain::underwriting::Rules {
+            backdate_days: self.underwriting_backdate_days,
+            max_term_days: self.underwriting_max_term_days,
+        }
+    }
+
     pub fn log_format(&self) -> telemetry::LogFormat {
         self.log_format.unwrap_or(match self.app_env {
             AppEnv::Development => telemetry::LogFormat::Pretty,

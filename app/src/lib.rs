@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod observability;
+pub mod schedule;
 pub mod services;
 pub mod startup;
 pub mod state;

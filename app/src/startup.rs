@@ -31,7 +31,7 @@ use crate::{
     api::{problem, spec},
     config::{AppEnv, Config},
     error::{Error, Result},
-    gateway, observability,
+    gateway, observability, schedule,
     state::AppState,
     tenancy::{Tenancy, TenantSlug},
 };
@@ -111,6 +111,7 @@ impl Application {
             )
         });
         let statuses = observability::statuses::spawn(state.clone());
+        let sweep = schedule::spawn(state.clone());
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
                 routes(state.clone()),
@@ -124,6 +125,9 @@ impl Application {
         {
             tracing::warn!(error = %e, "metrics listener");
         }
+        // Stopped before the pools close, like the recounts.
+        sweep.abort();
+        sweep.await.ok();
         if let Some(statuses) = statuses {
             // Stopped before the pools close, so no count opens one behind their back.
             statuses.abort();

@@ -28,13 +28,15 @@ use crate::{
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClaim {
-    /// One of the caller's policies (else 422), active (else 409 `policy_not_active`).
+    /// One of the caller's policies (else 422) whose cover began: active, or cancelled or
+    /// expired for an incident before it ended (else 409 `policy_not_active`).
     pub policy_id: Id,
-    /// Within the policy's term and not in the future (else 422).
+    /// Within the cover, from the effective date to the earlier of the expiry and the
+    /// cancellation, and not in the future (else 422).
     pub incident_date: Date,
     /// 1 to 4,000 characters.
     pub description: Text<1, 4000>,
-    /// In minor units: 1 to 10^12.
+    /// In minor units: 1 up to the policy's total coverage limit (else 422).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_claimed_minor: i64,
 }
@@ -64,7 +66,7 @@ pub struct ClaimsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Claims")]
 impl ClaimsApi {
-    /// Open a claim on an active policy
+    /// Open a claim on a policy, for a loss inside its cover
     #[oai(path = "/claims", method = "post", operation_id = "createClaim")]
     async fn create(
         &self,

@@ -1,3 +1,6 @@
+use std::sync::Arc;
+
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
@@ -25,6 +28,7 @@ use crate::{
         self,
         policies::{Bound, Idempotency},
     },
+    state::AppState,
 };
 
 /// Binding options.
@@ -84,12 +88,13 @@ impl PoliciesApi {
     /// Bind a quote into a policy
     ///
     /// The quote must be quoted and not past `valid_until` (else 409 `quote_expired` or
-    /// `quote_already_bound`). With an `Idempotency-Key`, a retry with the same body returns the
+    /// `quote_already_bound`), and its cover must not have started (else 409 `cover_started`). With an `Idempotency-Key`, a retry with the same body returns the
     /// same policy (200); the same key with another body gets 422 on `Idempotency-Key`.
     #[oai(path = "/quotes/:id/bind", method = "post", operation_id = "bindQuote")]
     async fn bind(
         &self,
         ctx: TenantCtx,
+        state: Data<&Arc<AppState>>,
         /// The quote's id.
         id: Path<Id>,
         /// Makes retries safe: 1 to 255 visible ASCII characters, unique per bind.
@@ -105,8 +110,9 @@ impl PoliciesApi {
             .0
             .map(|key| Idempotency::new(&key, fingerprint(&quote_id, &body.0)));
         let notes = body.0.notes.map(Text::into_string);
+        let rules = state.config.underwriting();
         Ok(
-            match services::policies::bind(&ctx.db, &quote_id, notes, idem).await? {
+            match services::policies::bind(&ctx.db, &rules, &quote_id, notes, idem).await? {
                 Bound::Created(p) => {
                     observability::policy_bound(&ctx.tenant.slug);
                     BindResponse::Created(Json(p))
@@ -175,8 +181,9 @@ impl PoliciesApi {
 
     /// Update an open policy
     ///
-    /// A cancelled or expired policy gets 409 `policy_closed`; an `expiry_date` not after the
-    /// effective date gets 422.
+    /// A cancelled or expired policy gets 409 `policy_closed`. The term may be shortened, but
+    /// an `expiry_date` not after the effective date or in the past gets 422, and a later one
+    /// 409 `extension_needs_rerating` (a longer term is a new risk: quote it again).
     #[oai(
         path = "/policies/:id",
         method = "patch",
@@ -247,7 +254,8 @@ impl PoliciesApi {
 
     /// Expire an active policy
     ///
-    /// Any other status gets 409 `invalid_policy_transition`.
+    /// Only once its expiry date has passed (else 409 `policy_not_due`); a sweep every
+    /// EXPIRY_SWEEP_SECS does it anyway. Any other status gets 409 `invalid_policy_transition`.
     #[oai(
         path = "/policies/:id/expire",
         method = "post",

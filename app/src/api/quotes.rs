@@ -1,3 +1,6 @@
+use std::sync::Arc;
+
+use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
@@ -15,11 +18,13 @@ use crate::{
     domain::{
         quote::{NewCoverage, NewQuote, Product, Quote},
         scalars::{Date, Id},
+        underwriting::Rules,
         values::{Currency, Money, today},
     },
     error::{Error, Result},
     gateway::TenantCtx,
     services,
+    state::AppState,
 };
 
 /// One coverage to price into a quote.
@@ -51,11 +56,13 @@ pub struct CreateQuote {
     pub product: Product,
     /// ISO 4217 code of a currency in circulation, e.g. `EUR`.
     pub currency: Currency,
-    /// Last day it can be bound: today (UTC) or later (else 422; default: 30 days from today).
+    /// Last day it can be bound: from today (UTC) to `effective_date` (else 422; default: 30
+    /// days from today, or `effective_date` if sooner).
     pub valid_until: Option<Date>,
-    /// First day of cover.
+    /// First day of cover: today (UTC) or later, less UNDERWRITING_BACKDATE_DAYS (else 422).
     pub effective_date: Date,
-    /// Last day of cover: after `effective_date` (else 422).
+    /// Last day of cover: after `effective_date`, at most UNDERWRITING_MAX_TERM_DAYS after it
+    /// (else 422).
     pub expiry_date: Date,
     /// 1 to 20 coverages with distinct codes (else 422); the quote's premium is the sum of
     /// theirs and must be above zero (else 422).
@@ -92,21 +99,16 @@ fn coverage(i: usize, c: CoverageInput) -> Result<NewCoverage> {
     })
 }
 
-impl TryFrom<CreateQuote> for NewQuote {
-    type Error = Error;
-
-    fn try_from(b: CreateQuote) -> Result<NewQuote> {
-        let valid_until = b.valid_until.unwrap_or_else(|| today().plus_days(30));
+impl CreateQuote {
+    fn check(self, rules: &Rules) -> Result<NewQuote> {
+        let b = self;
+        let today = today();
         let (effective_date, expiry_date) = (b.effective_date, b.expiry_date);
-        if valid_until < today() {
-            return Err(Error::validation("valid_until", "must be today or later"));
-        }
-        if expiry_date <= effective_date {
-            return Err(Error::validation(
-                "expiry_date",
-                "must be after effective_date",
-            ));
-        }
+        // Offered for 30 days, but never past the start of cover.
+        let valid_until = b
+            .valid_until
+            .unwrap_or_else(|| today.plus_days(30).min(effective_date.max(today)));
+        rules.quote(today, effective_date, expiry_date, valid_until)?;
         if b.coverages.is_empty() || b.coverages.len() > 20 {
             return Err(Error::validation("coverages", "1 to 20 coverages"));
         }
@@ -149,17 +151,21 @@ pub struct QuotesApi;
 impl QuotesApi {
     /// Create a quote
     ///
-    /// Beyond the schema: `expiry_date` after `effective_date`, `valid_until` not before today,
-    /// each deductible at most its limit, distinct coverage codes, a premium above zero, and an
-    /// `insured_id` of the caller's; each broken rule is a 422 naming the field.
+    /// Beyond the schema, the underwriting rules: cover starts today or later (less the
+    /// configured backdating) and runs at most the configured term (three years by default),
+    /// `expiry_date` after `effective_date`, `valid_until` from today to `effective_date`; and
+    /// each deductible at most its limit, distinct coverage codes, a premium above zero, an
+    /// `insured_id` of the caller's. Each broken rule is a 422 naming the field.
     #[oai(path = "/quotes", method = "post", operation_id = "createQuote")]
     async fn create(
         &self,
         ctx: TenantCtx,
+        state: Data<&Arc<AppState>>,
         body: JsonBody<CreateQuote>,
     ) -> Result<Created<Quote>, Problems<{ BODY }>> {
+        let quote = body.0.check(&state.config.underwriting())?;
         Ok(Created::new(
-            services::quotes::create(&ctx.db, body.0.try_into()?).await?,
+            services::quotes::create(&ctx.db, quote).await?,
         ))
     }
 

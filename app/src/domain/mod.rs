@@ -8,4 +8,5 @@ pub mod policy;
 pub mod quote;
 pub mod scalars;
 pub mod text;
+pub mod underwriting;
 pub mod values;

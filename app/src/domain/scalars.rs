@@ -33,6 +33,15 @@ impl Date {
                 .unwrap_or(NaiveDate::MAX),
         )
     }
+
+    /// `days` earlier, saturating at the first representable day.
+    pub fn minus_days(self, days: u64) -> Date {
+        Date(
+            self.0
+                .checked_sub_days(Days::new(days))
+                .unwrap_or(NaiveDate::MIN),
+        )
+    }
 }
 
 impl From<NaiveDate> for Date {

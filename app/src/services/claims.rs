@@ -3,6 +3,8 @@ use crate::{
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
         policy::PolicyStatus,
+        scalars::Date,
+        underwriting,
         values::{new_id, today},
     },
     error::{Error, Result},
@@ -11,36 +13,48 @@ use crate::{
 
 use super::{found, refuse_transition};
 
-/// Opens a claim on an active policy for an incident inside the policy's term.
+/// Opens a claim for an incident inside the policy's cover (which a cancelled or expired policy
+/// still had), for no more than its total limit. A policy never activated covers nothing.
 pub async fn create(db: &Db, new: NewClaim) -> Result<Claim> {
     let id = new_id();
     let mut tx = db.begin().await?;
-    let active =
-        store::policies::lock_if(&mut tx.sql(), &new.policy_id, &[PolicyStatus::Active]).await?;
+    let claimable = [
+        PolicyStatus::Active,
+        PolicyStatus::Cancelled,
+        PolicyStatus::Expired,
+    ];
+    let locked = store::policies::lock_if(&mut tx.sql(), &new.policy_id, &claimable).await?;
     let policy = store::policies::get(&mut tx.sql(), &new.policy_id)
         .await?
         .ok_or_else(|| Error::validation("policy_id", "no such policy"))?;
-    if !active {
+    // Cancelled while only bound: it never covered anything.
+    if !locked || policy.activated_at.is_none() {
         return Err(Error::conflict(
             "policy_not_active",
             format!(
-                "claims need an active policy; this one is {}",
+                "a {} policy covers nothing yet: activate it first",
                 policy.status.as_str()
             ),
         ));
     }
-    if new.incident_date > today() {
-        return Err(Error::validation(
-            "incident_date",
-            "must not be in the future",
-        ));
-    }
-    if new.incident_date < policy.effective_date || new.incident_date > policy.expiry_date {
-        return Err(Error::validation(
-            "incident_date",
-            "must fall within the policy's term",
-        ));
-    }
+    let ended = policy.ended_at.map(|at| Date::from(at.date_naive()));
+    let cover = (
+        policy.effective_date,
+        underwriting::cover_end(policy.expiry_date, ended),
+    );
+    let limit = store::quotes::coverages_for(&mut tx.sql(), &[policy.quote_id.as_str()])
+        .await?
+        .into_values()
+        .flatten()
+        .map(|c| c.limit_minor)
+        .sum();
+    underwriting::claim(
+        today(),
+        new.incident_date,
+        cover,
+        new.amount_claimed.minor(),
+        limit,
+    )?;
     store::claims::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
     tx.commit().await?;
     get(db, &id).await
@@ -66,7 +80,9 @@ pub async fn move_to(db: &Db, id: &str, to: ClaimStatus) -> Result<Claim> {
     let mut conn = db.conn().await?;
     let mut sql = conn.sql();
     if !store::claims::transition(&mut sql, id, to, now_ms()).await? {
-        let current = store::claims::get(&mut sql, id).await?.map(|c| c.status);
+        let current = store::claims::get(&mut sql, id)
+            .await?
+            .map(|c| c.status.as_str());
         return Err(refuse_transition(
             current,
             "claim",

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 
 /// Turns "no row changed" after a guarded UPDATE into the right error: 404 if the record is gone,
 /// else 409 naming the state it is in.
-pub(crate) fn refuse_transition<S: std::fmt::Debug>(
-    current: Option<S>,
+pub(crate) fn refuse_transition(
+    current: Option<&str>,
     what: &'static str,
     code: &'static str,
     wanted: &str,
@@ -22,7 +22,7 @@ pub(crate) fn refuse_transition<S: std::fmt::Debug>(
         None => Error::NotFound(what),
         Some(status) => Error::conflict(
             code,
-            format!("a {what} in status {status:?} cannot move to {wanted}").to_lowercase(),
+            format!("a {what} in status {status} cannot move to {wanted}"),
         ),
     }
 }

@@ -5,7 +5,8 @@ use crate::{
     domain::{
         policy::{ActivePolicy, Policy, PolicyChanges, PolicyStatus, new_number},
         quote::QuoteStatus,
-        values::{instant, new_id},
+        underwriting::{self, Rules},
+        values::{instant, new_id, today},
     },
     error::{Error, Result},
     store::{self, Page, PageRequest},
@@ -41,6 +42,7 @@ pub enum Bound {
 /// policy, and the idempotency record commit together or not at all.
 pub async fn bind(
     db: &Db,
+    rules: &Rules,
     quote_id: &str,
     notes: Option<String>,
     idem: Option<Idempotency>,
@@ -51,6 +53,9 @@ pub async fn bind(
     let now = now_ms();
     let mut tx = db.begin().await?;
     let quote = found(store::quotes::get(&mut tx.sql(), quote_id).await?, "quote")?;
+    if quote.status == QuoteStatus::Quoted {
+        rules.bind(today(), quote.effective_date)?;
+    }
     if !store::quotes::mark_bound(&mut tx.sql(), quote_id, now).await? {
         drop(tx);
         // A concurrent request with the same key may have bound it a moment ago.
@@ -148,20 +153,33 @@ pub async fn active(db: &Db, page: &PageRequest) -> Result<Page<ActivePolicy>> {
     store::policies::active(&mut db.conn().await?.sql(), page).await
 }
 
-/// Activates, cancels or expires a policy, if its current status allows.
+/// Activates, cancels or expires a policy, if its current status (and, to expire it, the
+/// calendar) allows.
 pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) -> Result<Policy> {
     let mut conn = db.conn().await?;
     let mut sql = conn.sql();
+    if to == PolicyStatus::Expired
+        && let Some(policy) = store::policies::get(&mut sql, id).await?
+        && policy.status == PolicyStatus::Active
+    {
+        underwriting::expire(today(), policy.expiry_date)?;
+    }
     if !store::policies::transition(&mut sql, id, to, reason, now_ms()).await? {
         return Err(refused(&mut sql, id, to.as_str()).await);
     }
     found(store::policies::get(&mut sql, id).await?, "policy")
 }
 
+/// Expires the tenant's active policies whose expiry date has passed; returns how many.
+pub async fn expire_due(db: &Db) -> Result<u64> {
+    let mut conn = db.conn().await?;
+    store::policies::expire_due(&mut conn.sql(), today(), now_ms()).await
+}
+
 async fn refused(sql: &mut Sql<'_>, id: &str, wanted: &str) -> Error {
     match store::policies::get(sql, id).await {
         Ok(current) => refuse_transition(
-            current.map(|p| p.status),
+            current.map(|p| p.status.as_str()),
             "policy",
             "invalid_policy_transition",
             wanted,
@@ -170,7 +188,7 @@ async fn refused(sql: &mut Sql<'_>, id: &str, wanted: &str) -> Error {
     }
 }
 
-/// PATCH: only an open policy changes, and its term must stay after its start.
+/// PATCH: only an open policy changes; its term may shorten, not into the past, never extend.
 pub async fn update(db: &Db, id: &str, changes: PolicyChanges) -> Result<Policy> {
     let mut conn = db.conn().await?;
     let mut sql = conn.sql();
@@ -181,13 +199,8 @@ pub async fn update(db: &Db, id: &str, changes: PolicyChanges) -> Result<Policy>
             "a cancelled or expired policy cannot change",
         ));
     }
-    if let Some(expiry) = changes.expiry_date
-        && expiry <= current.effective_date
-    {
-        return Err(Error::validation(
-            "expiry_date",
-            "must be after the policy's effective_date",
-        ));
+    if let Some(expiry) = changes.expiry_date {
+        underwriting::change_expiry(today(), current.effective_date, current.expiry_date, expiry)?;
     }
     if !store::policies::update(&mut sql, id, &changes, now_ms()).await? {
         return Err(Error::conflict(

@@ -5,6 +5,7 @@ use crate::{
     db::{self, Sql, placeholders},
     domain::{
         policy::{ActivePolicy, InsuredSummary, Policy, PolicyChanges, PolicyStatus},
+        scalars::Date,
         values::{date_from_text, date_to_text, instant},
     },
     error::Result,
@@ -153,6 +154,20 @@ pub async fn lock_if(sql: &mut Sql<'_>, id: &str, statuses: &[PolicyStatus]) -> 
         stmt = stmt.bind(s.as_str());
     }
     Ok(sql.execute(stmt).await? == 1)
+}
+
+/// Expires every active policy whose expiry date is before `today`; returns how many.
+pub async fn expire_due(sql: &mut Sql<'_>, today: Date, now: i64) -> Result<u64> {
+    sql.execute(
+        db::query(
+            "UPDATE policies SET status = 'expired', ended_at = ?, updated_at = ? \
+             WHERE status = 'active' AND expiry_date < ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(date_to_text(today)),
+    )
+    .await
 }
 
 /// Applies a PATCH to a policy that is still open; returns whether it did.

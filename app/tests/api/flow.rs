@@ -176,20 +176,21 @@ async fn policy_update_cancel_expire(engine: Engine) {
     let t = app.tenant().await;
     let policy = t.active_policy().await;
     let id = policy["id"].as_str().unwrap();
-    let later = (today() + chrono::Days::new(400)).to_string();
+    let sooner = (today() + chrono::Days::new(200)).to_string();
     let patched = t
         .patch(
             &format!("/v1/policies/{id}"),
-            json!({"expiry_date": later, "notes": "extended"}),
+            json!({"expiry_date": sooner, "notes": "shortened"}),
         )
         .await;
-    assert_eq!(patched.ok(200)["expiry_date"], later.as_str());
-    assert_eq!(patched.body["notes"], "extended");
+    assert_eq!(patched.ok(200)["expiry_date"], sooner.as_str());
+    assert_eq!(patched.body["notes"], "shortened");
     assert_eq!(
         t.get(&format!("/v1/policies/{id}")).await.ok(200)["notes"],
-        "extended"
+        "shortened"
     );
 
+    t.age_policy(id, 30).await;
     let expired = t.action(&format!("/v1/policies/{id}/expire")).await;
     assert_eq!(expired.ok(200)["status"], "expired");
     assert!(expired.body["ended_at"].is_string());

@@ -414,6 +414,18 @@ impl TenantClient {
         self.action(&path).await.ok(200).clone()
     }
 
+    /// Moves a policy's term into the past (`days` ago to yesterday), as time would.
+    pub async fn age_policy(&self, policy_id: &str, days: u64) {
+        let day = |n: u64| (today() - chrono::Days::new(n)).to_string();
+        sqlx::query("UPDATE policies SET effective_date = ?, expiry_date = ? WHERE id = ?")
+            .bind(day(days))
+            .bind(day(1))
+            .bind(policy_id)
+            .execute(self.db.pool())
+            .await
+            .expect("direct SQL");
+    }
+
     /// Runs SQL on the tenant's database directly (for states no API call can make).
     pub async fn execute(&self, sql: &'static str) {
         sqlx::query(sql)
@@ -423,15 +435,15 @@ impl TenantClient {
     }
 }
 
-/// A valid quote: cover starts a week ago (so claims on recent incidents fall inside it).
+/// A valid quote: cover from today for a year.
 pub fn quote_body(insured_id: &str) -> Value {
     let today = chrono::Utc::now().date_naive();
     json!({
         "insured_id": insured_id,
         "product": "auto",
         "currency": "EUR",
-        "effective_date": (today - chrono::Days::new(7)).to_string(),
-        "expiry_date": (today + chrono::Days::new(358)).to_string(),
+        "effective_date": today.to_string(),
+        "expiry_date": (today + chrono::Days::new(364)).to_string(),
         "coverages": [
             {"code": "liability", "limit_minor": 100_000_000, "deductible_minor": 50_000, "premium_minor": 45_000},
             {"code": "collision", "limit_minor": 2_000_000, "deductible_minor": 30_000, "premium_minor": 30_000}

@@ -12,3 +12,4 @@ mod isolation;
 mod lifecycle;
 mod spec;
 mod transitions;
+mod underwriting;

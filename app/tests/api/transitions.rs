@@ -131,11 +131,15 @@ async fn payments_and_claims_need_an_open_policy(engine: Engine) {
         .conflict("policy_not_active");
 
     let expired = t.active_policy().await;
+    t.age_policy(id(&expired), 30).await;
     t.action(&format!("/v1/policies/{}/expire", id(&expired)))
         .await
         .ok(200);
     pay(&t, id(&expired)).await.conflict("policy_not_payable");
-    claim(&t, id(&expired)).await.conflict("policy_not_active");
+    // An expired policy takes claims for losses inside its cover only: today is past it.
+    claim(&t, id(&expired))
+        .await
+        .problem(422, Some("incident_date"));
 
     let active = t.active_policy().await;
     pay(&t, id(&active)).await.ok(201);
@@ -194,6 +198,10 @@ async fn illegal_policy_moves(engine: Engine) {
         .await
         .conflict("policy_closed");
 
+    t.action(&policy_path(&active, "/expire"))
+        .await
+        .conflict("policy_not_due");
+    t.age_policy(id(&active), 30).await;
     t.action(&policy_path(&active, "/expire")).await.ok(200);
     t.action(&policy_path(&active, "/expire"))
         .await
@@ -223,9 +231,11 @@ async fn illegal_claim_moves(engine: Engine) {
     }
     move_claim(&t, claim_id, "in_review").await.ok(200);
     for to in ["closed", "in_review", "open"] {
-        move_claim(&t, claim_id, to)
-            .await
-            .conflict("invalid_claim_transition");
+        let refused = move_claim(&t, claim_id, to).await;
+        refused.conflict("invalid_claim_transition");
+        // Statuses are named as the API spells them (it once said `inreview`).
+        let detail = refused.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("status in_review"), "{detail}");
     }
     move_claim(&t, claim_id, "rejected").await.ok(200);
     move_claim(&t, claim_id, "approved")

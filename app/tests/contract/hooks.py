@@ -2,7 +2,7 @@
 
 A schema states each field's rules, not the rules between fields: an expiry after the effective
 date, a deductible within its limit, premiums adding up to more than zero, an incident inside
-the cover. Bodies drawn at random break one of those nearly always, so without help the stateful
+the cover, a claim within the policy's limit. Bodies drawn at random break one of those nearly always, so without help the stateful
 phase would almost never create a quote and so never reach a policy, a payment or a claim.
 
 `before_load_schema` adds the links that lead into request bodies (a created insured's id is a
@@ -53,7 +53,7 @@ def _set_date(body, field, day):
 def _repair_quote(body, today):
     _set_date(body, "effective_date", today)
     _set_date(body, "expiry_date", today + datetime.timedelta(days=364))
-    _set_date(body, "valid_until", today + datetime.timedelta(days=30))
+    _set_date(body, "valid_until", today)
     coverages = body.get("coverages")
     if not isinstance(coverages, list):
         return
@@ -188,6 +188,8 @@ def map_body(context, body):
             body["currency"] = CURRENCY.get(body.get("policy_id"), "EUR")
     elif label == "POST /v1/claims":
         _set_date(body, "incident_date", today)
+        if _money(body.get("amount_claimed_minor"), 1):
+            body["amount_claimed_minor"] = 1
         _swap_id(body, "policy_id", "active")
     elif label == "POST /v1/insureds":
         _set_date(body, "date_of_birth", datetime.date(1990, 1, 1))
