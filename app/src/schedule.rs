@@ -1,11 +1,12 @@
-//! Work that runs on a clock, in every replica (the seed's console schedule): for now, the
-//! expiry sweep. Every EXPIRY_SWEEP_SECS, and once at start, each active tenant's active policies
+//! Work that runs on a clock, in every replica (the seed's console schedule): idle tenant pools
+//! are let go every second (so an idle replica holds no tenant connection, with or without
+//! traffic), and the expiry sweep runs. Every EXPIRY_SWEEP_SECS, and once at start, each active tenant's active policies
 //! whose expiry date has passed become `expired`, in one guarded UPDATE per tenant, so two
 //! replicas sweeping at once expire each policy once. Like the status recounts, a sweep borrows
 //! the tenant's pool if it is open and otherwise uses a one-off connection, so it never keeps a
 //! pool alive.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
@@ -13,11 +14,17 @@ use crate::{error::Result, observability, services, state::AppState, tenancy::Te
 
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(state.config.expiry_sweep());
-        every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut sweeps = tokio::time::interval(state.config.expiry_sweep());
+        let mut idle = tokio::time::interval(Duration::from_secs(1));
+        sweeps.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
-            sweep(&state).await;
+            tokio::select! {
+                _ = sweeps.tick() => {
+                    sweep(&state).await;
+                }
+                _ = idle.tick() => state.tenancy.close_idle_pools(),
+            }
         }
     })
 }

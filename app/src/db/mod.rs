@@ -68,7 +68,11 @@ impl std::ops::Add for PoolUsage {
 
 #[derive(Clone, Debug)]
 pub struct Db {
+    // Dropped before `budget`: the last handle closes the pool's connections, then gives back
+    // the connection budget they held.
     pool: sqlx::AnyPool,
+    /// The share of the replica's tenant-connection budget this pool holds (`tenancy::pools`).
+    budget: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
     statements: Arc<AtomicU64>,
     role: PoolRole,
     /// `db.system.name` of statement spans.
@@ -93,11 +97,18 @@ impl Db {
         let sqlite = url.starts_with("sqlite:");
         Ok(Db {
             pool,
+            budget: None,
             statements: Arc::default(),
             role,
             system: if sqlite { "sqlite" } else { "mariadb" },
             immediate: sqlite,
         })
+    }
+
+    /// This pool holding `permit` of a connection budget until its last handle is dropped.
+    pub fn holding(mut self, permit: tokio::sync::OwnedSemaphorePermit) -> Db {
+        self.budget = Some(Arc::new(permit));
+        self
     }
 
     pub fn pool(&self) -> &sqlx::AnyPool {

@@ -14,6 +14,10 @@ pub(super) fn describe() {
         "Most connections the pools may open"
     );
     metrics::describe_gauge!("db_pools_open", "Database pools open");
+    metrics::describe_counter!(
+        "db_pool_budget_timeouts_total",
+        "Requests refused (503) because no tenant-connection budget came free in time"
+    );
     metrics::describe_histogram!(
         "db_pool_acquire_duration_seconds",
         metrics::Unit::Seconds,

@@ -2,11 +2,11 @@
 //!
 //! Data structures:
 //! - the landlord database holds `tenants` (slug → database name, status);
-//! - `pools` is a moka cache from database name to that tenant's `Db`. It holds at most
-//!   TENANT_POOLS_MAX pools and drops one unused for TENANT_POOL_IDLE_SECS. An evicted pool is not
-//!   closed by force: a request that took it a moment before still finishes, and the pool's
-//!   connections close when its last handle is dropped (its idle connections close after 60 s
-//!   anyway). So 1,000 tenants never mean 1,000 open pools, and eviction never fails a request;
+//! - `pools` (see `pools.rs`): at most TENANT_POOLS_MAX open tenant pools, and a connection
+//!   budget that holds the replica to TENANT_POOLS_MAX × TENANT_MAX_CONNECTIONS tenant
+//!   connections at every moment. A pool let go is not closed by force: a request that took it a
+//!   moment before still finishes, and its connections close when its last handle is dropped.
+//!   So 1,000 tenants never mean 1,000 open pools, and letting one go never fails a request;
 //! - `resolved` caches slug → tenant for TENANT_CACHE_TTL_SECS, so the gateway does not ask the
 //!   landlord on every request. A suspension made by this process is seen at once; one made by
 //!   another process (the CLI) within the TTL. An unknown slug is cached too, for
@@ -17,6 +17,7 @@
 mod databases;
 mod landlord;
 pub mod migrate;
+mod pools;
 
 use std::{
     sync::Arc,
@@ -24,7 +25,8 @@ use std::{
 };
 
 pub use databases::{DatabaseName, Databases};
-use moka::{Expiry, future::Cache, policy::EvictionPolicy};
+use moka::{Expiry, future::Cache};
+use pools::Pools;
 
 use crate::{
     config::DatabaseConfig,
@@ -117,7 +119,7 @@ pub struct Tenancy {
     databases: Databases,
     prefix: String,
     landlord: Db,
-    pools: Cache<String, Db>,
+    pools: Pools,
     resolved: Cache<String, Option<Arc<Tenant>>>,
     tenant_max_connections: u32,
 }
@@ -149,13 +151,11 @@ impl Tenancy {
             databases,
             prefix: cfg.tenant_database_prefix.clone(),
             landlord,
-            // LRU, not moka's default TinyLFU: a new tenant's pool must be admitted, or it would
-            // be rebuilt (and reconnect) on every request while the cache is full.
-            pools: Cache::builder()
-                .eviction_policy(EvictionPolicy::lru())
-                .max_capacity(cfg.tenant_pools_max)
-                .time_to_idle(cfg.tenant_pool_idle())
-                .build(),
+            pools: Pools::new(
+                usize::try_from(cfg.tenant_pools_max).unwrap_or(usize::MAX),
+                cfg.tenant_max_connections,
+                cfg.tenant_pool_idle(),
+            ),
             resolved: Cache::builder()
                 .max_capacity(TENANT_CACHE_ENTRIES)
                 .expire_after(Lookups {
@@ -247,11 +247,10 @@ impl Tenancy {
             })
     }
 
-    /// The tenant's pool, opened on first use.
+    /// The tenant's pool, opened on first use, within the replica's connection budget.
     pub async fn db(&self, tenant: &Tenant) -> Result<Db> {
-        let key = tenant.database.as_str().to_owned();
         self.pools
-            .try_get_with(key, async {
+            .get(tenant.database.as_str(), || {
                 Db::connect_lazy(
                     &self.databases.url(&tenant.database),
                     self.tenant_max_connections,
@@ -259,7 +258,11 @@ impl Tenancy {
                 )
             })
             .await
-            .map_err(|e| Error::Internal(format!("tenant pool: {e}")))
+    }
+
+    /// Lets go of the pools unused for TENANT_POOL_IDLE_SECS (the server calls it every second).
+    pub fn close_idle_pools(&self) {
+        self.pools.close_idle();
     }
 
     /// Brings one tenant's schema up to date on a connection of its own.
@@ -272,10 +275,7 @@ impl Tenancy {
 
     /// Closes the landlord and every open tenant pool (graceful shutdown).
     pub async fn close(&self) {
-        for (_, db) in self.pools.iter() {
-            db.close().await;
-        }
-        self.pools.invalidate_all();
+        self.pools.close().await;
         self.landlord.close().await;
     }
 
@@ -284,8 +284,9 @@ impl Tenancy {
     pub fn pool_usage(&self) -> [(PoolRole, PoolUsage); 2] {
         let tenants = self
             .pools
+            .all()
             .iter()
-            .fold(PoolUsage::default(), |sum, (_, db)| sum + db.usage());
+            .fold(PoolUsage::default(), |sum, db| sum + db.usage());
         [
             (PoolRole::Landlord, self.landlord.usage()),
             (PoolRole::Tenant, tenants),
@@ -294,10 +295,7 @@ impl Tenancy {
 
     /// The tenant's pool if it is open, without counting as use (so it still ages out).
     pub fn open_db(&self, tenant: &Tenant) -> Option<Db> {
-        self.pools
-            .iter()
-            .find(|(name, _)| name.as_str() == tenant.database.as_str())
-            .map(|(_, db)| db)
+        self.pools.peek(tenant.database.as_str())
     }
 
     /// A pool of one connection outside the bounded set, for work that must not keep the
@@ -306,9 +304,8 @@ impl Tenancy {
         Db::connect_lazy(&self.databases.url(&tenant.database), 1, PoolRole::Tenant)
     }
 
-    /// Open tenant pools right now (after pending evictions).
-    pub async fn open_pools(&self) -> u64 {
-        self.pools.run_pending_tasks().await;
-        self.pools.entry_count()
+    /// Open tenant pools right now.
+    pub fn open_pools(&self) -> u64 {
+        self.pools.all().len() as u64
     }
 }

@@ -156,13 +156,25 @@ impl TestApp {
             .create(&TenantSlug::parse(&slug).expect("slug"), "Test Insurance")
             .await
             .expect("tenant is created");
-        let db = self.state.tenancy.db(&tenant).await.expect("tenant pool");
+        let db = self
+            .state
+            .tenancy
+            .one_off_db(&tenant)
+            .expect("tenant database");
         TenantClient {
             slug,
             base: self.address.clone(),
             http: self.http.clone(),
             db,
         }
+    }
+
+    /// Statements the service has run on the tenant's pool (0 while it is not open).
+    pub async fn statements(&self, slug: &str) -> u64 {
+        let tenant = self.state.tenancy.resolve(slug).await.ok().flatten();
+        tenant
+            .and_then(|t| self.state.tenancy.open_db(&t))
+            .map_or(0, |db| db.statements())
     }
 
     /// A client for a tenant made elsewhere (e.g. by the CLI).
@@ -174,7 +186,11 @@ impl TestApp {
             .await
             .expect("landlord")
             .expect("tenant exists");
-        let db = self.state.tenancy.db(&tenant).await.expect("tenant pool");
+        let db = self
+            .state
+            .tenancy
+            .one_off_db(&tenant)
+            .expect("tenant database");
         TenantClient {
             slug: slug.to_owned(),
             base: self.address.clone(),
@@ -339,7 +355,8 @@ pub struct TenantClient {
     pub slug: String,
     pub base: String,
     pub http: reqwest::Client,
-    /// The tenant's database, for statement counts and for setting up states the API forbids.
+    /// A connection of its own to the tenant's database (outside the service's pools and their
+    /// budget), for setting up states the API forbids.
     pub db: Db,
 }
 

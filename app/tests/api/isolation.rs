@@ -213,9 +213,9 @@ async fn active_policies_run_constant_statements(engine: Engine) {
     expected.insert(first, (last, 1));
 
     let active = "/v1/policies/active?limit=100";
-    let before = t.db.statements();
+    let before = app.statements(&t.slug).await;
     assert_eq!(items(&t.get(active).await).len(), 1);
-    let d1 = t.db.statements() - before;
+    let d1 = app.statements(&t.slug).await - before;
 
     for i in 0..49 {
         let policy_id = activate_new(&t, insured_id).await;
@@ -227,9 +227,9 @@ async fn active_policies_run_constant_statements(engine: Engine) {
         expected.insert(policy_id, (payment_id, claims));
     }
 
-    let before = t.db.statements();
+    let before = app.statements(&t.slug).await;
     let listed = t.get(active).await;
-    let d50 = t.db.statements() - before;
+    let d50 = app.statements(&t.slug).await - before;
     eprintln!("active policies: {d1} statements for 1, {d50} for 50");
     assert_eq!(d1, d50, "statements grow with the page size");
     assert_eq!(d50, 4);

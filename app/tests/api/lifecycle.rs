@@ -17,7 +17,7 @@ async fn tenant_pools_stay_bounded() {
     for t in &tenants {
         t.get("/v1/insureds").await.ok(200);
     }
-    let open = app.state.tenancy.open_pools().await;
+    let open = app.state.tenancy.open_pools();
     assert!(
         open <= 3,
         "{open} pools open for 8 tenants with TENANT_POOLS_MAX=3"
@@ -25,6 +25,86 @@ async fn tenant_pools_stay_bounded() {
     // An evicted tenant's pool is opened again on demand.
     for t in &tenants {
         t.insured().await;
+    }
+}
+
+/// The connection ceiling holds at every moment, not only in the pool count: with room for one
+/// pool of two connections, a burst over five tenants never has more than two tenant connections
+/// open on MariaDB (counted by the server itself), and idle pools close without further traffic.
+#[tokio::test]
+async fn the_connection_ceiling_holds_during_a_burst() {
+    let app = spawn_with(
+        Engine::MariaDb,
+        &[
+            "--tenant-pools-max",
+            "1",
+            "--tenant-max-connections",
+            "2",
+            "--tenant-pool-idle-secs",
+            "1",
+        ],
+    )
+    .await;
+    let mut tenants = Vec::new();
+    for _ in 0..5 {
+        let t = app.tenant().await;
+        t.active_policy().await;
+        tenants.push(t);
+    }
+    let prefix = app
+        .env
+        .iter()
+        .find(|(k, _)| *k == "TENANT_DATABASE_PREFIX")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let admin = sqlx::MySqlPool::connect(&crate::helpers::mysql_url())
+        .await
+        .unwrap();
+    let count = || {
+        let admin = admin.clone();
+        let like = format!("{}%", prefix.replace('_', "\\_"));
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE db LIKE ?",
+            )
+            .bind(like)
+            .fetch_one(&admin)
+            .await
+            .unwrap()
+        }
+    };
+    let burst = futures::future::join_all((0..24).map(|i| {
+        let t = &tenants[i % tenants.len()];
+        async move { t.get("/v1/policies/active").await.status }
+    }));
+    let watch = async {
+        let mut most = 0;
+        for _ in 0..400 {
+            most = most.max(count().await);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        most
+    };
+    let (statuses, most) = tokio::join!(burst, watch);
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    eprintln!("burst: {ok}/24 answered 200, peak tenant connections {most}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        most <= 2,
+        "{most} tenant connections open at once; the ceiling is 2"
+    );
+    // No further request: the idle pool closes, and its connections with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count().await > 0 || app.state.tenancy.open_pools() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "idle tenant connections stay open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
