@@ -99,6 +99,20 @@ pub struct Config {
     #[arg(long, env = "EXPIRY_SWEEP_SECS", default_value_t = 3600)]
     pub expiry_sweep_secs: u64,
 
+    /// Seconds a client has to send a whole request head, from its first byte (or from
+    /// connecting); then the connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_read_timeout_secs: u64,
+
+    /// Seconds an idle kept-alive connection stays open. Keep it above the mesh's upstream
+    /// idle timeout.
+    #[arg(long, env = "HTTP_KEEP_ALIVE_SECS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_keep_alive_secs: u64,
+
+    /// Client connections open at once; more wait in the listen backlog.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_max_connections: u64,
+
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -263,6 +277,14 @@ impl DatabaseConfig {
 }
 
 impl Config {
+    pub fn http_limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            header_read: Duration::from_secs(self.http_header_read_timeout_secs),
+            keep_alive: Duration::from_secs(self.http_keep_alive_secs),
+            max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
+        }
+    }
+
     pub fn expiry_sweep(&self) -> Duration {
         Duration::from_secs(self.expiry_sweep_secs.max(1))
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod gateway;
 pub mod observability;
 pub mod schedule;
+pub mod server;
 pub mod services;
 pub mod startup;
 pub mod state;

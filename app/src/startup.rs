@@ -31,7 +31,7 @@ use crate::{
     api::{problem, spec},
     config::{AppEnv, Config},
     error::{Error, Result},
-    gateway, observability, schedule,
+    gateway, observability, schedule, server,
     state::AppState,
     tenancy::{Tenancy, TenantSlug},
 };
@@ -112,13 +112,14 @@ impl Application {
         });
         let statuses = observability::statuses::spawn(state.clone());
         let sweep = schedule::spawn(state.clone());
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                routes(state.clone()),
-                drained,
-                Some(state.config.shutdown_grace()),
-            )
-            .await;
+        server::serve(
+            self.acceptor,
+            routes(state.clone()),
+            state.config.http_limits(),
+            drained,
+            state.config.shutdown_grace(),
+        )
+        .await;
         stop_admin.send(()).ok();
         if let Some(admin) = admin
             && let Ok(Err(e)) = admin.await
@@ -135,7 +136,7 @@ impl Application {
         }
         state.tenancy.close().await;
         tracing::info!("stopped");
-        served.map_err(|e| Error::Internal(format!("server: {e}")))
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 mod bad_input;
 mod bad_requests;
 mod cli;
+mod connections;
 mod flow;
 mod gateway;
 mod health;
