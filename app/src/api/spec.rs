@@ -177,17 +177,25 @@ pub fn route_templates(document: &str, beside: &[&str]) -> telemetry::routes::Ro
     let spec: Value = serde_json::from_str(document).unwrap_or_default();
     let paths = spec["paths"].as_object().cloned().unwrap_or_default();
     let documented = paths.into_iter().map(|(path, item)| {
-        let mut methods: Vec<String> = item
+        let methods: Vec<String> = item
             .as_object()
             .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
             .unwrap_or_default();
-        methods.sort();
-        (path, methods)
+        (path, with_head(methods))
     });
     let beside = beside
         .iter()
-        .map(|p| (p.to_string(), vec!["GET".to_owned()]));
+        .map(|p| (p.to_string(), with_head(vec!["GET".to_owned()])));
     telemetry::routes::RouteTemplates::new(documented.chain(beside))
+}
+
+/// poem answers HEAD wherever GET is (as RFC 9110 asks), so `Allow` names it too.
+fn with_head(mut methods: Vec<String>) -> Vec<String> {
+    if methods.iter().any(|m| m == "GET") {
+        methods.push("HEAD".to_owned());
+    }
+    methods.sort();
+    methods
 }
 
 /// Swagger UI with the corrected document embedded.

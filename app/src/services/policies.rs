@@ -154,20 +154,27 @@ pub async fn active(db: &Db, page: &PageRequest) -> Result<Page<ActivePolicy>> {
 }
 
 /// Activates, cancels or expires a policy, if its current status (and, to expire it, the
-/// calendar) allows.
+/// calendar) allows. In a transaction that first waits for writes in flight on the policy (a
+/// payment being recorded holds it) and only then reads the clock, so a cancellation never ends
+/// cover before a payment the policy took.
 pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) -> Result<Policy> {
-    let mut conn = db.conn().await?;
-    let mut sql = conn.sql();
-    if to == PolicyStatus::Expired
-        && let Some(policy) = store::policies::get(&mut sql, id).await?
-        && policy.status == PolicyStatus::Active
+    let mut tx = db.begin().await?;
+    let sources = PolicyStatus::sources_of(to);
+    let movable =
+        !sources.is_empty() && store::policies::lock_if(&mut tx.sql(), id, sources).await?;
+    if movable
+        && to == PolicyStatus::Expired
+        && let Some(policy) = store::policies::get(&mut tx.sql(), id).await?
     {
         underwriting::expire(today(), policy.expiry_date)?;
     }
-    if !store::policies::transition(&mut sql, id, to, reason, now_ms()).await? {
-        return Err(refused(&mut sql, id, to.as_str()).await);
+    if !movable || !store::policies::transition(&mut tx.sql(), id, to, reason, now_ms()).await? {
+        drop(tx);
+        let mut conn = db.conn().await?;
+        return Err(refused(&mut conn.sql(), id, to.as_str()).await);
     }
-    found(store::policies::get(&mut sql, id).await?, "policy")
+    tx.commit().await?;
+    get(db, id).await
 }
 
 /// Expires the tenant's active policies whose expiry date has passed; returns how many.

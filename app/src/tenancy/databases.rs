@@ -54,7 +54,14 @@ impl Databases {
     pub fn url(&self, db: &DatabaseName) -> String {
         match &self.engine {
             Engine::Sqlite { dir } => {
-                format!("sqlite://{}?mode=rwc", self.sqlite_file(dir, db).display())
+                // The driver percent-decodes the path and splits it at `?`: escape what a
+                // folder name may hold (`DATA_DIR=/srv/100%`) so it is read back as written.
+                let path = self.sqlite_file(dir, db).to_string_lossy().into_owned();
+                let path = path
+                    .replace('%', "%25")
+                    .replace('?', "%3F")
+                    .replace('#', "%23");
+                format!("sqlite://{path}?mode=rwc")
             }
             Engine::MySql { server, tls_query } => {
                 format!("{}/{}?{tls_query}", server.expose_secret(), db.as_str())

@@ -207,11 +207,19 @@ impl Tenancy {
             updated_at: now,
         };
         self.databases.create_new(&tenant.database).await?;
-        if let Err(e) = self.migrate(&tenant).await {
-            self.databases.drop(&tenant.database).await.ok();
+        // Registered last, and undone whole if anything fails: no orphaned database is left
+        // behind to make every retry fail with `database_exists`.
+        let registered = match self.migrate(&tenant).await {
+            Ok(()) => landlord::insert(&self.landlord, &tenant).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = registered {
+            if let Err(dropped) = self.databases.drop(&tenant.database).await {
+                tracing::error!(database = tenant.database.as_str(), error = %dropped,
+                    "could not drop the database of a tenant that failed to register");
+            }
             return Err(e);
         }
-        landlord::insert(&self.landlord, &tenant).await?;
         self.resolved.invalidate(slug.as_str()).await;
         Ok(tenant)
     }

@@ -251,16 +251,25 @@ async fn a_405_lists_the_allowed_methods() {
     let app = spawn_app(Engine::Sqlite).await;
     let t = app.tenant().await;
     for (method, path, allow) in [
-        (Method::DELETE, "/v1/insureds", "GET, POST"),
+        (Method::DELETE, "/v1/insureds", "GET, HEAD, POST"),
         (
             Method::PUT,
             "/v1/policies/01a20a7d-98cf-7643-8960-e0613cd51779",
-            "GET, PATCH",
+            "GET, HEAD, PATCH",
         ),
-        (Method::TRACE, "/health/live", "GET"),
+        (Method::TRACE, "/health/live", "GET, HEAD"),
+        (Method::POST, "/openapi.json", "GET, HEAD"),
     ] {
         let resp = t.request(method, path).send().await.unwrap();
         assert_eq!(resp.status(), 405);
         assert_eq!(resp.headers()["allow"], allow, "{path}");
     }
+    // HEAD is answered wherever GET is (RFC 9110), and Allow says so: no body, GET's status.
+    let head = t
+        .request(Method::HEAD, "/v1/insureds")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.bytes().await.unwrap().is_empty());
 }

@@ -8,10 +8,48 @@ use crate::{
 };
 
 both_engines!(
+    a_tenant_that_fails_to_register_leaves_no_database,
     provisioning_never_takes_over_an_existing_database,
     migrate_reports_each_broken_tenant_and_goes_on,
     tenants_commands_provision_and_suspend
 );
+
+/// The landlord refuses the new tenant's row after its database was made and migrated: the
+/// database goes too, so a retry (once the cause is gone) succeeds instead of `database_exists`.
+async fn a_tenant_that_fails_to_register_leaves_no_database(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let slug = format!("orphan-{}", unique());
+    let prefix = app
+        .env
+        .iter()
+        .find(|(k, _)| *k == "TENANT_DATABASE_PREFIX")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let database = format!("{prefix}{}", slug.replace('-', "_"));
+    let landlord = app.state.tenancy.landlord().pool().clone();
+    // Another row already claims the database name: the landlord's unique index refuses ours.
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, name, database_name, status, created_at, updated_at) \
+         VALUES ('blocker', 'blocker', 'Blocker', ?, 'suspended', 0, 0)",
+    )
+    .bind(&database)
+    .execute(&landlord)
+    .await
+    .unwrap();
+    let first = app.cli(&["tenants", "create", &slug, "--name", "Orphan"]);
+    assert!(!first.status.success(), "{}", stdout(&first));
+    sqlx::query("DELETE FROM tenants WHERE id = 'blocker'")
+        .execute(&landlord)
+        .await
+        .unwrap();
+    let retry = app.cli(&["tenants", "create", &slug, "--name", "Orphan"]);
+    assert!(
+        retry.status.success(),
+        "the retry failed: {} {}",
+        stdout(&retry),
+        String::from_utf8_lossy(&retry.stderr)
+    );
+}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -108,6 +108,35 @@ async fn the_connection_ceiling_holds_during_a_burst() {
     }
 }
 
+/// A data folder named with the characters a SQLite URL gives meaning to is used as named.
+#[test]
+fn data_dir_may_hold_percent_question_and_hash_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("100% sure?#1");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_policy-service"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("DATA_DIR", &data)
+            .output()
+            .unwrap()
+    };
+    let made = run(&["tenants", "create", "pct", "--name", "Percent"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let listed = run(&["tenants", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("pct"));
+    let files = std::fs::read_dir(&data).map(|d| d.count()).unwrap_or(0);
+    assert!(
+        files >= 2,
+        "the landlord and the tenant are not in DATA_DIR"
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

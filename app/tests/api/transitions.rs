@@ -10,6 +10,7 @@ use crate::{
 };
 
 both_engines!(
+    a_cancellation_ends_cover_after_every_payment_it_let_through,
     idempotency_keys_are_exact_and_owned,
     quotes_bind_once_and_not_when_expired,
     payments_and_claims_need_an_open_policy,
@@ -400,5 +401,34 @@ async fn idempotency_keys_are_exact_and_owned(engine: Engine) {
         let mut statuses = [one.status, two.status];
         statuses.sort();
         assert_eq!(statuses, [201, 422], "{} / {}", one.body, two.body);
+    }
+}
+
+/// Payments racing a cancellation: each one either lands before the cancellation ends cover
+/// (and then no later than `ended_at`) or is refused; none is recorded after the end.
+async fn a_cancellation_ends_cover_after_every_payment_it_let_through(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    for _ in 0..3 {
+        let policy = t.active_policy().await;
+        let payments = futures::future::join_all((0..12).map(|_| pay(&t, id(&policy))));
+        let (paid, cancelled) = tokio::join!(payments, cancel(&t, id(&policy)));
+        let ended = cancelled.ok(200)["ended_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let ended = chrono::DateTime::parse_from_rfc3339(&ended).unwrap();
+        for p in paid {
+            if p.status == 201 {
+                let at = p.body["received_at"].as_str().unwrap_or_default();
+                let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+                assert!(
+                    at <= ended,
+                    "a payment at {at} after the end of cover at {ended}"
+                );
+            } else {
+                p.conflict("policy_not_payable");
+            }
+        }
     }
 }
