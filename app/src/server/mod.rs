@@ -17,7 +17,7 @@
 //! service is doing, so a slow handler or a long body is never cut off as "idle". A closed
 //! connection is counted in `http_server_connections_closed_total{reason}`.
 //!
-//! Shutdown is poem's: on the signal, stop accepting, ask every connection to finish its
+//! Shutdown works as poem's did: on the signal, stop accepting, ask every connection to finish its
 //! in-flight requests and close, and wait for them at most the grace period.
 
 mod watch;
@@ -75,7 +75,9 @@ pub async fn serve<E>(
             accepted = acceptor.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
+                    // Out of file descriptors, say: back off rather than spin.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },

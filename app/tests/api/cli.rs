@@ -19,12 +19,7 @@ both_engines!(
 async fn a_tenant_that_fails_to_register_leaves_no_database(engine: Engine) {
     let app = spawn_app(engine).await;
     let slug = format!("orphan-{}", unique());
-    let prefix = app
-        .env
-        .iter()
-        .find(|(k, _)| *k == "TENANT_DATABASE_PREFIX")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let prefix = app.tenant_database_prefix();
     let database = format!("{prefix}{}", slug.replace('-', "_"));
     let landlord = app.state.tenancy.landlord().pool().clone();
     // Another row already claims the database name: the landlord's unique index refuses ours.

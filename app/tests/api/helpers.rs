@@ -169,6 +169,15 @@ impl TestApp {
         }
     }
 
+    /// The prefix of this app's tenant database names.
+    pub fn tenant_database_prefix(&self) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| *k == "TENANT_DATABASE_PREFIX")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
     /// Statements the service has run on the tenant's pool (0 while it is not open).
     pub async fn statements(&self, slug: &str) -> u64 {
         let tenant = self.state.tenancy.resolve(slug).await.ok().flatten();

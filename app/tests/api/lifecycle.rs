@@ -51,12 +51,7 @@ async fn the_connection_ceiling_holds_during_a_burst() {
         t.active_policy().await;
         tenants.push(t);
     }
-    let prefix = app
-        .env
-        .iter()
-        .find(|(k, _)| *k == "TENANT_DATABASE_PREFIX")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let prefix = app.tenant_database_prefix();
     let admin = sqlx::MySqlPool::connect(&crate::helpers::mysql_url())
         .await
         .unwrap();
