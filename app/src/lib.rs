@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 pub mod observability;
+pub mod observer;
 pub mod schedule;
 pub mod server;
 pub mod services;

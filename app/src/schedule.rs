@@ -10,7 +10,13 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
-use crate::{error::Result, observability, services, state::AppState, tenancy::Tenant};
+use crate::{
+    error::Result,
+    observer::{self, PolicyEvent},
+    services,
+    state::AppState,
+    tenancy::Tenant,
+};
 
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -44,7 +50,7 @@ pub async fn sweep(state: &AppState) -> u64 {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(tenant = %tenant.slug, expired = n, "expired policies past their term");
-                observability::statuses::changed(&tenant.slug);
+                observer::committed(&tenant.slug, PolicyEvent::Swept(n));
                 total += n;
             }
             Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "expiry sweep failed"),

@@ -20,7 +20,8 @@ use crate::{
     },
     error::{Error, Result},
     gateway::TenantCtx,
-    observability, services,
+    observer::{self, PolicyEvent},
+    services,
 };
 
 /// A new claim.
@@ -74,7 +75,7 @@ impl ClaimsApi {
         body: JsonBody<CreateClaim>,
     ) -> Result<Created<Claim>, Problems<{ CONFLICT | BODY }>> {
         let claim = services::claims::create(&ctx.db, body.0.try_into()?).await?;
-        observability::claim_opened(&ctx.tenant.slug);
+        observer::committed(&ctx.tenant.slug, PolicyEvent::ClaimOpened(&claim));
         Ok(Created::new(claim))
     }
 
@@ -126,10 +127,8 @@ impl ClaimsApi {
         #[doc = "The claim's id."] id: Path<Id>,
         body: JsonBody<ClaimStatusChange>,
     ) -> Result<Json<Claim>, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
-        let id = id.0.into_string();
-        // Marked whatever the outcome: a failure after the UPDATE may still have moved it.
-        let moved = services::claims::move_to(&ctx.db, &id, body.0.status).await;
-        observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved?))
+        let claim = services::claims::move_to(&ctx.db, id.as_str(), body.0.status).await?;
+        observer::committed(&ctx.tenant.slug, PolicyEvent::ClaimMoved(&claim));
+        Ok(Json(claim))
     }
 }

@@ -20,7 +20,8 @@ use crate::{
     },
     error::{Error, Result},
     gateway::TenantCtx,
-    observability, services,
+    observer::{self, PolicyEvent},
+    services,
 };
 
 /// A payment received on a policy.
@@ -66,7 +67,7 @@ impl PaymentsApi {
         body: JsonBody<CreatePayment>,
     ) -> Result<Created<Payment>, Problems<{ CONFLICT | BODY }>> {
         let payment = services::payments::create(&ctx.db, body.0.try_into()?).await?;
-        observability::payment_received(&ctx.tenant.slug, &payment.currency, payment.amount_minor);
+        observer::committed(&ctx.tenant.slug, PolicyEvent::PaymentReceived(&payment));
         Ok(Created::new(payment))
     }
 

@@ -23,7 +23,7 @@ use crate::{
     },
     error::Error,
     gateway::TenantCtx,
-    observability,
+    observer::{self, PolicyEvent},
     services::{
         self,
         policies::{Bound, Idempotency},
@@ -114,7 +114,7 @@ impl PoliciesApi {
         Ok(
             match services::policies::bind(&ctx.db, &rules, &quote_id, notes, idem).await? {
                 Bound::Created(p) => {
-                    observability::policy_bound(&ctx.tenant.slug);
+                    observer::committed(&ctx.tenant.slug, PolicyEvent::Bound(&p));
                     BindResponse::Created(Json(p))
                 }
                 Bound::Replayed(p) => BindResponse::Replayed(Json(p)),
@@ -204,9 +204,9 @@ impl PoliciesApi {
             expiry_date: b.expiry_date,
             notes: b.notes.map(Text::into_string),
         };
-        Ok(Json(
-            services::policies::update(&ctx.db, id.as_str(), changes).await?,
-        ))
+        let policy = services::policies::update(&ctx.db, id.as_str(), changes).await?;
+        observer::committed(&ctx.tenant.slug, PolicyEvent::Changed(&policy));
+        Ok(Json(policy))
     }
 
     /// Activate a bound policy
@@ -222,11 +222,10 @@ impl PoliciesApi {
         ctx: TenantCtx,
         #[doc = "The policy's id."] id: Path<Id>,
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
-        let id = id.0.into_string();
-        // Marked whatever the outcome: a failure after the UPDATE may still have moved it.
-        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Active, None).await;
-        observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved?))
+        let policy =
+            services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Active, None).await?;
+        observer::committed(&ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        Ok(Json(policy))
     }
 
     /// Cancel a bound or active policy
@@ -244,12 +243,12 @@ impl PoliciesApi {
         id: Path<Id>,
         body: JsonBody<CancelPolicy>,
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
-        let id = id.0.into_string();
         let reason = body.0.reason.into_string();
-        let moved =
-            services::policies::move_to(&ctx.db, &id, PolicyStatus::Cancelled, Some(&reason)).await;
-        observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved?))
+        let cancelled = PolicyStatus::Cancelled;
+        let policy =
+            services::policies::move_to(&ctx.db, id.as_str(), cancelled, Some(&reason)).await?;
+        observer::committed(&ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        Ok(Json(policy))
     }
 
     /// Expire an active policy
@@ -266,9 +265,9 @@ impl PoliciesApi {
         ctx: TenantCtx,
         #[doc = "The policy's id."] id: Path<Id>,
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
-        let id = id.0.into_string();
-        let moved = services::policies::move_to(&ctx.db, &id, PolicyStatus::Expired, None).await;
-        observability::statuses::changed(&ctx.tenant.slug);
-        Ok(Json(moved?))
+        let policy =
+            services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Expired, None).await?;
+        observer::committed(&ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        Ok(Json(policy))
     }
 }

@@ -56,8 +56,10 @@ pub async fn create(db: &Db, new: NewClaim) -> Result<Claim> {
         limit,
     )?;
     store::claims::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
+    // Read inside the transaction: once it commits, nothing can fail and hide the change.
+    let claim = found(store::claims::get(&mut tx.sql(), &id).await?, "claim")?;
     tx.commit().await?;
-    get(db, &id).await
+    Ok(claim)
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Claim> {
@@ -77,10 +79,9 @@ pub async fn list(
 }
 
 pub async fn move_to(db: &Db, id: &str, to: ClaimStatus) -> Result<Claim> {
-    let mut conn = db.conn().await?;
-    let mut sql = conn.sql();
-    if !store::claims::transition(&mut sql, id, to, now_ms()).await? {
-        let current = store::claims::get(&mut sql, id)
+    let mut tx = db.begin().await?;
+    if !store::claims::transition(&mut tx.sql(), id, to, now_ms()).await? {
+        let current = store::claims::get(&mut tx.sql(), id)
             .await?
             .map(|c| c.status.as_str());
         return Err(refuse_transition(
@@ -90,5 +91,7 @@ pub async fn move_to(db: &Db, id: &str, to: ClaimStatus) -> Result<Claim> {
             to.as_str(),
         ));
     }
-    found(store::claims::get(&mut sql, id).await?, "claim")
+    let claim = found(store::claims::get(&mut tx.sql(), id).await?, "claim")?;
+    tx.commit().await?;
+    Ok(claim)
 }

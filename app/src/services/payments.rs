@@ -33,8 +33,10 @@ pub async fn create(db: &Db, new: NewPayment) -> Result<Payment> {
         ));
     }
     store::payments::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
+    // Read inside the transaction: once it commits, nothing can fail and hide the change.
+    let payment = found(store::payments::get(&mut tx.sql(), &id).await?, "payment")?;
     tx.commit().await?;
-    get(db, &id).await
+    Ok(payment)
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Payment> {

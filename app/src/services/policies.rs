@@ -112,8 +112,13 @@ pub async fn bind(
         }
         recorded?;
     }
+    // Read inside the transaction: once it commits, nothing can fail and hide the change.
+    let policy = found(
+        store::policies::get(&mut tx.sql(), &policy.id).await?,
+        "policy",
+    )?;
     tx.commit().await?;
-    Ok(Bound::Created(get(db, &policy.id).await?))
+    Ok(Bound::Created(policy))
 }
 
 async fn replay(db: &Db, idem: Option<&Idempotency>) -> Result<Option<Bound>> {
@@ -173,8 +178,9 @@ pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) 
         let mut conn = db.conn().await?;
         return Err(refused(&mut conn.sql(), id, to.as_str()).await);
     }
+    let policy = found(store::policies::get(&mut tx.sql(), id).await?, "policy")?;
     tx.commit().await?;
-    get(db, id).await
+    Ok(policy)
 }
 
 /// Expires the tenant's active policies whose expiry date has passed; returns how many.
@@ -197,9 +203,8 @@ async fn refused(sql: &mut Sql<'_>, id: &str, wanted: &str) -> Error {
 
 /// PATCH: only an open policy changes; its term may shorten, not into the past, never extend.
 pub async fn update(db: &Db, id: &str, changes: PolicyChanges) -> Result<Policy> {
-    let mut conn = db.conn().await?;
-    let mut sql = conn.sql();
-    let current = found(store::policies::get(&mut sql, id).await?, "policy")?;
+    let mut tx = db.begin().await?;
+    let current = found(store::policies::get(&mut tx.sql(), id).await?, "policy")?;
     if !current.status.is_open() {
         return Err(Error::conflict(
             "policy_closed",
@@ -209,11 +214,13 @@ pub async fn update(db: &Db, id: &str, changes: PolicyChanges) -> Result<Policy>
     if let Some(expiry) = changes.expiry_date {
         underwriting::change_expiry(today(), current.effective_date, current.expiry_date, expiry)?;
     }
-    if !store::policies::update(&mut sql, id, &changes, now_ms()).await? {
+    if !store::policies::update(&mut tx.sql(), id, &changes, now_ms()).await? {
         return Err(Error::conflict(
             "policy_closed",
             "a cancelled or expired policy cannot change",
         ));
     }
-    found(store::policies::get(&mut sql, id).await?, "policy")
+    let policy = found(store::policies::get(&mut tx.sql(), id).await?, "policy")?;
+    tx.commit().await?;
+    Ok(policy)
 }

@@ -1,0 +1,45 @@
+//! The seed's PolicyObserver: the one place every committed change to a policy, and to the
+//! payments and claims that hang off it, passes through. Handlers (and the expiry sweep) report
+//! what they committed here, once, after the transaction; what follows from a change is decided
+//! here and nowhere else. Today that is the business counters and the status gauges; cache
+//! invalidation, the search index, broadcasts and partner notices plug in here as they come, so
+//! no handler ever has to learn about them.
+//!
+//! An event is reported only once its transaction committed: a listener never acts on a change
+//! that was rolled back.
+
+use crate::{
+    domain::{claim::Claim, payment::Payment, policy::Policy},
+    observability,
+};
+
+/// A committed change, with the record as it now is.
+pub enum PolicyEvent<'a> {
+    /// A quote became this policy.
+    Bound(&'a Policy),
+    /// The policy was activated, cancelled or expired on request.
+    Moved(&'a Policy),
+    /// The policy's terms or notes changed (PATCH).
+    Changed(&'a Policy),
+    /// The expiry sweep expired this many of the tenant's policies.
+    Swept(u64),
+    PaymentReceived(&'a Payment),
+    ClaimOpened(&'a Claim),
+    ClaimMoved(&'a Claim),
+}
+
+/// Reports a committed change of the tenant `slug`.
+pub fn committed(slug: &str, event: PolicyEvent<'_>) {
+    match event {
+        PolicyEvent::Bound(_) => observability::policy_bound(slug),
+        PolicyEvent::Moved(_) | PolicyEvent::Swept(_) | PolicyEvent::ClaimMoved(_) => {
+            observability::statuses::changed(slug)
+        }
+        // No counter follows a change of terms; the cache will (issue 9).
+        PolicyEvent::Changed(_) => {}
+        PolicyEvent::PaymentReceived(p) => {
+            observability::payment_received(slug, &p.currency, p.amount_minor)
+        }
+        PolicyEvent::ClaimOpened(_) => observability::claim_opened(slug),
+    }
+}
