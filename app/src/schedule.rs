@@ -3,35 +3,44 @@
 //! traffic), and the expiry sweep runs. Every EXPIRY_SWEEP_SECS, and once at start, each active tenant's active policies
 //! whose expiry date has passed become `expired`, in one guarded UPDATE per tenant, so two
 //! replicas sweeping at once expire each policy once. Like the status recounts, a sweep borrows
-//! the tenant's pool if it is open and otherwise uses a one-off connection, so it never keeps a
-//! pool alive.
+//! the tenant's pool if it is open and otherwise a one-off connection (`Tenancy::borrow_db`), so
+//! it never keeps a pool alive.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
-    error::Result,
+    error::{Error, Result},
     observer::{self, PolicyEvent},
     services,
     state::AppState,
     tenancy::Tenant,
 };
 
+/// How long one tenant's sweep may take before it is given up until the next round.
+const SWEEP_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut sweeps = tokio::time::interval(state.config.expiry_sweep());
-        let mut idle = tokio::time::interval(Duration::from_secs(1));
-        sweeps.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = sweeps.tick() => {
-                    sweep(&state).await;
-                }
-                _ = idle.tick() => state.tenancy.close_idle_pools(),
+        // Two clocks, polled side by side: a long sweep never delays closing idle pools.
+        let sweeps = async {
+            let mut every = tokio::time::interval(state.config.expiry_sweep());
+            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                sweep(&state).await;
             }
-        }
+        };
+        let idle = async {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                state.tenancy.close_idle_pools();
+            }
+        };
+        tokio::join!(sweeps, idle);
     })
 }
 
@@ -46,7 +55,8 @@ pub async fn sweep(state: &AppState) -> u64 {
     };
     let mut total = 0;
     for tenant in tenants {
-        match expire(state, &tenant).await {
+        let expired = tokio::time::timeout(SWEEP_TIMEOUT, expire(state, &tenant)).await;
+        match expired.unwrap_or_else(|_| Err(Error::Unavailable("timed out".into()))) {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(tenant = %tenant.slug, expired = n, "expired policies past their term");
@@ -60,13 +70,8 @@ pub async fn sweep(state: &AppState) -> u64 {
 }
 
 async fn expire(state: &AppState, tenant: &Tenant) -> Result<u64> {
-    match state.tenancy.open_db(tenant) {
-        Some(db) => services::policies::expire_due(&db).await,
-        None => {
-            let db = state.tenancy.one_off_db(tenant)?;
-            let expired = services::policies::expire_due(&db).await;
-            db.close().await;
-            expired
-        }
-    }
+    let borrowed = state.tenancy.borrow_db(tenant).await?;
+    let expired = services::policies::expire_due(borrowed.db()).await;
+    borrowed.done().await;
+    expired
 }

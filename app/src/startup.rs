@@ -50,7 +50,8 @@ impl Application {
         let mut tenants = state.tenancy.list().await?;
         tenants.sort_by(|a, b| (a.created_at, &a.slug).cmp(&(b.created_at, &b.slug)));
         observability::name_tenants(tenants.iter().map(|t| t.slug.as_str()));
-        if state.config.gateway_secret.is_none() && state.config.app_env == AppEnv::Production {
+        let secret = gateway::secret::configured(state.config.gateway_secret.as_ref())?;
+        if secret.is_none() && state.config.app_env == AppEnv::Production {
             tracing::warn!(
                 "GATEWAY_SECRET is not set: Kong's consumer headers are trusted from anyone who \
                  can reach this port; only the mesh policy keeps other callers out"

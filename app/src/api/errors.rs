@@ -40,7 +40,8 @@ const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 9] = [
     (
         401,
         0,
-        "Kong's consumer headers are missing: the request did not come through the gateway.",
+        "Kong's consumer headers (or, when the service requires it, Kong's X-Gateway-Secret) are \
+         missing: the request did not come through the gateway.",
         || {
             Error::Unauthenticated("X-Consumer-ID and X-Authenticated-Userid are required: call through the API gateway".into()).into()
         },

@@ -68,11 +68,9 @@ impl std::ops::Add for PoolUsage {
 
 #[derive(Clone, Debug)]
 pub struct Db {
-    // Dropped before `budget`: the last handle closes the pool's connections, then gives back
-    // the connection budget they held.
     pool: sqlx::AnyPool,
     /// The share of the replica's tenant-connection budget this pool holds (`tenancy::pools`).
-    budget: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
+    budget: Option<Arc<Share>>,
     statements: Arc<AtomicU64>,
     role: PoolRole,
     /// `db.system.name` of statement spans.
@@ -81,6 +79,28 @@ pub struct Db {
     /// deferred transaction that reads and then writes fails at once with "database is locked"
     /// when another writer got in between; an immediate one waits (busy_timeout) instead.
     immediate: bool,
+}
+
+/// A pool's share of a connection budget. When the pool's last `Db` handle goes, it closes the
+/// pool, waiting for connections still being returned (sqlx returns them in tasks of their own,
+/// rolling back what was left open), and only then gives the share back: a pool opened with it
+/// never overlaps this one.
+#[derive(Debug)]
+pub struct Share {
+    pool: sqlx::AnyPool,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let (pool, permit) = (self.pool.clone(), self.permit.take());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                pool.close().await;
+                drop(permit);
+            });
+        }
+    }
 }
 
 impl Db {
@@ -105,9 +125,13 @@ impl Db {
         })
     }
 
-    /// This pool holding `permit` of a connection budget until its last handle is dropped.
+    /// This pool holding `permit` of a connection budget until, after its last handle is
+    /// dropped, it has closed every connection.
     pub fn holding(mut self, permit: tokio::sync::OwnedSemaphorePermit) -> Db {
-        self.budget = Some(Arc::new(permit));
+        self.budget = Some(Arc::new(Share {
+            pool: self.pool.clone(),
+            permit: Some(permit),
+        }));
         self
     }
 

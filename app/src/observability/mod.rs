@@ -48,12 +48,10 @@ pub fn policy_bound(slug: &str) {
     let tenant = tenant(slug);
     metrics::counter!("policies_created_total", "tenant" => tenant.clone()).increment(1);
     metrics::counter!("policies_bound_total", "tenant" => tenant).increment(1);
-    statuses::changed(slug);
 }
 
 pub fn claim_opened(slug: &str) {
     metrics::counter!("claims_opened_total", "tenant" => tenant(slug)).increment(1);
-    statuses::changed(slug);
 }
 
 pub fn payment_received(slug: &str, currency: &str, amount_minor: i64) {

@@ -15,7 +15,7 @@
 //!   that old. Aggregate replicas with `max by (tenant, status)` (or `avg`), never `sum`.
 //!
 //! A count never keeps a tenant's pool alive: it borrows the pool if it is open, without counting
-//! as use, and otherwise opens a one-connection pool and closes it.
+//! as use, and otherwise a one-off connection (`Tenancy::borrow_db`).
 //!
 //! Data structures, one `Board` per process (metrics are process-wide too): `changed`, the slugs
 //! to recount in the next quick round; `shown`, per slug its metric label and last counts. The
@@ -125,15 +125,10 @@ async fn resolve(state: &AppState, slugs: HashSet<String>) -> Vec<Tenant> {
 
 async fn count(state: &AppState, tenant: Tenant) {
     let counted = async {
-        match state.tenancy.open_db(&tenant) {
-            Some(db) => status_counts(&db).await,
-            None => {
-                let db = state.tenancy.one_off_db(&tenant)?;
-                let counts = status_counts(&db).await;
-                db.close().await;
-                counts
-            }
-        }
+        let borrowed = state.tenancy.borrow_db(&tenant).await?;
+        let counts = status_counts(borrowed.db()).await;
+        borrowed.done().await;
+        counts
     };
     match tokio::time::timeout(COUNT_TIMEOUT, counted).await {
         Ok(Ok(counts)) => show(&tenant.slug, counts),

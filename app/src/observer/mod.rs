@@ -30,16 +30,23 @@ pub enum PolicyEvent<'a> {
 
 /// Reports a committed change of the tenant `slug`.
 pub fn committed(slug: &str, event: PolicyEvent<'_>) {
-    match event {
+    // The business counters.
+    match &event {
         PolicyEvent::Bound(_) => observability::policy_bound(slug),
-        PolicyEvent::Moved(_) | PolicyEvent::Swept(_) | PolicyEvent::ClaimMoved(_) => {
-            observability::statuses::changed(slug)
-        }
-        // No counter follows a change of terms; the cache will (issue 9).
-        PolicyEvent::Changed(_) => {}
         PolicyEvent::PaymentReceived(p) => {
             observability::payment_received(slug, &p.currency, p.amount_minor)
         }
         PolicyEvent::ClaimOpened(_) => observability::claim_opened(slug),
+        PolicyEvent::Moved(_)
+        | PolicyEvent::Changed(_)
+        | PolicyEvent::Swept(_)
+        | PolicyEvent::ClaimMoved(_) => {}
+    }
+    // The status gauges, for every change of a policy's or a claim's status.
+    if !matches!(
+        event,
+        PolicyEvent::Changed(_) | PolicyEvent::PaymentReceived(_)
+    ) {
+        observability::statuses::changed(slug);
     }
 }

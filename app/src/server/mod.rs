@@ -90,6 +90,9 @@ pub async fn serve<E>(
                 let conn = conn.clone();
                 move |req: http::Request<Incoming>| {
                     let (endpoint, conn) = (endpoint.clone(), conn.clone());
+                    if req.version() == http::Version::HTTP_2 {
+                        conn.multiplexed();
+                    }
                     let request = (req, local.clone(), remote.clone(), scheme.clone()).into();
                     async move {
                         let busy = conn.busy();

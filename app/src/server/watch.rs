@@ -9,7 +9,8 @@
 //!   client that connects and sends nothing is closed as soon);
 //! - **idle**: between requests: it closes after the keep-alive timeout.
 //!
-//! An upgraded connection (WebSocket) leaves these rules: its protocol keeps its own.
+//! An upgraded connection (WebSocket) leaves these rules: its protocol keeps its own. On HTTP/2
+//! only the first head is timed; after it, bytes between requests are frames, not heads.
 
 use std::{
     io,
@@ -36,6 +37,9 @@ struct State {
     limits: Limits,
     in_flight: AtomicUsize,
     upgraded: AtomicBool,
+    /// HTTP/2: frames (pings, window updates) arrive between requests, so arriving bytes do not
+    /// mean a head is being read; only the keep-alive applies.
+    multiplexed: AtomicBool,
     /// When the current head began to arrive (`None`: idle, or busy).
     head_since: Mutex<Option<Instant>>,
     /// When the connection last became idle.
@@ -54,6 +58,7 @@ impl Conn {
             limits,
             in_flight: AtomicUsize::new(0),
             upgraded: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(false),
             head_since: Mutex::new(Some(now)),
             idle_since: Mutex::new(now),
         }))
@@ -77,9 +82,15 @@ impl Conn {
         self.0.upgraded.store(true, Ordering::SeqCst);
     }
 
+    pub fn multiplexed(&self) {
+        self.0.multiplexed.store(true, Ordering::SeqCst);
+    }
+
     /// Bytes arrived: with nothing in flight, a head is being read.
     fn read_some(&self) {
-        if self.0.in_flight.load(Ordering::SeqCst) == 0 {
+        if self.0.in_flight.load(Ordering::SeqCst) == 0
+            && !self.0.multiplexed.load(Ordering::SeqCst)
+        {
             self.head_since().get_or_insert_with(Instant::now);
         }
     }

@@ -12,10 +12,9 @@ use super::found;
 
 pub async fn create(db: &Db, new: NewInsured) -> Result<Insured> {
     let id = new_id();
-    let mut conn = db.conn().await?;
-    let mut sql = conn.sql();
+    let mut tx = db.begin().await?;
     store::insureds::insert(
-        &mut sql,
+        &mut tx.sql(),
         &id,
         &new.full_name,
         &new.email,
@@ -23,7 +22,9 @@ pub async fn create(db: &Db, new: NewInsured) -> Result<Insured> {
         now_ms(),
     )
     .await?;
-    found(store::insureds::get(&mut sql, &id).await?, "insured")
+    let insured = found(store::insureds::get(&mut tx.sql(), &id).await?, "insured")?;
+    tx.commit().await?;
+    Ok(insured)
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Insured> {

@@ -204,6 +204,8 @@ async fn refused(sql: &mut Sql<'_>, id: &str, wanted: &str) -> Error {
 /// PATCH: only an open policy changes; its term may shorten, not into the past, never extend.
 pub async fn update(db: &Db, id: &str, changes: PolicyChanges) -> Result<Policy> {
     let mut tx = db.begin().await?;
+    // Hold the row first: two PATCHes must not both check against the same old term.
+    store::policies::lock_if(&mut tx.sql(), id, PolicyStatus::PAYABLE).await?;
     let current = found(store::policies::get(&mut tx.sql(), id).await?, "policy")?;
     if !current.status.is_open() {
         return Err(Error::conflict(

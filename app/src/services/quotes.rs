@@ -17,8 +17,9 @@ pub async fn create(db: &Db, new: NewQuote) -> Result<Quote> {
         return Err(Error::validation("insured_id", "no such insured"));
     }
     store::quotes::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
+    let quote = found(store::quotes::get(&mut tx.sql(), &id).await?, "quote")?;
     tx.commit().await?;
-    get(db, &id).await
+    Ok(quote)
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<Quote> {

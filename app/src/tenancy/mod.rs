@@ -91,6 +91,28 @@ impl TenantSlug {
     }
 }
 
+/// One-off connections that background work (recounts, sweeps) holds at once, at most.
+pub const BACKGROUND_CONNECTIONS: usize = 2;
+
+/// A tenant's database lent to background work (`Tenancy::borrow_db`).
+pub struct Borrowed {
+    db: Db,
+    one_off: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Borrowed {
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Closes a one-off connection; an open pool is left as it was.
+    pub async fn done(self) {
+        if self.one_off.is_some() {
+            self.db.close().await;
+        }
+    }
+}
+
 /// Slugs remembered at most, found or not: junk slugs cannot grow the cache without bound.
 const TENANT_CACHE_ENTRIES: u64 = 10_000;
 
@@ -122,6 +144,7 @@ pub struct Tenancy {
     pools: Pools,
     resolved: Cache<String, Option<Arc<Tenant>>>,
     tenant_max_connections: u32,
+    background: Arc<tokio::sync::Semaphore>,
 }
 
 impl Tenancy {
@@ -164,6 +187,7 @@ impl Tenancy {
                 })
                 .build(),
             tenant_max_connections: cfg.tenant_max_connections,
+            background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_CONNECTIONS)),
         })
     }
 
@@ -304,6 +328,26 @@ impl Tenancy {
     /// The tenant's pool if it is open, without counting as use (so it still ages out).
     pub fn open_db(&self, tenant: &Tenant) -> Option<Db> {
         self.pools.peek(tenant.database.as_str())
+    }
+
+    /// A handle for background work on `tenant` (status recounts, the expiry sweep): its pool if
+    /// open, without counting as use, so it never keeps a pool alive; else a one-off connection,
+    /// of which all background work together opens at most `BACKGROUND_CONNECTIONS`. Call
+    /// `Borrowed::done` after.
+    pub async fn borrow_db(&self, tenant: &Tenant) -> Result<Borrowed> {
+        if let Some(db) = self.open_db(tenant) {
+            return Ok(Borrowed { db, one_off: None });
+        }
+        let permit = self
+            .background
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unavailable("shutting down".into()))?;
+        Ok(Borrowed {
+            db: self.one_off_db(tenant)?,
+            one_off: Some(permit),
+        })
     }
 
     /// A pool of one connection outside the bounded set, for work that must not keep the

@@ -32,8 +32,13 @@ use crate::{
 
 /// How long a request waits for connection budget before it is told to retry (503).
 const ACQUIRE: Duration = Duration::from_secs(5);
-/// While waiting, how often it lets another pool go if budget still has not come back.
+/// While waiting, how often it looks again for budget, or for the pool opened by another.
 const RECHECK: Duration = Duration::from_millis(50);
+
+enum Waited {
+    Budget(OwnedSemaphorePermit),
+    Opened(Db),
+}
 
 struct Open {
     name: String,
@@ -50,10 +55,10 @@ pub struct Pools {
 
 impl Pools {
     pub fn new(max_pools: usize, per_pool: u32, idle: Duration) -> Pools {
-        let max_pools = max_pools.max(1);
         let per_pool = per_pool.max(1);
+        let max_pools = max_pools.clamp(1, Semaphore::MAX_PERMITS / per_pool as usize);
         Pools {
-            open: Mutex::new(Vec::with_capacity(max_pools)),
+            open: Mutex::new(Vec::with_capacity(max_pools.min(1024))),
             budget: Arc::new(Semaphore::new(max_pools * per_pool as usize)),
             per_pool,
             idle,
@@ -71,7 +76,10 @@ impl Pools {
         if let Some(db) = self.touch(name) {
             return Ok(db);
         }
-        let permit = self.budget_for(name).await?;
+        let permit = match self.budget_for(name).await? {
+            Waited::Budget(permit) => permit,
+            Waited::Opened(db) => return Ok(db),
+        };
         let mut open = self.list();
         // Another request may have opened it while this one waited: use that one (this permit
         // goes back as it drops).
@@ -88,17 +96,25 @@ impl Pools {
         Ok(db)
     }
 
-    /// One pool's share of the budget. While there is none, the least recently used open pool
-    /// is let go (its share returns once its last request ends), and this waits for budget, up
-    /// to `ACQUIRE`.
-    async fn budget_for(&self, name: &str) -> Result<OwnedSemaphorePermit> {
+    /// One pool's share of the budget, or the pool itself if another request opened it
+    /// meanwhile. While there is no budget, this request lets the least recently used open pool
+    /// go, once (its share returns when its last request ends), and waits, up to `ACQUIRE`.
+    async fn budget_for(&self, name: &str) -> Result<Waited> {
         let closed = || Error::Unavailable("shutting down".into());
         let deadline = Instant::now() + ACQUIRE;
+        let mut let_go = false;
         loop {
+            if let Some(db) = self.touch(name) {
+                return Ok(Waited::Opened(db));
+            }
             match self.budget.clone().try_acquire_many_owned(self.per_pool) {
-                Ok(permit) => return Ok(permit),
+                Ok(permit) => return Ok(Waited::Budget(permit)),
                 Err(TryAcquireError::Closed) => return Err(closed()),
-                Err(TryAcquireError::NoPermits) => self.let_go_oldest(),
+                Err(TryAcquireError::NoPermits) if !let_go => {
+                    self.let_go_oldest();
+                    let_go = true;
+                }
+                Err(TryAcquireError::NoPermits) => {}
             }
             if Instant::now() >= deadline {
                 metrics::counter!("db_pool_budget_timeouts_total").increment(1);
@@ -109,7 +125,7 @@ impl Pools {
             }
             let wanted = self.budget.clone().acquire_many_owned(self.per_pool);
             match tokio::time::timeout(RECHECK, wanted).await {
-                Ok(Ok(permit)) => return Ok(permit),
+                Ok(Ok(permit)) => return Ok(Waited::Budget(permit)),
                 Ok(Err(_)) => return Err(closed()),
                 Err(_) => {}
             }

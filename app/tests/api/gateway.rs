@@ -153,7 +153,11 @@ async fn unknown_slugs_are_remembered_briefly(engine: Engine) {
 /// With GATEWAY_SECRET set, a /v1 request must carry it, exactly, or no Kong header is believed.
 #[tokio::test]
 async fn the_gateway_secret_is_required_when_set() {
-    let app = spawn_with(Engine::Sqlite, &["--gateway-secret", "kong-only-s3cret"]).await;
+    let app = spawn_with(
+        Engine::Sqlite,
+        &["--gateway-secret", "kong-only-s3cret-0123456789abcdef"],
+    )
+    .await;
     let t = app.tenant().await;
     let with = |secret: Option<&str>| {
         let req = t.request(Method::GET, "/v1/insureds");
@@ -167,7 +171,7 @@ async fn the_gateway_secret_is_required_when_set() {
         Some(""),
         Some("kong-only"),
         Some("KONG-ONLY-S3CRET"),
-        Some("kong-only-s3cret2"),
+        Some("kong-only-s3cret-0123456789abcdef2"),
     ] {
         let refused = t.send(with(wrong)).await;
         let detail = refused.problem(401, None)["detail"]
@@ -176,16 +180,18 @@ async fn the_gateway_secret_is_required_when_set() {
             .to_owned();
         assert!(detail.contains("X-Gateway-Secret"), "{detail}");
         assert!(
-            !detail.contains("kong-only-s3cret"),
+            !detail.contains("kong-only-s3cret-0123456789abcdef"),
             "the secret leaks: {detail}"
         );
     }
-    t.send(with(Some("kong-only-s3cret"))).await.ok(200);
+    t.send(with(Some("kong-only-s3cret-0123456789abcdef")))
+        .await
+        .ok(200);
     // Right secret, but still Kong's rules: no consumer is 401, an unknown tenant 403.
     let bare = app
         .http
         .get(format!("{}/v1/insureds", app.address))
-        .header("X-Gateway-Secret", "kong-only-s3cret");
+        .header("X-Gateway-Secret", "kong-only-s3cret-0123456789abcdef");
     t.send(bare).await.problem(401, None);
     // The probes are the kubelet's, not Kong's: no secret needed.
     app.http
@@ -196,7 +202,7 @@ async fn the_gateway_secret_is_required_when_set() {
         .error_for_status()
         .unwrap();
     // Never printed: not in Debug output of the configuration.
-    assert!(!format!("{:?}", app.state.config).contains("kong-only-s3cret"));
+    assert!(!format!("{:?}", app.state.config).contains("kong-only-s3cret-0123456789abcdef"));
 }
 
 /// Collects log output written on this thread (the test's runtime runs the server too).
