@@ -60,7 +60,8 @@ pub async fn sweep(state: &AppState) -> u64 {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(tenant = %tenant.slug, expired = n, "expired policies past their term");
-                observer::committed(&tenant.slug, PolicyEvent::Swept(n));
+                let cache = state.cache.tenant(&tenant.slug);
+                observer::committed(&cache, &tenant.slug, PolicyEvent::Swept(n));
                 total += n;
             }
             Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "expiry sweep failed"),

@@ -29,6 +29,7 @@ use secrecy::ExposeSecret;
 
 use crate::{
     api::{problem, spec},
+    cache::Cache,
     config::{AppEnv, Config},
     error::{Error, Result},
     gateway, observability, schedule, server,
@@ -154,9 +155,12 @@ pub async fn open_state(config: Config) -> Result<AppState> {
             .await?;
         tracing::info!("created the demo tenant (X-Consumer-Custom-ID: demo)");
     }
+    // Only L1 exists yet: with Redis, there are replicas it could not keep in step (see `cache`).
+    let cache = Cache::new(config.cache_l1_max_bytes, config.redis_url.is_none());
     Ok(AppState {
         config,
         tenancy,
+        cache,
         redis,
         draining: AtomicBool::new(false),
     })

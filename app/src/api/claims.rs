@@ -75,7 +75,11 @@ impl ClaimsApi {
         body: JsonBody<CreateClaim>,
     ) -> Result<Created<Claim>, Problems<{ CONFLICT | BODY }>> {
         let claim = services::claims::create(&ctx.db, body.0.try_into()?).await?;
-        observer::committed(&ctx.tenant.slug, PolicyEvent::ClaimOpened(&claim));
+        observer::committed(
+            &ctx.cache,
+            &ctx.tenant.slug,
+            PolicyEvent::ClaimOpened(&claim),
+        );
         Ok(Created::new(claim))
     }
 
@@ -128,7 +132,11 @@ impl ClaimsApi {
         body: JsonBody<ClaimStatusChange>,
     ) -> Result<Json<Claim>, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
         let claim = services::claims::move_to(&ctx.db, id.as_str(), body.0.status).await?;
-        observer::committed(&ctx.tenant.slug, PolicyEvent::ClaimMoved(&claim));
+        observer::committed(
+            &ctx.cache,
+            &ctx.tenant.slug,
+            PolicyEvent::ClaimMoved(&claim),
+        );
         Ok(Json(claim))
     }
 }

@@ -98,6 +98,8 @@ impl InsuredsApi {
         ctx: TenantCtx,
         #[doc = "The insured's id."] id: Path<Id>,
     ) -> Result<Json<Insured>, Problems<{ NOT_FOUND }>> {
-        Ok(Json(services::insureds::get(&ctx.db, id.as_str()).await?))
+        Ok(Json(
+            services::insureds::get(&ctx.db, &ctx.cache, id.as_str()).await?,
+        ))
     }
 }

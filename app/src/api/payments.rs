@@ -67,7 +67,11 @@ impl PaymentsApi {
         body: JsonBody<CreatePayment>,
     ) -> Result<Created<Payment>, Problems<{ CONFLICT | BODY }>> {
         let payment = services::payments::create(&ctx.db, body.0.try_into()?).await?;
-        observer::committed(&ctx.tenant.slug, PolicyEvent::PaymentReceived(&payment));
+        observer::committed(
+            &ctx.cache,
+            &ctx.tenant.slug,
+            PolicyEvent::PaymentReceived(&payment),
+        );
         Ok(Created::new(payment))
     }
 

@@ -114,7 +114,7 @@ impl PoliciesApi {
         Ok(
             match services::policies::bind(&ctx.db, &rules, &quote_id, notes, idem).await? {
                 Bound::Created(p) => {
-                    observer::committed(&ctx.tenant.slug, PolicyEvent::Bound(&p));
+                    observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Bound(&p));
                     BindResponse::Created(Json(p))
                 }
                 Bound::Replayed(p) => BindResponse::Replayed(Json(p)),
@@ -165,7 +165,9 @@ impl PoliciesApi {
     ) -> Result<Json<page::PageOf<crate::domain::policy::ActivePolicy>>, Problems<0>> {
         let page = page::request(cursor.0, limit.0);
         Ok(Json(
-            services::policies::active(&ctx.db, &page).await?.into(),
+            services::policies::active(&ctx.db, &ctx.cache, &page)
+                .await?
+                .into(),
         ))
     }
 
@@ -176,7 +178,9 @@ impl PoliciesApi {
         ctx: TenantCtx,
         #[doc = "The policy's id."] id: Path<Id>,
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND }>> {
-        Ok(Json(services::policies::get(&ctx.db, id.as_str()).await?))
+        Ok(Json(
+            services::policies::get(&ctx.db, &ctx.cache, id.as_str()).await?,
+        ))
     }
 
     /// Update an open policy
@@ -205,7 +209,7 @@ impl PoliciesApi {
             notes: b.notes.map(Text::into_string),
         };
         let policy = services::policies::update(&ctx.db, id.as_str(), changes).await?;
-        observer::committed(&ctx.tenant.slug, PolicyEvent::Changed(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Changed(&policy));
         Ok(Json(policy))
     }
 
@@ -224,7 +228,7 @@ impl PoliciesApi {
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Active, None).await?;
-        observer::committed(&ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy));
         Ok(Json(policy))
     }
 
@@ -247,7 +251,7 @@ impl PoliciesApi {
         let cancelled = PolicyStatus::Cancelled;
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), cancelled, Some(&reason)).await?;
-        observer::committed(&ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy));
         Ok(Json(policy))
     }
 
@@ -267,7 +271,7 @@ impl PoliciesApi {
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Expired, None).await?;
-        observer::committed(&ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy));
         Ok(Json(policy))
     }
 }

@@ -198,6 +198,8 @@ impl QuotesApi {
         ctx: TenantCtx,
         #[doc = "The quote's id."] id: Path<Id>,
     ) -> Result<Json<Quote>, Problems<{ NOT_FOUND }>> {
-        Ok(Json(services::quotes::get(&ctx.db, id.as_str()).await?))
+        Ok(Json(
+            services::quotes::get(&ctx.db, &ctx.cache, id.as_str()).await?,
+        ))
     }
 }

@@ -24,6 +24,7 @@ use poem_openapi::{
 pub use rate_limit::warn_near_rate_limit;
 
 use crate::{
+    cache::TenantCache,
     db::Db,
     error::Error,
     state::AppState,
@@ -58,6 +59,8 @@ pub struct TenantCtx {
     pub tenant: Arc<Tenant>,
     /// The tenant's database: the only one a handler can reach.
     pub db: Db,
+    /// The cache as this tenant sees it: every name it touches is the tenant's.
+    pub cache: TenantCache,
     pub consumer_id: String,
     pub user_id: String,
 }
@@ -132,6 +135,7 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         telemetry::http::record_tenant(&tenant.slug);
         let db = state.tenancy.db(&tenant).await?;
         Ok(TenantCtx {
+            cache: state.cache.tenant(&tenant.slug),
             tenant,
             db,
             consumer_id: consumer_id.to_owned(),

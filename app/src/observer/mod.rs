@@ -1,14 +1,18 @@
 //! The seed's PolicyObserver: the one place every committed change to a policy, and to the
 //! payments and claims that hang off it, passes through. Handlers (and the expiry sweep) report
 //! what they committed here, once, after the transaction; what follows from a change is decided
-//! here and nowhere else. Today that is the business counters and the status gauges; cache
-//! invalidation, the search index, broadcasts and partner notices plug in here as they come, so
-//! no handler ever has to learn about them.
+//! here and nowhere else: cache invalidation, the business counters and the status gauges today;
+//! the search index, broadcasts and partner notices plug in here as they come, so no handler
+//! ever has to learn about them.
 //!
 //! An event is reported only once its transaction committed: a listener never acts on a change
 //! that was rolled back.
 
 use crate::{
+    cache::{
+        TenantCache,
+        keys::{PolicyKey, QuoteKey, Tag},
+    },
     domain::{claim::Claim, payment::Payment, policy::Policy},
     observability,
 };
@@ -28,8 +32,9 @@ pub enum PolicyEvent<'a> {
     ClaimMoved(&'a Claim),
 }
 
-/// Reports a committed change of the tenant `slug`.
-pub fn committed(slug: &str, event: PolicyEvent<'_>) {
+/// Reports a committed change of the tenant `slug` (whose cache is `cache`).
+pub fn committed(cache: &TenantCache, slug: &str, event: PolicyEvent<'_>) {
+    invalidate(cache, &event);
     // The business counters.
     match &event {
         PolicyEvent::Bound(_) => observability::policy_bound(slug),
@@ -49,4 +54,24 @@ pub fn committed(slug: &str, event: PolicyEvent<'_>) {
     ) {
         observability::statuses::changed(slug);
     }
+}
+
+/// What the change makes stale: the policy and the quote it came from, and every page that lists
+/// active policies (they show last payments and claim counts too).
+fn invalidate(cache: &TenantCache, event: &PolicyEvent<'_>) {
+    let policy = match event {
+        PolicyEvent::Bound(p) | PolicyEvent::Moved(p) | PolicyEvent::Changed(p) => Some(*p),
+        PolicyEvent::Swept(_) => {
+            cache.flush(Tag::Policies);
+            None
+        }
+        PolicyEvent::PaymentReceived(_)
+        | PolicyEvent::ClaimOpened(_)
+        | PolicyEvent::ClaimMoved(_) => None,
+    };
+    if let Some(p) = policy {
+        cache.forget(&PolicyKey(&p.id));
+        cache.forget(&QuoteKey(&p.quote_id));
+    }
+    cache.flush(Tag::ActivePolicies);
 }

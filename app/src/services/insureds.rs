@@ -1,4 +1,5 @@
 use crate::{
+    cache::{TenantCache, keys::InsuredKey},
     db::{Db, now_ms},
     domain::{
         insured::{Insured, NewInsured},
@@ -27,11 +28,12 @@ pub async fn create(db: &Db, new: NewInsured) -> Result<Insured> {
     Ok(insured)
 }
 
-pub async fn get(db: &Db, id: &str) -> Result<Insured> {
-    found(
-        store::insureds::get(&mut db.conn().await?.sql(), id).await?,
-        "insured",
-    )
+pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Insured> {
+    let key = InsuredKey(id);
+    let cached = cache.get_or_load(&key, || async {
+        store::insureds::get(&mut db.conn().await?.sql(), id).await
+    });
+    found(cached.await?, "insured")
 }
 
 pub async fn list(db: &Db, email: Option<String>, page: &PageRequest) -> Result<Page<Insured>> {

@@ -1,6 +1,10 @@
 use sha2::{Digest, Sha256};
 
 use crate::{
+    cache::{
+        TenantCache,
+        keys::{ActivePageKey, PolicyKey},
+    },
     db::{Db, Sql, now_ms},
     domain::{
         policy::{ActivePolicy, Policy, PolicyChanges, PolicyStatus, new_number},
@@ -138,11 +142,12 @@ async fn replay(db: &Db, idem: Option<&Idempotency>) -> Result<Option<Bound>> {
     Ok(Some(Bound::Replayed(policy)))
 }
 
-pub async fn get(db: &Db, id: &str) -> Result<Policy> {
-    found(
-        store::policies::get(&mut db.conn().await?.sql(), id).await?,
-        "policy",
-    )
+pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Policy> {
+    let key = PolicyKey(id);
+    let cached = cache.get_or_load(&key, || async {
+        store::policies::get(&mut db.conn().await?.sql(), id).await
+    });
+    found(cached.await?, "policy")
 }
 
 pub async fn list(
@@ -154,8 +159,24 @@ pub async fn list(
     store::policies::list(&mut db.conn().await?.sql(), status, insured_id, page).await
 }
 
-pub async fn active(db: &Db, page: &PageRequest) -> Result<Page<ActivePolicy>> {
-    store::policies::active(&mut db.conn().await?.sql(), page).await
+pub async fn active(
+    db: &Db,
+    cache: &TenantCache,
+    page: &PageRequest,
+) -> Result<Page<ActivePolicy>> {
+    let key = ActivePageKey {
+        after: page.after.as_deref(),
+        limit: page.limit,
+    };
+    let cached = cache.get_or_load(&key, || async {
+        Ok(Some(
+            store::policies::active(&mut db.conn().await?.sql(), page).await?,
+        ))
+    });
+    Ok(cached.await?.unwrap_or(Page {
+        items: Vec::new(),
+        next: None,
+    }))
 }
 
 /// Activates, cancels or expires a policy, if its current status (and, to expire it, the

@@ -1,4 +1,5 @@
 use crate::{
+    cache::{TenantCache, keys::QuoteKey},
     db::{Db, now_ms},
     domain::{
         quote::{NewQuote, Quote},
@@ -22,11 +23,12 @@ pub async fn create(db: &Db, new: NewQuote) -> Result<Quote> {
     Ok(quote)
 }
 
-pub async fn get(db: &Db, id: &str) -> Result<Quote> {
-    found(
-        store::quotes::get(&mut db.conn().await?.sql(), id).await?,
-        "quote",
-    )
+pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Quote> {
+    let key = QuoteKey(id);
+    let cached = cache.get_or_load(&key, || async {
+        store::quotes::get(&mut db.conn().await?.sql(), id).await
+    });
+    found(cached.await?, "quote")
 }
 
 pub async fn list(db: &Db, insured_id: Option<String>, page: &PageRequest) -> Result<Page<Quote>> {

@@ -28,7 +28,7 @@ pub struct PageRequest {
 }
 
 /// One page of records, and the id to continue after when there are more.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,

@@ -1,0 +1,151 @@
+//! Typed keys: each names its value type, its tags and its TTL. Names are relative to a tenant
+//! (`TenantCache` prefixes them), so a key type cannot name another tenant's entry.
+
+use std::time::Duration;
+
+use poem_openapi::types::ToJSON;
+
+use crate::{
+    domain::{
+        insured::Insured,
+        policy::{ActivePolicy, Policy},
+        quote::Quote,
+    },
+    store::Page,
+};
+
+/// The longest an entry lives, jitter included: generation records outlive it (`generations`).
+pub const MAX_TTL: Duration = Duration::from_secs(3960);
+
+/// What can be flushed at once. Every entry also carries `Tenant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Tenant,
+    Policies,
+    Quotes,
+    Insureds,
+    ActivePolicies,
+}
+
+impl Tag {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Tag::Tenant => "tag:tenant",
+            Tag::Policies => "tag:policies",
+            Tag::Quotes => "tag:quotes",
+            Tag::Insureds => "tag:insureds",
+            Tag::ActivePolicies => "tag:active-policies",
+        }
+    }
+}
+
+pub trait Key {
+    type Value: Clone + Send + Sync + 'static;
+    const TAGS: &'static [Tag];
+    /// Before jitter (±10%); at most `MAX_TTL` with it.
+    const TTL: Duration;
+
+    /// The name within the tenant, e.g. `policy:0192…`.
+    fn name(&self) -> String;
+
+    /// About how many bytes the value holds, for `CACHE_L1_MAX_BYTES`.
+    fn weight(value: &Self::Value) -> u32;
+}
+
+fn json_weight(value: &impl ToJSON) -> u32 {
+    let bytes = value.to_json().map_or(0, |j| j.to_string().len());
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// `GET /v1/policies/{id}`.
+pub struct PolicyKey<'a>(pub &'a str);
+
+impl Key for PolicyKey<'_> {
+    type Value = Policy;
+    const TAGS: &'static [Tag] = &[Tag::Policies];
+    const TTL: Duration = Duration::from_secs(600);
+
+    fn name(&self) -> String {
+        format!("policy:{}", self.0)
+    }
+
+    fn weight(value: &Policy) -> u32 {
+        json_weight(value)
+    }
+}
+
+/// `GET /v1/quotes/{id}`.
+pub struct QuoteKey<'a>(pub &'a str);
+
+impl Key for QuoteKey<'_> {
+    type Value = Quote;
+    const TAGS: &'static [Tag] = &[Tag::Quotes];
+    const TTL: Duration = Duration::from_secs(600);
+
+    fn name(&self) -> String {
+        format!("quote:{}", self.0)
+    }
+
+    fn weight(value: &Quote) -> u32 {
+        json_weight(value)
+    }
+}
+
+/// `GET /v1/insureds/{id}`.
+pub struct InsuredKey<'a>(pub &'a str);
+
+impl Key for InsuredKey<'_> {
+    type Value = Insured;
+    const TAGS: &'static [Tag] = &[Tag::Insureds];
+    const TTL: Duration = Duration::from_secs(600);
+
+    fn name(&self) -> String {
+        format!("insured:{}", self.0)
+    }
+
+    fn weight(value: &Insured) -> u32 {
+        json_weight(value)
+    }
+}
+
+/// A page of `GET /v1/policies/active`: an hour, as the seed's PolicyRepository remembers it,
+/// flushed by any change to a policy, a payment or a claim.
+pub struct ActivePageKey<'a> {
+    pub after: Option<&'a str>,
+    pub limit: u32,
+}
+
+impl Key for ActivePageKey<'_> {
+    type Value = Page<ActivePolicy>;
+    const TAGS: &'static [Tag] = &[Tag::ActivePolicies, Tag::Policies];
+    const TTL: Duration = Duration::from_secs(3600);
+
+    fn name(&self) -> String {
+        format!("active:{}:{}", self.after.unwrap_or("first"), self.limit)
+    }
+
+    fn weight(value: &Page<ActivePolicy>) -> u32 {
+        value
+            .items
+            .iter()
+            .map(json_weight)
+            .fold(64, u32::saturating_add)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_entry_outlives_the_generations() {
+        for ttl in [
+            PolicyKey::TTL,
+            QuoteKey::TTL,
+            InsuredKey::TTL,
+            ActivePageKey::TTL,
+        ] {
+            assert!(ttl.mul_f64(1.1) <= MAX_TTL, "{ttl:?}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! L1: moka, in this process, bounded by weight (`CACHE_L1_MAX_BYTES`), each entry with its own
+//! TTL (±10% jitter, so entries filled together do not expire together) and its stamp.
+
+use std::{
+    any::Any,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use moka::{Expiry, future::Cache, notification::RemovalCause};
+use rand::Rng;
+
+use super::{NEGATIVE_TTL, generations::Generations, keys::Key};
+use crate::error::{Error, Result};
+
+pub struct Entry {
+    value: Arc<dyn Any + Send + Sync>,
+    stamp: Vec<u64>,
+    weight: u32,
+    ttl: Duration,
+}
+
+impl Entry {
+    fn new<K: Key>(value: Option<K::Value>, stamp: Vec<u64>) -> Entry {
+        let (weight, ttl) = match &value {
+            Some(v) => (
+                K::weight(v),
+                K::TTL.mul_f64(rand::rng().random_range(0.9..1.1)),
+            ),
+            None => (16, NEGATIVE_TTL),
+        };
+        Entry {
+            value: Arc::new(value),
+            stamp,
+            weight: weight.saturating_add(64),
+            ttl,
+        }
+    }
+
+    pub fn stamp(&self) -> &[u64] {
+        &self.stamp
+    }
+
+    /// The value, `None` inside for "no such record"; `None` outside if the entry holds another
+    /// type (names are per key type, so it does not).
+    fn typed<K: Key>(&self) -> Option<Option<K::Value>> {
+        self.value.downcast_ref::<Option<K::Value>>().cloned()
+    }
+
+    pub fn value<K: Key>(&self) -> Option<K::Value> {
+        self.typed::<K>().flatten()
+    }
+}
+
+struct PerEntry;
+
+impl Expiry<String, Arc<Entry>> for PerEntry {
+    fn expire_after_create(&self, _: &String, e: &Arc<Entry>, _: Instant) -> Option<Duration> {
+        Some(e.ttl)
+    }
+}
+
+pub struct L1 {
+    entries: Cache<String, Arc<Entry>>,
+    generations: Generations,
+}
+
+impl L1 {
+    pub fn new(max_bytes: u64) -> L1 {
+        L1 {
+            entries: Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, e: &Arc<Entry>| e.weight)
+                .expire_after(PerEntry)
+                .eviction_listener(|_, _, cause| {
+                    if cause == RemovalCause::Size {
+                        metrics::counter!("cache_evictions_total").increment(1);
+                    }
+                })
+                .build(),
+            generations: Generations::new(),
+        }
+    }
+
+    pub fn stamp(&self, names: &[String]) -> Vec<u64> {
+        self.generations.stamp(names)
+    }
+
+    pub fn bump(&self, name: &str) {
+        metrics::counter!("cache_invalidations_total").increment(1);
+        self.generations.bump(name);
+    }
+
+    /// The entry's value if it is current for `seen`; a stale one is dropped.
+    pub async fn fresh<K: Key>(&self, name: &str, seen: &[u64]) -> Option<Option<K::Value>> {
+        let hit = match self.entries.get(name).await {
+            Some(e) if e.stamp == seen => e.typed::<K>(),
+            Some(_) => {
+                self.entries.invalidate(name).await;
+                None
+            }
+            None => None,
+        };
+        let outcome = if hit.is_some() { "hit" } else { "miss" };
+        metrics::counter!("cache_requests_total", "tier" => "l1", "outcome" => outcome)
+            .increment(1);
+        hit
+    }
+
+    /// Loads once for all concurrent callers of `name` (moka's single flight), stamping the
+    /// entry with the generations seen before the load began.
+    pub async fn load<K: Key, Fut>(
+        &self,
+        name: &str,
+        stamp: Vec<u64>,
+        load: Fut,
+    ) -> std::result::Result<Arc<Entry>, Arc<Error>>
+    where
+        Fut: Future<Output = Result<Option<K::Value>>>,
+    {
+        self.entries
+            .try_get_with(name.to_owned(), async move {
+                let started = Instant::now();
+                let loaded = load.await;
+                metrics::histogram!("cache_load_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                if loaded.is_err() {
+                    metrics::counter!("cache_load_errors_total").increment(1);
+                }
+                Ok(Arc::new(Entry::new::<K>(loaded?, stamp)))
+            })
+            .await
+    }
+
+    pub async fn drop_entry(&self, name: &str) {
+        self.entries.invalidate(name).await;
+    }
+}
