@@ -32,6 +32,8 @@ mod tests;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use tracing::{Instrument, Span, field::Empty};
+
 use crate::error::{Error, Result};
 use keys::{Key, Tag};
 
@@ -82,21 +84,48 @@ impl TenantCache {
         names
     }
 
-    /// The value for `key`, from L1 or from `load` (called again if a change overtakes it).
+    /// The value for `key`, from L1 or from `load` (called again if a change overtakes it). A
+    /// child span of the request's (`cache get policy`) says which, and holds the load's SQL.
     pub async fn get_or_load<K, F, Fut>(&self, key: &K, load: F) -> Result<Option<K::Value>>
     where
         K: Key,
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Option<K::Value>>> + Send,
     {
+        let name = key.name();
+        let span = if Span::current().is_none() {
+            Span::none()
+        } else {
+            let kind = name.split(':').next().unwrap_or_default();
+            tracing::info_span!(
+                "cache",
+                otel.name = %format_args!("cache get {kind}"),
+                otel.kind = "internal",
+                cache.key = %name,
+                cache.outcome = Empty,
+            )
+        };
+        let looked = self.lookup(key, load).instrument(span.clone()).await;
+        if let Ok((_, outcome)) = &looked {
+            span.record("cache.outcome", *outcome);
+        }
+        looked.map(|(value, _)| value)
+    }
+
+    async fn lookup<K, F, Fut>(&self, key: &K, load: F) -> Result<(Option<K::Value>, &'static str)>
+    where
+        K: Key,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<K::Value>>> + Send,
+    {
         let Some(l1) = &self.l1 else {
-            return load().await;
+            return Ok((load().await?, "off"));
         };
         let name = self.name(&key.name());
         let depends = self.depends_on(key);
         let seen = l1.stamp(&depends);
         if let Some(value) = l1.fresh::<K>(&name, &seen).await {
-            return Ok(value);
+            return Ok((value, "hit"));
         }
         let entry = l1
             .load::<K, _>(&name, seen.clone(), load())
@@ -113,9 +142,9 @@ impl TenantCache {
         if entry.stamp() != seen.as_slice() {
             // It joined a load begun before this request's view: not fresh enough for it.
             metrics::counter!("cache_reloads_total").increment(1);
-            return load().await;
+            return Ok((load().await?, "reload"));
         }
-        Ok(entry.value::<K>())
+        Ok((entry.value::<K>(), "miss"))
     }
 
     /// Drops `key`'s entry everywhere (here: in this process).

@@ -7,6 +7,7 @@ mod helpers;
 mod labels;
 mod real;
 mod receivers;
+mod spans;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,53 @@
+//! Child spans of the work inside a request: every cache call is one, and a miss holds its
+//! load's SQL.
+
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use crate::{
+    header,
+    helpers::{Engine, spawn_app},
+    install, receivers,
+    receivers::{Received, attribute},
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_calls_are_child_spans_holding_their_loads() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let telemetry = install(&receiver);
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+    let policy = t.bound_policy().await;
+    let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap_or_default());
+    let mut traces = Vec::new();
+    for _ in 0..2 {
+        let resp = t.request(reqwest::Method::GET, &path).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        traces.push(header(&resp, "x-b3-traceid"));
+    }
+    telemetry.shutdown(Duration::from_secs(10)).await;
+
+    let spans = received.spans();
+    for (trace, outcome, loads) in [(&traces[0], "miss", true), (&traces[1], "hit", false)] {
+        let of_trace = |s: &&Span| hex::encode(&s.trace_id) == *trace;
+        let server = spans.iter().filter(of_trace).find(|s| s.kind == 2);
+        let server = server.unwrap_or_else(|| panic!("no server span for the {outcome}"));
+        let cache = spans
+            .iter()
+            .filter(of_trace)
+            .find(|s| s.name == "cache get policy")
+            .unwrap_or_else(|| panic!("no cache span for the {outcome}"));
+        assert_eq!(cache.parent_span_id, server.span_id, "{outcome}");
+        assert_eq!(attribute(cache, "cache.outcome").as_deref(), Some(outcome));
+        let sql_under_cache = spans
+            .iter()
+            .filter(of_trace)
+            .any(|s| s.parent_span_id == cache.span_id && s.name == "SELECT policies");
+        assert_eq!(
+            sql_under_cache, loads,
+            "{outcome}: its load's SQL under the cache span"
+        );
+    }
+}
