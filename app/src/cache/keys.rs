@@ -57,56 +57,40 @@ fn json_weight(value: &impl ToJSON) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
-/// `GET /v1/policies/{id}`.
-pub struct PolicyKey<'a>(pub &'a str);
+/// A record read by its id, for ten minutes.
+macro_rules! by_id {
+    ($(#[$doc:meta])* $key:ident, $value:ty, $tag:expr, $prefix:literal) => {
+        $(#[$doc])*
+        pub struct $key<'a>(pub &'a str);
 
-impl Key for PolicyKey<'_> {
-    type Value = Policy;
-    const TAGS: &'static [Tag] = &[Tag::Policies];
-    const TTL: Duration = Duration::from_secs(600);
+        impl Key for $key<'_> {
+            type Value = $value;
+            const TAGS: &'static [Tag] = &[$tag];
+            const TTL: Duration = Duration::from_secs(600);
 
-    fn name(&self) -> String {
-        format!("policy:{}", self.0)
-    }
+            fn name(&self) -> String {
+                format!(concat!($prefix, ":{}"), self.0)
+            }
 
-    fn weight(value: &Policy) -> u32 {
-        json_weight(value)
-    }
+            fn weight(value: &$value) -> u32 {
+                json_weight(value)
+            }
+        }
+    };
 }
 
-/// `GET /v1/quotes/{id}`.
-pub struct QuoteKey<'a>(pub &'a str);
-
-impl Key for QuoteKey<'_> {
-    type Value = Quote;
-    const TAGS: &'static [Tag] = &[Tag::Quotes];
-    const TTL: Duration = Duration::from_secs(600);
-
-    fn name(&self) -> String {
-        format!("quote:{}", self.0)
-    }
-
-    fn weight(value: &Quote) -> u32 {
-        json_weight(value)
-    }
-}
-
-/// `GET /v1/insureds/{id}`.
-pub struct InsuredKey<'a>(pub &'a str);
-
-impl Key for InsuredKey<'_> {
-    type Value = Insured;
-    const TAGS: &'static [Tag] = &[Tag::Insureds];
-    const TTL: Duration = Duration::from_secs(600);
-
-    fn name(&self) -> String {
-        format!("insured:{}", self.0)
-    }
-
-    fn weight(value: &Insured) -> u32 {
-        json_weight(value)
-    }
-}
+by_id!(
+    /// `GET /v1/policies/{id}`.
+    PolicyKey, Policy, Tag::Policies, "policy"
+);
+by_id!(
+    /// `GET /v1/quotes/{id}`.
+    QuoteKey, Quote, Tag::Quotes, "quote"
+);
+by_id!(
+    /// `GET /v1/insureds/{id}`.
+    InsuredKey, Insured, Tag::Insureds, "insured"
+);
 
 /// A page of `GET /v1/policies/active`: an hour, as the seed's PolicyRepository remembers it,
 /// flushed by any change to a policy, a payment or a claim.
