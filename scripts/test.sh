@@ -133,6 +133,9 @@ drop_stale_test_databases() {
         echo "    dropping $db"
         mariadb -h127.0.0.1 -uroot -e "DROP DATABASE \`${db//\`/\`\`}\`"
     done
+    step "dropping leftover pstest:* Redis keys"
+    redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'pstest:*' \
+        | xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null
 }
 
 run_checks() {

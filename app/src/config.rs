@@ -113,6 +113,10 @@ pub struct Config {
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub http_max_connections: u64,
 
+    /// What every cache key in Redis starts with, so services can share a Redis.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "policy_service_cache:")]
+    pub redis_prefix: String,
+
     /// The most the in-process cache (L1) holds, in bytes of cached records.
     #[arg(long, env = "CACHE_L1_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub cache_l1_max_bytes: u64,

@@ -61,7 +61,7 @@ pub async fn sweep(state: &AppState) -> u64 {
             Ok(n) => {
                 tracing::info!(tenant = %tenant.slug, expired = n, "expired policies past their term");
                 let cache = state.cache.tenant(&tenant.slug);
-                observer::committed(&cache, &tenant.slug, PolicyEvent::Swept(n));
+                observer::committed(&cache, &tenant.slug, PolicyEvent::Swept(n)).await;
                 total += n;
             }
             Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "expiry sweep failed"),

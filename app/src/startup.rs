@@ -155,8 +155,11 @@ pub async fn open_state(config: Config) -> Result<AppState> {
             .await?;
         tracing::info!("created the demo tenant (X-Consumer-Custom-ID: demo)");
     }
-    // Only L1 exists yet: with Redis, there are replicas it could not keep in step (see `cache`).
-    let cache = Cache::new(config.cache_l1_max_bytes, config.redis_url.is_none());
+    // With Redis, the replicas share L2; without, this one instance has L1 (see `cache`).
+    let cache = Cache::new(
+        config.cache_l1_max_bytes,
+        redis.clone().map(|r| (r, config.redis_prefix.clone())),
+    );
     Ok(AppState {
         config,
         tenancy,

@@ -79,7 +79,8 @@ impl ClaimsApi {
             &ctx.cache,
             &ctx.tenant.slug,
             PolicyEvent::ClaimOpened(&claim),
-        );
+        )
+        .await;
         Ok(Created::new(claim))
     }
 
@@ -136,7 +137,8 @@ impl ClaimsApi {
             &ctx.cache,
             &ctx.tenant.slug,
             PolicyEvent::ClaimMoved(&claim),
-        );
+        )
+        .await;
         Ok(Json(claim))
     }
 }

@@ -71,7 +71,8 @@ impl PaymentsApi {
             &ctx.cache,
             &ctx.tenant.slug,
             PolicyEvent::PaymentReceived(&payment),
-        );
+        )
+        .await;
         Ok(Created::new(payment))
     }
 

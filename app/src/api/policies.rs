@@ -114,7 +114,7 @@ impl PoliciesApi {
         Ok(
             match services::policies::bind(&ctx.db, &rules, &quote_id, notes, idem).await? {
                 Bound::Created(p) => {
-                    observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Bound(&p));
+                    observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Bound(&p)).await;
                     BindResponse::Created(Json(p))
                 }
                 Bound::Replayed(p) => BindResponse::Replayed(Json(p)),
@@ -209,7 +209,7 @@ impl PoliciesApi {
             notes: b.notes.map(Text::into_string),
         };
         let policy = services::policies::update(&ctx.db, id.as_str(), changes).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Changed(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Changed(&policy)).await;
         Ok(Json(policy))
     }
 
@@ -228,7 +228,7 @@ impl PoliciesApi {
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Active, None).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy)).await;
         Ok(Json(policy))
     }
 
@@ -251,7 +251,7 @@ impl PoliciesApi {
         let cancelled = PolicyStatus::Cancelled;
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), cancelled, Some(&reason)).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy)).await;
         Ok(Json(policy))
     }
 
@@ -271,7 +271,7 @@ impl PoliciesApi {
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Expired, None).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy));
+        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy)).await;
         Ok(Json(policy))
     }
 }

@@ -12,7 +12,7 @@ use std::{
 
 use super::keys::MAX_TTL;
 
-const KEEP: Duration = MAX_TTL.saturating_add(Duration::from_secs(60));
+pub const KEEP: Duration = MAX_TTL.saturating_add(Duration::from_secs(60));
 
 pub struct Generations {
     next: AtomicU64,

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use poem_openapi::types::ToJSON;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use serde_json::{Value, json};
 
 use crate::{
     domain::{
@@ -50,6 +51,10 @@ pub trait Key {
 
     /// About how many bytes the value holds, for `CACHE_L1_MAX_BYTES`.
     fn weight(value: &Self::Value) -> u32;
+
+    /// The value as stored in Redis, and back.
+    fn encode(value: &Self::Value) -> Value;
+    fn decode(stored: Value) -> Option<Self::Value>;
 }
 
 fn json_weight(value: &impl ToJSON) -> u32 {
@@ -74,6 +79,14 @@ macro_rules! by_id {
 
             fn weight(value: &$value) -> u32 {
                 json_weight(value)
+            }
+
+            fn encode(value: &$value) -> Value {
+                value.to_json().unwrap_or_default()
+            }
+
+            fn decode(stored: Value) -> Option<$value> {
+                <$value>::parse_from_json(Some(stored)).ok()
             }
         }
     };
@@ -114,6 +127,18 @@ impl Key for ActivePageKey<'_> {
             .iter()
             .map(json_weight)
             .fold(64, u32::saturating_add)
+    }
+
+    fn encode(value: &Page<ActivePolicy>) -> Value {
+        json!({ "items": value.items.to_json(), "next": value.next })
+    }
+
+    fn decode(mut stored: Value) -> Option<Page<ActivePolicy>> {
+        let items = stored.get_mut("items")?.take();
+        Some(Page {
+            items: Vec::<ActivePolicy>::parse_from_json(Some(items)).ok()?,
+            next: serde_json::from_value(stored.get_mut("next")?.take()).ok()?,
+        })
     }
 }
 

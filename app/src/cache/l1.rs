@@ -9,7 +9,6 @@ use std::{
 };
 
 use moka::{Expiry, future::Cache, notification::RemovalCause};
-use rand::Rng;
 
 use super::{NEGATIVE_TTL, generations::Generations, keys::Key};
 use crate::error::{Error, Result};
@@ -24,10 +23,7 @@ pub struct Entry {
 impl Entry {
     fn new<K: Key>(value: Option<K::Value>, stamp: Vec<u64>) -> Entry {
         let (weight, ttl) = match &value {
-            Some(v) => (
-                K::weight(v),
-                K::TTL.mul_f64(rand::rng().random_range(0.9..1.1)),
-            ),
+            Some(v) => (K::weight(v), super::jittered(K::TTL)),
             None => (16, NEGATIVE_TTL),
         };
         Entry {
@@ -88,7 +84,6 @@ impl L1 {
     }
 
     pub fn bump(&self, name: &str) {
-        metrics::counter!("cache_invalidations_total").increment(1);
         self.generations.bump(name);
     }
 

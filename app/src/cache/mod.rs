@@ -1,8 +1,12 @@
-//! The read cache (the seed's `remember(3600)`), in front of the tenant databases. This is its
-//! first tier, L1: moka, in the process. The Redis tier, the pub/sub backplane that keeps
-//! replicas' L1s in step, and the cluster-wide single flight come next; until they do, the cache
-//! is on only without `REDIS_URL` (the embedded, one-instance setup), since an L1 that no other
-//! replica can invalidate would serve stale records.
+//! The read cache (the seed's `remember(3600)`), in front of the tenant databases, in one of two
+//! tiers for now:
+//! - without `REDIS_URL` (one instance, the embedded setup): L1, moka in the process (`l1.rs`);
+//! - with it: L2, Redis, shared by every replica (`l2.rs`), its generations in Redis too, so a
+//!   change made through any replica is seen by all at once.
+//!
+//! L1 in front of L2 needs the pub/sub backplane that tells every replica to drop its copy; until
+//! that lands, a replica with Redis reads L2 only (an L1 no other replica can invalidate would
+//! serve stale records).
 //!
 //! Data structures:
 //! - **typed keys** (`keys.rs`): a key type names its value type, its tags and its TTL, and is
@@ -27,6 +31,7 @@
 mod generations;
 pub mod keys;
 mod l1;
+mod l2;
 #[cfg(test)]
 mod tests;
 
@@ -40,30 +45,52 @@ use keys::{Key, Tag};
 /// How long "no such record" is remembered.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(10);
 
-/// The process's cache; `None` inside when it is off.
-pub struct Cache(Option<Arc<l1::L1>>);
+/// Which tier serves reads.
+#[derive(Clone)]
+enum Tier {
+    Off,
+    L1(Arc<l1::L1>),
+    L2(Arc<l2::L2>),
+}
+
+/// The process's cache.
+pub struct Cache(Tier);
 
 impl Cache {
-    /// `max_bytes` bounds L1 by the weight of what it holds; `on` is false while another tier
-    /// would be needed to stay correct (see the module's notes).
-    pub fn new(max_bytes: u64, on: bool) -> Cache {
+    /// L2 on `redis` (with its key prefix) when given; else L1, bounded to `max_bytes`.
+    pub fn new(max_bytes: u64, redis: Option<(redis::aio::ConnectionManager, String)>) -> Cache {
         describe();
-        Cache(on.then(|| Arc::new(l1::L1::new(max_bytes))))
+        Cache(match redis {
+            Some((redis, prefix)) => Tier::L2(Arc::new(l2::L2::new(redis, &prefix))),
+            None => Tier::L1(Arc::new(l1::L1::new(max_bytes))),
+        })
+    }
+
+    /// No cache: every read loads.
+    pub fn off() -> Cache {
+        Cache(Tier::Off)
     }
 
     /// The cache as one tenant sees it.
     pub fn tenant(&self, slug: &str) -> TenantCache {
         TenantCache {
-            l1: self.0.clone(),
-            prefix: format!("t:{slug}:"),
+            tier: self.0.clone(),
+            // A hash tag: one tenant's keys share a Redis Cluster slot.
+            prefix: format!("{{t:{slug}}}:"),
         }
     }
+}
+
+/// `ttl` ±10%, so entries filled together do not expire together.
+fn jittered(ttl: Duration) -> Duration {
+    use rand::Rng;
+    ttl.mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
 /// One tenant's view of the cache: every name it reads or writes starts with the tenant's.
 #[derive(Clone)]
 pub struct TenantCache {
-    l1: Option<Arc<l1::L1>>,
+    tier: Tier,
     prefix: String,
 }
 
@@ -118,8 +145,10 @@ impl TenantCache {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Option<K::Value>>> + Send,
     {
-        let Some(l1) = &self.l1 else {
-            return Ok((load().await?, "off"));
+        let l1 = match &self.tier {
+            Tier::Off => return Ok((load().await?, "off")),
+            Tier::L2(l2) => return self.through_l2(l2, key, load).await,
+            Tier::L1(l1) => l1,
         };
         let name = self.name(&key.name());
         let depends = self.depends_on(key);
@@ -147,17 +176,75 @@ impl TenantCache {
         Ok((entry.value::<K>(), "miss"))
     }
 
-    /// Drops `key`'s entry everywhere (here: in this process).
-    pub fn forget<K: Key>(&self, key: &K) {
-        if let Some(l1) = &self.l1 {
-            l1.bump(&self.name(&key.name()));
+    /// L2: the entry and the generations in one read; a hit only if they agree; else a load,
+    /// stored only if no change overtook it.
+    async fn through_l2<K, F, Fut>(
+        &self,
+        l2: &l2::L2,
+        key: &K,
+        load: F,
+    ) -> Result<(Option<K::Value>, &'static str)>
+    where
+        K: Key,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<K::Value>>> + Send,
+    {
+        let name = self.name(&key.name());
+        let depends = self.depends_on(key);
+        let Ok(found) = l2.read(&name, &depends).await else {
+            return Ok((load().await?, "bypass"));
+        };
+        let hit = found
+            .stored
+            .filter(|(stamp, _)| *stamp == found.generations)
+            .and_then(|(_, v)| {
+                if v.is_null() {
+                    Some(None)
+                } else {
+                    K::decode(v).map(Some)
+                }
+            });
+        let outcome = if hit.is_some() { "hit" } else { "miss" };
+        metrics::counter!("cache_requests_total", "tier" => "l2", "outcome" => outcome)
+            .increment(1);
+        if let Some(value) = hit {
+            return Ok((value, "hit"));
         }
+        let started = std::time::Instant::now();
+        let value = load().await;
+        metrics::histogram!("cache_load_duration_seconds").record(started.elapsed().as_secs_f64());
+        let value =
+            value.inspect_err(|_| metrics::counter!("cache_load_errors_total").increment(1))?;
+        let (stored, ttl) = match &value {
+            Some(v) => (K::encode(v), jittered(K::TTL)),
+            None => (serde_json::Value::Null, NEGATIVE_TTL),
+        };
+        // Refused if a change overtook the load; a Redis failure is logged and counted.
+        l2.fill(&name, &depends, &found.generations, stored, ttl)
+            .await
+            .ok();
+        Ok((value, "miss"))
+    }
+
+    /// Drops `key`'s entry, for every replica that shares the tier.
+    pub async fn forget<K: Key>(&self, key: &K) {
+        self.bump(&self.name(&key.name())).await;
     }
 
     /// Drops every entry that carries `tag`.
-    pub fn flush(&self, tag: Tag) {
-        if let Some(l1) = &self.l1 {
-            l1.bump(&self.name(tag.name()));
+    pub async fn flush(&self, tag: Tag) {
+        self.bump(&self.name(tag.name())).await;
+    }
+
+    async fn bump(&self, name: &str) {
+        metrics::counter!("cache_invalidations_total").increment(1);
+        match &self.tier {
+            Tier::Off => {}
+            Tier::L1(l1) => l1.bump(name),
+            Tier::L2(l2) => {
+                // Failed: counted and logged by L2; the entry ages out with its TTL.
+                l2.bump(&self.name("clock"), name).await.ok();
+            }
         }
     }
 }
@@ -187,5 +274,14 @@ fn describe() {
     metrics::describe_counter!(
         "cache_evictions_total",
         "Entries evicted to stay within CACHE_L1_MAX_BYTES"
+    );
+    metrics::describe_histogram!(
+        "cache_redis_duration_seconds",
+        metrics::Unit::Seconds,
+        "Redis calls of the cache by operation (read, fill, bump)"
+    );
+    metrics::describe_counter!(
+        "cache_redis_errors_total",
+        "Redis calls of the cache that failed or timed out (the database answered)"
     );
 }

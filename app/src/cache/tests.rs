@@ -30,10 +30,35 @@ impl Key for Num {
     fn weight(_: &u64) -> u32 {
         8
     }
+
+    fn encode(value: &u64) -> serde_json::Value {
+        (*value).into()
+    }
+
+    fn decode(stored: serde_json::Value) -> Option<u64> {
+        stored.as_u64()
+    }
+}
+
+/// A connection to the machine's Redis, under a prefix of the test's own.
+async fn redis() -> (redis::aio::ConnectionManager, String) {
+    let client = redis::Client::open("redis://127.0.0.1:6379").expect("redis url");
+    let conn = redis::aio::ConnectionManager::new(client)
+        .await
+        .expect("the machine's Redis at 127.0.0.1:6379");
+    (conn, format!("pstest:{}:", uuid::Uuid::now_v7()))
+}
+
+/// Both tiers: L1 alone, and L2 on a real Redis.
+async fn tiers() -> Vec<(&'static str, Cache)> {
+    vec![
+        ("l1", Cache::new(1 << 20, None)),
+        ("l2", Cache::new(1 << 20, Some(redis().await))),
+    ]
 }
 
 fn tenant(slug: &str) -> (Cache, TenantCache) {
-    let cache = Cache::new(1 << 20, true);
+    let cache = Cache::new(1 << 20, None);
     let t = cache.tenant(slug);
     (cache, t)
 }
@@ -46,24 +71,20 @@ fn counting(loads: &Arc<AtomicU64>) -> impl Fn() -> std::future::Ready<Result<Op
 
 #[tokio::test]
 async fn hits_after_one_load_and_forget_reloads() {
-    let (_cache, t) = tenant("a");
-    let loads = Arc::new(AtomicU64::new(0));
-    for _ in 0..3 {
-        assert_eq!(
-            t.get_or_load(&Num("x"), counting(&loads)).await.ok(),
-            Some(Some(1))
-        );
+    for (tier, cache) in tiers().await {
+        let t = cache.tenant("a");
+        let loads = Arc::new(AtomicU64::new(0));
+        for _ in 0..3 {
+            let got = t.get_or_load(&Num("x"), counting(&loads)).await.ok();
+            assert_eq!(got, Some(Some(1)), "{tier}");
+        }
+        t.forget(&Num("x")).await;
+        let got = t.get_or_load(&Num("x"), counting(&loads)).await.ok();
+        assert_eq!(got, Some(Some(2)), "{tier}");
+        t.flush(Tag::Policies).await;
+        let got = t.get_or_load(&Num("x"), counting(&loads)).await.ok();
+        assert_eq!(got, Some(Some(3)), "{tier}");
     }
-    t.forget(&Num("x"));
-    assert_eq!(
-        t.get_or_load(&Num("x"), counting(&loads)).await.ok(),
-        Some(Some(2))
-    );
-    t.flush(Tag::Policies);
-    assert_eq!(
-        t.get_or_load(&Num("x"), counting(&loads)).await.ok(),
-        Some(Some(3))
-    );
 }
 
 #[tokio::test]
@@ -86,101 +107,108 @@ async fn concurrent_misses_load_once() {
 /// began after it.
 #[tokio::test]
 async fn a_load_overtaken_by_a_change_is_not_served_after_it() {
-    let (_cache, t) = tenant("a");
-    let gate = Arc::new(Notify::new());
-    let calls = Arc::new(AtomicU64::new(0));
-    let load = || {
-        let (gate, calls) = (gate.clone(), calls.clone());
-        async move {
-            // The first load reads the old value and is held until the change has landed.
-            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                gate.notified().await;
-                Ok(Some(1))
-            } else {
-                Ok(Some(2))
+    for (tier, cache) in tiers().await {
+        let t = cache.tenant("a");
+        let gate = Arc::new(Notify::new());
+        let calls = Arc::new(AtomicU64::new(0));
+        let load = || {
+            let (gate, calls) = (gate.clone(), calls.clone());
+            async move {
+                // The first load reads the old value and is held until the change has landed.
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    gate.notified().await;
+                    Ok(Some(1))
+                } else {
+                    Ok(Some(2))
+                }
             }
-        }
-    };
-    let early = t.get_or_load(&Num("p"), load);
-    tokio::pin!(early);
-    // Start the early load, then change the record and invalidate, as a write would.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(50), &mut early)
-            .await
-            .is_err()
-    );
-    t.forget(&Num("p"));
-    // A request after the change must not join the early load and get its old value.
-    let late = t.get_or_load(&Num("p"), load);
-    gate.notify_one();
-    let (early, late) = tokio::join!(early, late);
-    assert_eq!(
-        early.ok(),
-        Some(Some(1)),
-        "the early request may see what it began with"
-    );
-    assert_eq!(
-        late.ok(),
-        Some(Some(2)),
-        "a request after the change sees the change"
-    );
-    // And the old value was not kept.
-    assert_eq!(t.get_or_load(&Num("p"), load).await.ok(), Some(Some(2)));
+        };
+        let early = t.get_or_load(&Num("p"), load);
+        tokio::pin!(early);
+        // Start the early load, then change the record and invalidate, as a write would.
+        let started = tokio::time::timeout(Duration::from_millis(50), &mut early).await;
+        assert!(started.is_err(), "{tier}");
+        t.forget(&Num("p")).await;
+        // A request after the change must not get the early load's old value.
+        let late = t.get_or_load(&Num("p"), load);
+        gate.notify_one();
+        let (early, late) = tokio::join!(early, late);
+        assert_eq!(
+            early.ok(),
+            Some(Some(1)),
+            "{tier}: it may see what it began with"
+        );
+        assert_eq!(
+            late.ok(),
+            Some(Some(2)),
+            "{tier}: a request after the change sees it"
+        );
+        // And the old value was not kept.
+        let again = t.get_or_load(&Num("p"), load).await.ok();
+        assert_eq!(again, Some(Some(2)), "{tier}");
+    }
 }
 
 #[tokio::test]
 async fn tenants_never_share_entries_and_flush_alone() {
-    let cache = Cache::new(1 << 20, true);
-    let (a, b) = (cache.tenant("a"), cache.tenant("b"));
-    let (la, lb) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(100)));
-    assert_eq!(
-        a.get_or_load(&Num("same"), counting(&la)).await.ok(),
-        Some(Some(1))
-    );
-    assert_eq!(
-        b.get_or_load(&Num("same"), counting(&lb)).await.ok(),
-        Some(Some(101))
-    );
-    a.flush(Tag::Tenant);
-    assert_eq!(
-        a.get_or_load(&Num("same"), counting(&la)).await.ok(),
-        Some(Some(2))
-    );
-    assert_eq!(
-        b.get_or_load(&Num("same"), counting(&lb)).await.ok(),
-        Some(Some(101))
-    );
+    for (tier, cache) in tiers().await {
+        let (a, b) = (cache.tenant("a"), cache.tenant("b"));
+        let (la, lb) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(100)));
+        let same = Num("same");
+        assert_eq!(
+            a.get_or_load(&same, counting(&la)).await.ok(),
+            Some(Some(1)),
+            "{tier}"
+        );
+        assert_eq!(
+            b.get_or_load(&same, counting(&lb)).await.ok(),
+            Some(Some(101)),
+            "{tier}"
+        );
+        a.flush(Tag::Tenant).await;
+        assert_eq!(
+            a.get_or_load(&same, counting(&la)).await.ok(),
+            Some(Some(2)),
+            "{tier}"
+        );
+        assert_eq!(
+            b.get_or_load(&same, counting(&lb)).await.ok(),
+            Some(Some(101)),
+            "{tier}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn failures_are_not_cached_and_absence_is() {
-    let (_cache, t) = tenant("a");
-    let failing = || std::future::ready(Err(Error::Unavailable("database busy".into())));
-    assert!(t.get_or_load(&Num("f"), failing).await.is_err());
-    let loads = Arc::new(AtomicU64::new(0));
-    assert_eq!(
-        t.get_or_load(&Num("f"), counting(&loads)).await.ok(),
-        Some(Some(1))
-    );
+    for (tier, cache) in tiers().await {
+        let t = cache.tenant("a");
+        let failing = || std::future::ready(Err(Error::Unavailable("database busy".into())));
+        assert!(t.get_or_load(&Num("f"), failing).await.is_err(), "{tier}");
+        let loads = Arc::new(AtomicU64::new(0));
+        let got = t.get_or_load(&Num("f"), counting(&loads)).await.ok();
+        assert_eq!(got, Some(Some(1)), "{tier}");
 
-    let absent_loads = Arc::new(AtomicU64::new(0));
-    let absent = || {
-        absent_loads.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok(None))
-    };
-    for _ in 0..3 {
-        assert_eq!(t.get_or_load(&Num("none"), absent).await.ok(), Some(None));
+        let absent_loads = Arc::new(AtomicU64::new(0));
+        let absent = || {
+            absent_loads.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(None))
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                t.get_or_load(&Num("none"), absent).await.ok(),
+                Some(None),
+                "{tier}"
+            );
+        }
+        let n = absent_loads.load(Ordering::SeqCst);
+        assert_eq!(n, 1, "{tier}: no such record is remembered");
     }
-    assert_eq!(
-        absent_loads.load(Ordering::SeqCst),
-        1,
-        "no such record is remembered"
-    );
 }
 
 #[tokio::test]
 async fn an_off_cache_always_loads() {
-    let t = Cache::new(1 << 20, false).tenant("a");
+    let t = Cache::off().tenant("a");
     let loads = Arc::new(AtomicU64::new(0));
     for n in 1..=3 {
         assert_eq!(
@@ -188,4 +216,37 @@ async fn an_off_cache_always_loads() {
             Some(Some(n))
         );
     }
+}
+
+/// Two instances sharing Redis: a change made and invalidated through one is what the other
+/// reads next, every time.
+#[tokio::test]
+async fn replicas_sharing_redis_never_read_stale() {
+    let (conn, prefix) = redis().await;
+    let (one, two) = (
+        Cache::new(1 << 20, Some((conn.clone(), prefix.clone()))).tenant("a"),
+        Cache::new(1 << 20, Some((conn, prefix))).tenant("a"),
+    );
+    let database = Arc::new(AtomicU64::new(0));
+    let read = || {
+        let database = database.clone();
+        async move { Ok(Some(database.load(Ordering::SeqCst))) }
+    };
+    let mut stale = 0;
+    for i in 0..1_000u64 {
+        let (writer, reader) = if i % 2 == 0 {
+            (&one, &two)
+        } else {
+            (&two, &one)
+        };
+        // Both have it cached, then one writes (commit, then invalidate) and the other reads.
+        writer.get_or_load(&Num("shared"), read).await.ok();
+        reader.get_or_load(&Num("shared"), read).await.ok();
+        database.store(i + 1, Ordering::SeqCst);
+        writer.forget(&Num("shared")).await;
+        if reader.get_or_load(&Num("shared"), read).await.ok() != Some(Some(i + 1)) {
+            stale += 1;
+        }
+    }
+    assert_eq!(stale, 0, "stale reads across replicas");
 }

@@ -33,8 +33,8 @@ pub enum PolicyEvent<'a> {
 }
 
 /// Reports a committed change of the tenant `slug` (whose cache is `cache`).
-pub fn committed(cache: &TenantCache, slug: &str, event: PolicyEvent<'_>) {
-    invalidate(cache, &event);
+pub async fn committed(cache: &TenantCache, slug: &str, event: PolicyEvent<'_>) {
+    invalidate(cache, &event).await;
     // The business counters.
     match &event {
         PolicyEvent::Bound(_) => observability::policy_bound(slug),
@@ -58,11 +58,11 @@ pub fn committed(cache: &TenantCache, slug: &str, event: PolicyEvent<'_>) {
 
 /// What the change makes stale: the policy and the quote it came from, and every page that lists
 /// active policies (they show last payments and claim counts too).
-fn invalidate(cache: &TenantCache, event: &PolicyEvent<'_>) {
+async fn invalidate(cache: &TenantCache, event: &PolicyEvent<'_>) {
     let policy = match event {
         PolicyEvent::Bound(p) | PolicyEvent::Moved(p) | PolicyEvent::Changed(p) => Some(*p),
         PolicyEvent::Swept(_) => {
-            cache.flush(Tag::Policies);
+            cache.flush(Tag::Policies).await;
             None
         }
         PolicyEvent::PaymentReceived(_)
@@ -70,8 +70,8 @@ fn invalidate(cache: &TenantCache, event: &PolicyEvent<'_>) {
         | PolicyEvent::ClaimMoved(_) => None,
     };
     if let Some(p) = policy {
-        cache.forget(&PolicyKey(&p.id));
-        cache.forget(&QuoteKey(&p.quote_id));
+        cache.forget(&PolicyKey(&p.id)).await;
+        cache.forget(&QuoteKey(&p.quote_id)).await;
     }
-    cache.flush(Tag::ActivePolicies);
+    cache.flush(Tag::ActivePolicies).await;
 }

@@ -5,12 +5,13 @@ use serde_json::json;
 
 use crate::{
     both_engines,
-    helpers::{Engine, spawn_app, today},
+    helpers::{Engine, spawn_app, spawn_with, today},
 };
 
 both_engines!(
     records_are_served_from_cache_and_fresh_after_changes,
-    the_active_page_is_cached_and_fresh_after_a_payment_or_claim
+    the_active_page_is_cached_and_fresh_after_a_payment_or_claim,
+    with_redis_the_replicas_share_the_cache
 );
 
 async fn records_are_served_from_cache_and_fresh_after_changes(engine: Engine) {
@@ -74,4 +75,38 @@ async fn the_active_page_is_cached_and_fresh_after_a_payment_or_claim(engine: En
     .await
     .ok(201);
     assert_eq!(t.get(page).await.ok(200)["items"][0]["claims_count"], 1);
+}
+
+/// With REDIS_URL, reads go through Redis (L2), shared by every replica: served from it, and
+/// fresh after a change.
+async fn with_redis_the_replicas_share_the_cache(engine: Engine) {
+    let prefix = format!("pstest:{}:", crate::helpers::unique());
+    let app = spawn_with(
+        engine,
+        &[
+            "--redis-url",
+            "redis://127.0.0.1:6379",
+            "--redis-prefix",
+            &prefix,
+        ],
+    )
+    .await;
+    let t = app.tenant().await;
+    let policy = t.bound_policy().await;
+    let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap());
+    t.get(&path).await.ok(200);
+    let before = app.statements(&t.slug).await;
+    for _ in 0..5 {
+        assert_eq!(t.get(&path).await.ok(200)["status"], "bound");
+    }
+    assert_eq!(
+        app.statements(&t.slug).await,
+        before,
+        "not served from Redis"
+    );
+    t.action(&format!("{path}/activate")).await.ok(200);
+    assert_eq!(t.get(&path).await.ok(200)["status"], "active");
+    t.get("/v1/policies/active").await.ok(200);
+    let listed = t.get("/v1/policies/active").await;
+    assert_eq!(listed.ok(200)["items"][0]["policy"]["id"], policy["id"]);
 }
