@@ -7,7 +7,8 @@
 //! Layout, under `REDIS_PREFIX` and the tenant's hash tag (one Redis Cluster slot per tenant, so
 //! the scripts' keys always share a node):
 //! - `{prefix}{t:acme}:policy:<id>`: `{"s": [generations…], "v": value or null}`, with its TTL;
-//! - `{prefix}{t:acme}:gen:policy:<id>`, `…:gen:tag:policies`: a generation, kept `KEEP`;
+//! - `{prefix}gen:{t:acme}:policy:<id>`, `…gen:{t:acme}:tag:policies`: a generation, kept
+//!   `KEEP`;
 //! - `{prefix}{t:acme}:clock`: the tenant's counter that generations are drawn from, so a value
 //!   is never reused even after a generation key expired (no ABA).
 //!
