@@ -48,6 +48,8 @@ return v
 ";
 
 pub struct L2 {
+    /// Loads in flight in this process (see `TenantCache::through_l2`).
+    pub flights: moka::future::Cache<String, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
     redis: ConnectionManager,
     prefix: String,
     read: Script,
@@ -64,6 +66,7 @@ pub struct Found {
 impl L2 {
     pub fn new(redis: ConnectionManager, prefix: &str) -> L2 {
         L2 {
+            flights: moka::future::Cache::builder().build(),
             redis,
             prefix: prefix.to_owned(),
             read: Script::new(READ),

@@ -210,19 +210,38 @@ impl TenantCache {
         if let Some(value) = hit {
             return Ok((value, "hit"));
         }
-        let started = std::time::Instant::now();
-        let value = load().await;
-        metrics::histogram!("cache_load_duration_seconds").record(started.elapsed().as_secs_f64());
-        let value =
-            value.inspect_err(|_| metrics::counter!("cache_load_errors_total").increment(1))?;
-        let (stored, ttl) = match &value {
-            Some(v) => (K::encode(v), jittered(K::TTL)),
-            None => (serde_json::Value::Null, NEGATIVE_TTL),
+        // One load per key and generations in this process: requests that saw the same
+        // generations share it; one that saw newer ones does not join an older load.
+        let flight = format!("{name}@{}", found.generations.join(","));
+        let shared = l2
+            .flights
+            .try_get_with(flight.clone(), async {
+                let started = std::time::Instant::now();
+                let value = load().await;
+                metrics::histogram!("cache_load_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                let value = value
+                    .inspect_err(|_| metrics::counter!("cache_load_errors_total").increment(1))?;
+                let (stored, ttl) = match &value {
+                    Some(v) => (K::encode(v), jittered(K::TTL)),
+                    None => (serde_json::Value::Null, NEGATIVE_TTL),
+                };
+                // Refused if a change overtook the load; a Redis failure is logged and counted.
+                l2.fill(&name, &depends, &found.generations, stored, ttl)
+                    .await
+                    .ok();
+                Ok::<_, Error>(Arc::new(value) as Arc<dyn std::any::Any + Send + Sync>)
+            })
+            .await;
+        l2.flights.invalidate(&flight).await;
+        let shared = shared.map_err(|e| match e.as_ref() {
+            Error::Unavailable(m) => Error::Unavailable(m.clone()),
+            other => Error::Internal(format!("cache load: {other}")),
+        })?;
+        let value = match shared.downcast_ref::<Option<K::Value>>() {
+            Some(value) => value.clone(),
+            None => load().await?,
         };
-        // Refused if a change overtook the load; a Redis failure is logged and counted.
-        l2.fill(&name, &depends, &found.generations, stored, ttl)
-            .await
-            .ok();
         Ok((value, "miss"))
     }
 

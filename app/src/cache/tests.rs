@@ -11,7 +11,7 @@ use std::{
 use tokio::sync::Notify;
 
 use super::{
-    Cache, TenantCache,
+    Cache,
     keys::{Key, Tag},
 };
 use crate::error::{Error, Result};
@@ -57,12 +57,6 @@ async fn tiers() -> Vec<(&'static str, Cache)> {
     ]
 }
 
-fn tenant(slug: &str) -> (Cache, TenantCache) {
-    let cache = Cache::new(1 << 20, None);
-    let t = cache.tenant(slug);
-    (cache, t)
-}
-
 /// A loader that counts its calls and answers with the count.
 fn counting(loads: &Arc<AtomicU64>) -> impl Fn() -> std::future::Ready<Result<Option<u64>>> {
     let loads = loads.clone();
@@ -89,18 +83,21 @@ async fn hits_after_one_load_and_forget_reloads() {
 
 #[tokio::test]
 async fn concurrent_misses_load_once() {
-    let (_cache, t) = tenant("a");
-    let loads = Arc::new(AtomicU64::new(0));
-    let slow = || {
-        let loads = loads.clone();
-        async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Ok(Some(loads.fetch_add(1, Ordering::SeqCst) + 1))
-        }
-    };
-    let all = futures::future::join_all((0..50).map(|_| t.get_or_load(&Num("cold"), slow))).await;
-    assert!(all.iter().all(|r| matches!(r, Ok(Some(1)))));
-    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    for (tier, cache) in tiers().await {
+        let t = cache.tenant("a");
+        let loads = Arc::new(AtomicU64::new(0));
+        let slow = || {
+            let loads = loads.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(Some(loads.fetch_add(1, Ordering::SeqCst) + 1))
+            }
+        };
+        let all = futures::future::join_all((0..50).map(|_| t.get_or_load(&Num("cold"), slow)));
+        let all = all.await;
+        assert!(all.iter().all(|r| matches!(r, Ok(Some(1)))), "{tier}");
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "{tier}");
+    }
 }
 
 /// A load that began before an invalidation is neither kept nor handed to a request that
