@@ -88,6 +88,16 @@ impl Error {
         }
     }
 
+    /// The error of a load several callers shared (moka's single flight hands each an
+    /// `Arc<Error>`): the same status for a busy dependency, else an internal error saying
+    /// `what` failed.
+    pub fn shared(err: &Error, what: &str) -> Error {
+        match err {
+            Error::Unavailable(m) => Error::Unavailable(m.clone()),
+            other => Error::Internal(format!("{what}: {other}")),
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             Error::BadRequest { .. } => 400,

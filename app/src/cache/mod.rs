@@ -159,10 +159,7 @@ impl TenantCache {
         let entry = l1
             .load::<K, _>(&name, seen.clone(), load())
             .await
-            .map_err(|e| match e.as_ref() {
-                Error::Unavailable(m) => Error::Unavailable(m.clone()),
-                other => Error::Internal(format!("cache load: {other}")),
-            })?;
+            .map_err(|e| Error::shared(&e, "cache load"))?;
         let now = l1.stamp(&depends);
         if entry.stamp() != now.as_slice() {
             // A change landed while it loaded: keep nothing.
@@ -234,10 +231,7 @@ impl TenantCache {
             })
             .await;
         l2.flights.invalidate(&flight).await;
-        let shared = shared.map_err(|e| match e.as_ref() {
-            Error::Unavailable(m) => Error::Unavailable(m.clone()),
-            other => Error::Internal(format!("cache load: {other}")),
-        })?;
+        let shared = shared.map_err(|e| Error::shared(&e, "cache load"))?;
         let value = match shared.downcast_ref::<Option<K::Value>>() {
             Some(value) => value.clone(),
             None => load().await?,

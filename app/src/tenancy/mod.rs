@@ -273,10 +273,7 @@ impl Tenancy {
                 Ok::<_, Error>(landlord::by_slug(&self.landlord, slug).await?.map(Arc::new))
             })
             .await
-            .map_err(|e| match e.as_ref() {
-                Error::Unavailable(m) => Error::Unavailable(m.clone()),
-                other => Error::Internal(format!("tenant lookup: {other}")),
-            })
+            .map_err(|e| Error::shared(&e, "tenant lookup"))
     }
 
     /// The tenant's pool, opened on first use, within the replica's connection budget.
