@@ -69,7 +69,8 @@ redis_ok() {
 
 ensure_redis() {
     step "checking Redis at 127.0.0.1:6379"
-    if command -v redis-cli >/dev/null 2>&1 && redis_ok; then
+    # The cache tests also start servers of their own (one to kill, a 3-node cluster).
+    if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && redis_ok; then
         return 0
     fi
 

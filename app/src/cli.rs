@@ -1,15 +1,17 @@
 //! The command line: `serve`, `migrate`, `tenants …`, `openapi`. Every command reads the same
 //! configuration from the environment (see `config`).
 
-use std::{io::IsTerminal, process::ExitCode};
+use std::{io::IsTerminal, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     api::spec,
+    cache::{Cache, keys::Tag},
     config::Config,
-    error::Result,
+    error::{Error, Result},
+    kv,
     startup::{Application, shutdown_signal},
     tenancy::{
         Tenancy, Tenant, TenantSlug, TenantStatus,
@@ -128,14 +130,14 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         }
         Command::Tenants(command) => {
             let tenancy = Tenancy::open(&cli.config.database).await?;
-            let result = tenants(&tenancy, command).await;
+            let result = tenants(&tenancy, &cli.config, command).await;
             tenancy.close().await;
             result.map(|()| ExitCode::SUCCESS)
         }
     }
 }
 
-async fn tenants(tenancy: &Tenancy, command: TenantsCommand) -> Result<()> {
+async fn tenants(tenancy: &Tenancy, config: &Config, command: TenantsCommand) -> Result<()> {
     match command {
         TenantsCommand::Create { slug, name } => {
             let tenant = tenancy.create(&TenantSlug::parse(&slug)?, &name).await?;
@@ -152,12 +154,32 @@ async fn tenants(tenancy: &Tenancy, command: TenantsCommand) -> Result<()> {
             }
         }
         TenantsCommand::Suspend { slug } => {
-            print_row(&tenancy.set_status(&slug, TenantStatus::Suspended).await?)
+            print_row(&tenancy.set_status(&slug, TenantStatus::Suspended).await?);
+            flush_cache(config, &slug).await?;
         }
         TenantsCommand::Activate { slug } => {
             print_row(&tenancy.set_status(&slug, TenantStatus::Active).await?)
         }
     }
+    Ok(())
+}
+
+/// Drops everything cached for the tenant: in Redis, and (through the backplane) in every
+/// replica's L1. Without Redis there is no shared cache to reach: the serving process's L1
+/// ages out, and the gateway refuses the tenant's requests within `TENANT_CACHE_TTL_SECS`.
+async fn flush_cache(config: &Config, slug: &str) -> Result<()> {
+    let Some(kv) = kv::open(config.redis_url.as_ref(), config.redis_cluster)? else {
+        return Ok(());
+    };
+    let unreachable = || Error::Unavailable("Redis: cannot flush the tenant's cache".into());
+    if !kv.wait_up(Duration::from_secs(5)).await {
+        return Err(unreachable());
+    }
+    let cache = Cache::new(0, Some((kv, config.redis_prefix.clone())));
+    if !cache.tenant(slug).flush(Tag::Tenant).await {
+        return Err(unreachable());
+    }
+    println!("flushed the cache of {slug}");
     Ok(())
 }
 

@@ -78,9 +78,14 @@ pub struct Config {
     #[arg(long, env = "LOG_QUEUE_LINES", default_value_t = 10_000)]
     pub log_queue_lines: usize,
 
-    /// Redis, e.g. `redis://127.0.0.1:6379`. Unset: no Redis; readiness does not check it.
+    /// Redis, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS, the password in the URL), or
+    /// a cluster's nodes, comma-separated. Unset or empty: no Redis (L1 cache only).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<SecretString>,
+
+    /// `REDIS_URL` is a node of a Redis Cluster (implied by a list of nodes).
+    #[arg(long, env = "REDIS_CLUSTER", default_value_t = false)]
+    pub redis_cluster: bool,
 
     /// The secret Kong adds to every upstream request (`X-Gateway-Secret`). Set: a `/v1` request
     /// without it is 401. Unset: Kong's headers are trusted from anyone who can reach the port.
@@ -117,7 +122,8 @@ pub struct Config {
     #[arg(long, env = "REDIS_PREFIX", default_value = "policy_service_cache:")]
     pub redis_prefix: String,
 
-    /// The most the in-process cache (L1) holds, in bytes of cached records.
+    /// The most the in-process cache (L1) holds, in bytes of cached records; 0: no L1 (with
+    /// Redis, every read goes to L2).
     #[arg(long, env = "CACHE_L1_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub cache_l1_max_bytes: u64,
 

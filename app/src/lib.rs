@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+pub mod kv;
 pub mod observability;
 pub mod observer;
 pub mod schedule;

@@ -12,7 +12,7 @@ use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
     error::{Error, Result},
-    observer::{self, PolicyEvent},
+    observer::PolicyEvent,
     services,
     state::AppState,
     tenancy::Tenant,
@@ -60,8 +60,10 @@ pub async fn sweep(state: &AppState) -> u64 {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(tenant = %tenant.slug, expired = n, "expired policies past their term");
-                let cache = state.cache.tenant(&tenant.slug);
-                observer::committed(&cache, &tenant.slug, PolicyEvent::Swept(n)).await;
+                state
+                    .observer(&tenant.slug)
+                    .committed(PolicyEvent::Swept(n))
+                    .await;
                 total += n;
             }
             Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "expiry sweep failed"),

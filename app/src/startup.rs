@@ -1,7 +1,8 @@
 //! Builds the application from configuration and runs it until shutdown.
 //!
-//! `Application::build` opens everything (landlord, Redis, the listeners) before serving, so a
-//! bad configuration fails at start, not on the first request. Tests build it with port 0 and
+//! `Application::build` opens everything (landlord, the listeners) before serving, so a bad
+//! configuration fails at start, not on the first request. Redis is the exception: it is
+//! connected in the background (`kv`), so an outage of it never stops a start. Tests build it with port 0 and
 //! their own data folder or database names, and run it in the background.
 //!
 //! `/metrics` is on the API port unless `METRICS_PORT` gives it a listener of its own (so the
@@ -25,14 +26,15 @@ use poem::{
     middleware::AddData,
     web::Html,
 };
-use secrecy::ExposeSecret;
 
 use crate::{
     api::{problem, spec},
     cache::Cache,
     config::{AppEnv, Config},
     error::{Error, Result},
-    gateway, observability, schedule, server,
+    gateway, kv, observability,
+    observer::Unindexed,
+    schedule, server,
     state::AppState,
     tenancy::{Tenancy, TenantSlug},
 };
@@ -145,26 +147,25 @@ impl Application {
 /// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
 pub async fn open_state(config: Config) -> Result<AppState> {
     let tenancy = Tenancy::open(&config.database).await?;
-    let redis = match &config.redis_url {
-        Some(url) => Some(connect_redis(url.expose_secret()).await?),
-        None => None,
-    };
+    // Connected in the background: the service starts, and serves, while Redis is down.
+    let kv = kv::open(config.redis_url.as_ref(), config.redis_cluster)?;
     if config.wants_demo_tenant() && tenancy.find("demo").await?.is_none() {
         tenancy
             .create(&TenantSlug::parse("demo")?, "Demo Insurance")
             .await?;
         tracing::info!("created the demo tenant (X-Consumer-Custom-ID: demo)");
     }
-    // With Redis, the replicas share L2; without, this one instance has L1 (see `cache`).
+    // L1 in front; with Redis, L2 shared by the replicas (see `cache`).
     let cache = Cache::new(
         config.cache_l1_max_bytes,
-        redis.clone().map(|r| (r, config.redis_prefix.clone())),
+        kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
     );
     Ok(AppState {
         config,
         tenancy,
         cache,
-        redis,
+        kv,
+        search_index: Arc::new(Unindexed),
         draining: AtomicBool::new(false),
     })
 }
@@ -188,13 +189,6 @@ fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
     telemetry::metrics::Exposition::collecting(move || {
         observability::pools::collect(&state.tenancy)
     })
-}
-
-async fn connect_redis(url: &str) -> Result<redis::aio::ConnectionManager> {
-    let client = redis::Client::open(url).map_err(|e| Error::Config(format!("REDIS_URL: {e}")))?;
-    redis::aio::ConnectionManager::new(client)
-        .await
-        .map_err(|e| Error::Config(format!("cannot reach Redis: {e}")))
 }
 
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {

@@ -1,16 +1,32 @@
 //! What every request can reach: configuration, the tenancy (landlord and tenant pools), the
-//! read cache and the optional Redis connection. Built once by `startup`, shared as `Arc<AppState>`.
+//! read cache, the optional Redis connection and what listens to committed changes. Built once by
+//! `startup`, shared as `Arc<AppState>`.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, atomic::AtomicBool};
 
-use crate::{cache::Cache, config::Config, tenancy::Tenancy};
+use crate::{
+    cache::Cache,
+    config::Config,
+    kv::Kv,
+    observer::{Observer, SearchIndex},
+    tenancy::Tenancy,
+};
 
 pub struct AppState {
     pub config: Config,
     pub tenancy: Tenancy,
     /// The read cache (`cache`), seen through `Cache::tenant`.
     pub cache: Cache,
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub kv: Option<Arc<Kv>>,
+    /// Told of every committed policy change (`observer`).
+    pub search_index: Arc<dyn SearchIndex>,
     /// Set on SIGTERM: readiness fails so traffic moves away before the server stops.
     pub draining: AtomicBool,
+}
+
+impl AppState {
+    /// What a committed change of tenant `slug` is reported to.
+    pub fn observer(&self, slug: &str) -> Observer {
+        Observer::new(self.cache.tenant(slug), slug, self.search_index.clone())
+    }
 }

@@ -20,7 +20,7 @@ use crate::{
     },
     error::{Error, Result},
     gateway::TenantCtx,
-    observer::{self, PolicyEvent},
+    observer::PolicyEvent,
     services,
 };
 
@@ -75,12 +75,9 @@ impl ClaimsApi {
         body: JsonBody<CreateClaim>,
     ) -> Result<Created<Claim>, Problems<{ CONFLICT | BODY }>> {
         let claim = services::claims::create(&ctx.db, body.0.try_into()?).await?;
-        observer::committed(
-            &ctx.cache,
-            &ctx.tenant.slug,
-            PolicyEvent::ClaimOpened(&claim),
-        )
-        .await;
+        ctx.observer
+            .committed(PolicyEvent::ClaimOpened(&claim))
+            .await;
         Ok(Created::new(claim))
     }
 
@@ -133,12 +130,9 @@ impl ClaimsApi {
         body: JsonBody<ClaimStatusChange>,
     ) -> Result<Json<Claim>, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
         let claim = services::claims::move_to(&ctx.db, id.as_str(), body.0.status).await?;
-        observer::committed(
-            &ctx.cache,
-            &ctx.tenant.slug,
-            PolicyEvent::ClaimMoved(&claim),
-        )
-        .await;
+        ctx.observer
+            .committed(PolicyEvent::ClaimMoved(&claim))
+            .await;
         Ok(Json(claim))
     }
 }

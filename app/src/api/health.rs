@@ -1,5 +1,8 @@
 //! The probes Kubernetes calls. `live` checks nothing outside the process, so a database outage
 //! never gets pods restarted; `ready` checks what requests need, each check timed and bounded.
+//! Redis is not among them: requests are served without it (from the database), so its outage
+//! makes the pod `degraded` (still 200), not unready: taking every replica out of the load
+//! balancer for a cache outage would turn it into a full one.
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -15,10 +18,12 @@ use crate::state::AppState;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-/// Outcome of a probe or of one check.
+/// Outcome of a probe or of one check. `degraded`: served, but without something that only
+/// makes it faster (Redis).
 #[oai(rename_all = "lowercase", rename = "HealthStatus")]
 pub enum Status {
     Ok,
+    Degraded,
     Fail,
 }
 
@@ -29,7 +34,8 @@ pub struct Check {
     pub status: Status,
     /// How long the check took.
     pub latency_ms: f64,
-    /// Why it failed: `unavailable`, `timeout` or `shutting down` (causes are logged).
+    /// Why it failed or is degraded: `unavailable`, `timeout` or `shutting down` (causes are
+    /// logged).
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
 }
@@ -43,7 +49,7 @@ pub struct Health {
 
 #[derive(ApiResponse)]
 pub enum ReadyResponse {
-    /// Every check passed.
+    /// Every check passed, or only Redis failed (`degraded`).
     #[oai(status = 200)]
     Ready(Json<Health>),
     /// A check failed; see `checks`.
@@ -97,7 +103,7 @@ impl HealthApi {
         })
     }
 
-    /// Readiness: the landlord database (and Redis, when configured) answer
+    /// Readiness: the landlord database answers (Redis, when configured, is reported)
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
         let mut checks = vec![
@@ -109,17 +115,19 @@ impl HealthApi {
             })
             .await,
         ];
-        if let Some(redis) = &state.redis {
-            let mut conn = redis.clone();
-            checks.push(
-                timed("redis", async move {
-                    redis::cmd("PING")
-                        .query_async::<String>(&mut conn)
-                        .await
-                        .map(|_| ())
+        if let Some(kv) = &state.kv {
+            let mut check = timed("redis", async {
+                kv.call("ping", |mut c| async move {
+                    redis::cmd("PING").query_async::<String>(&mut c).await
                 })
-                .await,
-            );
+                .await
+                .map(|_| ())
+            })
+            .await;
+            if check.status == Status::Fail {
+                check.status = Status::Degraded;
+            }
+            checks.push(check);
         }
         if state.draining.load(Ordering::Relaxed) {
             checks.push(Check {
@@ -129,11 +137,16 @@ impl HealthApi {
                 error: Some("shutting down".into()),
             });
         }
-        let ok = checks.iter().all(|c| c.status == Status::Ok);
-        let health = Health {
-            status: if ok { Status::Ok } else { Status::Fail },
-            checks,
+        let worst = |s| checks.iter().any(|c| c.status == s);
+        let status = if worst(Status::Fail) {
+            Status::Fail
+        } else if worst(Status::Degraded) {
+            Status::Degraded
+        } else {
+            Status::Ok
         };
+        let ok = status != Status::Fail;
+        let health = Health { status, checks };
         if ok {
             ReadyResponse::Ready(Json(health))
         } else {

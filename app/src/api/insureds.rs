@@ -10,6 +10,7 @@ use super::{
     body::JsonBody,
     errors::{BODY, CONFLICT, NOT_FOUND, Problems},
     page,
+    rendered::Rendered,
 };
 use crate::{
     domain::{
@@ -97,9 +98,8 @@ impl InsuredsApi {
         &self,
         ctx: TenantCtx,
         #[doc = "The insured's id."] id: Path<Id>,
-    ) -> Result<Json<Insured>, Problems<{ NOT_FOUND }>> {
-        Ok(Json(
-            services::insureds::get(&ctx.db, &ctx.cache, id.as_str()).await?,
-        ))
+    ) -> Result<Rendered<Insured>, Problems<{ NOT_FOUND }>> {
+        let memo = services::insureds::get(&ctx.db, &ctx.cache, id.as_str()).await?;
+        Ok(Rendered::of(&memo, Insured::clone))
     }
 }

@@ -13,6 +13,7 @@ mod payments;
 mod policies;
 pub mod problem;
 mod quotes;
+mod rendered;
 pub mod spec;
 
 use poem_openapi::{

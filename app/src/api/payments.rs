@@ -20,7 +20,7 @@ use crate::{
     },
     error::{Error, Result},
     gateway::TenantCtx,
-    observer::{self, PolicyEvent},
+    observer::PolicyEvent,
     services,
 };
 
@@ -67,12 +67,9 @@ impl PaymentsApi {
         body: JsonBody<CreatePayment>,
     ) -> Result<Created<Payment>, Problems<{ CONFLICT | BODY }>> {
         let payment = services::payments::create(&ctx.db, body.0.try_into()?).await?;
-        observer::committed(
-            &ctx.cache,
-            &ctx.tenant.slug,
-            PolicyEvent::PaymentReceived(&payment),
-        )
-        .await;
+        ctx.observer
+            .committed(PolicyEvent::PaymentReceived(&payment))
+            .await;
         Ok(Created::new(payment))
     }
 

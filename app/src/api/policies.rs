@@ -14,6 +14,7 @@ use super::{
     body::JsonBody,
     errors::{BODY, CONFLICT, NOT_FOUND, Problems},
     page,
+    rendered::Rendered,
 };
 use crate::{
     domain::{
@@ -23,7 +24,7 @@ use crate::{
     },
     error::Error,
     gateway::TenantCtx,
-    observer::{self, PolicyEvent},
+    observer::PolicyEvent,
     services::{
         self,
         policies::{Bound, Idempotency},
@@ -114,7 +115,7 @@ impl PoliciesApi {
         Ok(
             match services::policies::bind(&ctx.db, &rules, &quote_id, notes, idem).await? {
                 Bound::Created(p) => {
-                    observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Bound(&p)).await;
+                    ctx.observer.committed(PolicyEvent::Bound(&p)).await;
                     BindResponse::Created(Json(p))
                 }
                 Bound::Replayed(p) => BindResponse::Replayed(Json(p)),
@@ -162,13 +163,10 @@ impl PoliciesApi {
         /// Page size, 1 to 100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> Result<Json<page::PageOf<crate::domain::policy::ActivePolicy>>, Problems<0>> {
+    ) -> Result<Rendered<page::PageOf<crate::domain::policy::ActivePolicy>>, Problems<0>> {
         let page = page::request(cursor.0, limit.0);
-        Ok(Json(
-            services::policies::active(&ctx.db, &ctx.cache, &page)
-                .await?
-                .into(),
-        ))
+        let memo = services::policies::active(&ctx.db, &ctx.cache, &page).await?;
+        Ok(Rendered::of(&memo, |page| page.clone().into()))
     }
 
     /// Get a policy
@@ -177,10 +175,9 @@ impl PoliciesApi {
         &self,
         ctx: TenantCtx,
         #[doc = "The policy's id."] id: Path<Id>,
-    ) -> Result<Json<Policy>, Problems<{ NOT_FOUND }>> {
-        Ok(Json(
-            services::policies::get(&ctx.db, &ctx.cache, id.as_str()).await?,
-        ))
+    ) -> Result<Rendered<Policy>, Problems<{ NOT_FOUND }>> {
+        let memo = services::policies::get(&ctx.db, &ctx.cache, id.as_str()).await?;
+        Ok(Rendered::of(&memo, Policy::clone))
     }
 
     /// Update an open policy
@@ -209,7 +206,7 @@ impl PoliciesApi {
             notes: b.notes.map(Text::into_string),
         };
         let policy = services::policies::update(&ctx.db, id.as_str(), changes).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Changed(&policy)).await;
+        ctx.observer.committed(PolicyEvent::Changed(&policy)).await;
         Ok(Json(policy))
     }
 
@@ -228,7 +225,7 @@ impl PoliciesApi {
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Active, None).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy)).await;
+        ctx.observer.committed(PolicyEvent::Moved(&policy)).await;
         Ok(Json(policy))
     }
 
@@ -251,7 +248,7 @@ impl PoliciesApi {
         let cancelled = PolicyStatus::Cancelled;
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), cancelled, Some(&reason)).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy)).await;
+        ctx.observer.committed(PolicyEvent::Moved(&policy)).await;
         Ok(Json(policy))
     }
 
@@ -271,7 +268,7 @@ impl PoliciesApi {
     ) -> Result<Json<Policy>, Problems<{ NOT_FOUND | CONFLICT }>> {
         let policy =
             services::policies::move_to(&ctx.db, id.as_str(), PolicyStatus::Expired, None).await?;
-        observer::committed(&ctx.cache, &ctx.tenant.slug, PolicyEvent::Moved(&policy)).await;
+        ctx.observer.committed(PolicyEvent::Moved(&policy)).await;
         Ok(Json(policy))
     }
 }

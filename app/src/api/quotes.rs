@@ -13,6 +13,7 @@ use super::{
     body::JsonBody,
     errors::{BODY, NOT_FOUND, Problems},
     page,
+    rendered::Rendered,
 };
 use crate::{
     domain::{
@@ -197,9 +198,8 @@ impl QuotesApi {
         &self,
         ctx: TenantCtx,
         #[doc = "The quote's id."] id: Path<Id>,
-    ) -> Result<Json<Quote>, Problems<{ NOT_FOUND }>> {
-        Ok(Json(
-            services::quotes::get(&ctx.db, &ctx.cache, id.as_str()).await?,
-        ))
+    ) -> Result<Rendered<Quote>, Problems<{ NOT_FOUND }>> {
+        let memo = services::quotes::get(&ctx.db, &ctx.cache, id.as_str()).await?;
+        Ok(Rendered::of(&memo, Quote::clone))
     }
 }

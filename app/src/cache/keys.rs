@@ -1,11 +1,12 @@
 //! Typed keys: each names its value type, its tags and its TTL. Names are relative to a tenant
 //! (`TenantCache` prefixes them), so a key type cannot name another tenant's entry.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use serde_json::{Value, json};
 
+use super::Memo;
 use crate::{
     domain::{
         insured::Insured,
@@ -62,14 +63,19 @@ fn json_weight(value: &impl ToJSON) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
-/// A record read by its id, for ten minutes.
+/// A memo holds its value and, once asked, that value's JSON: about twice the JSON.
+fn memo_weight(value: &impl ToJSON) -> u32 {
+    json_weight(value).saturating_mul(2)
+}
+
+/// A record read by its id, for ten minutes, shared with its rendered body (`Memo`).
 macro_rules! by_id {
     ($(#[$doc:meta])* $key:ident, $value:ty, $tag:expr, $prefix:literal) => {
         $(#[$doc])*
         pub struct $key<'a>(pub &'a str);
 
         impl Key for $key<'_> {
-            type Value = $value;
+            type Value = Arc<Memo<$value>>;
             const TAGS: &'static [Tag] = &[$tag];
             const TTL: Duration = Duration::from_secs(600);
 
@@ -77,16 +83,16 @@ macro_rules! by_id {
                 format!(concat!($prefix, ":{}"), self.0)
             }
 
-            fn weight(value: &$value) -> u32 {
-                json_weight(value)
+            fn weight(value: &Self::Value) -> u32 {
+                memo_weight(value.value())
             }
 
-            fn encode(value: &$value) -> Value {
-                value.to_json().unwrap_or_default()
+            fn encode(value: &Self::Value) -> Value {
+                value.value().to_json().unwrap_or_default()
             }
 
-            fn decode(stored: Value) -> Option<$value> {
-                <$value>::parse_from_json(Some(stored)).ok()
+            fn decode(stored: Value) -> Option<Self::Value> {
+                <$value>::parse_from_json(Some(stored)).ok().map(Memo::new)
             }
         }
     };
@@ -113,7 +119,7 @@ pub struct ActivePageKey<'a> {
 }
 
 impl Key for ActivePageKey<'_> {
-    type Value = Page<ActivePolicy>;
+    type Value = Arc<Memo<Page<ActivePolicy>>>;
     const TAGS: &'static [Tag] = &[Tag::ActivePolicies, Tag::Policies];
     const TTL: Duration = Duration::from_secs(3600);
 
@@ -121,24 +127,26 @@ impl Key for ActivePageKey<'_> {
         format!("active:{}:{}", self.after.unwrap_or("first"), self.limit)
     }
 
-    fn weight(value: &Page<ActivePolicy>) -> u32 {
+    fn weight(value: &Self::Value) -> u32 {
         value
+            .value()
             .items
             .iter()
-            .map(json_weight)
+            .map(memo_weight)
             .fold(64, u32::saturating_add)
     }
 
-    fn encode(value: &Page<ActivePolicy>) -> Value {
-        json!({ "items": value.items.to_json(), "next": value.next })
+    fn encode(value: &Self::Value) -> Value {
+        let page = value.value();
+        json!({ "items": page.items.to_json(), "next": page.next })
     }
 
-    fn decode(mut stored: Value) -> Option<Page<ActivePolicy>> {
+    fn decode(mut stored: Value) -> Option<Self::Value> {
         let items = stored.get_mut("items")?.take();
-        Some(Page {
+        Some(Memo::new(Page {
             items: Vec::<ActivePolicy>::parse_from_json(Some(items)).ok()?,
             next: serde_json::from_value(stored.get_mut("next")?.take()).ok()?,
-        })
+        }))
     }
 }
 

@@ -1,5 +1,6 @@
 //! L1: moka, in this process, bounded by weight (`CACHE_L1_MAX_BYTES`), each entry with its own
-//! TTL (±10% jitter, so entries filled together do not expire together) and its stamp.
+//! TTL (±10% jitter, so entries filled together do not expire together) and its stamp: the
+//! local generations of its key, its tags and L1's epoch (bumped by `clear`) when it was read.
 
 use std::{
     any::Any,
@@ -57,6 +58,9 @@ impl Expiry<String, Arc<Entry>> for PerEntry {
     }
 }
 
+/// The name of L1's own generation: bumped when everything it holds must go (`clear`).
+const EPOCH: &str = "epoch";
+
 pub struct L1 {
     entries: Cache<String, Arc<Entry>>,
     generations: Generations,
@@ -79,8 +83,38 @@ impl L1 {
         }
     }
 
+    /// The generations of `names` and of the epoch, now.
     pub fn stamp(&self, names: &[String]) -> Vec<u64> {
-        self.generations.stamp(names)
+        let mut stamp = self.generations.stamp(names);
+        stamp.extend(self.generations.stamp(&[EPOCH.to_owned()]));
+        stamp
+    }
+
+    /// Drops every entry, and any fill begun before (its stamp has the old epoch).
+    pub fn clear(&self) {
+        self.generations.bump(EPOCH);
+        self.entries.invalidate_all();
+    }
+
+    /// Keeps `value`, read under `stamp` (of `depends`), unless a change has overtaken it.
+    pub async fn keep<K: Key>(
+        &self,
+        name: &str,
+        depends: &[String],
+        value: Option<K::Value>,
+        stamp: Vec<u64>,
+    ) {
+        let overtaken = |stamp: &[u64]| self.stamp(depends) != stamp;
+        if overtaken(&stamp) {
+            return;
+        }
+        let entry = Arc::new(Entry::new::<K>(value, stamp));
+        self.entries.insert(name.to_owned(), entry.clone()).await;
+        // A change between the check and the insert: `fresh` would refuse the entry anyway;
+        // dropping it now frees its room.
+        if overtaken(entry.stamp()) {
+            self.entries.invalidate(name).await;
+        }
     }
 
     pub fn bump(&self, name: &str) {
@@ -116,14 +150,7 @@ impl L1 {
     {
         self.entries
             .try_get_with(name.to_owned(), async move {
-                let started = Instant::now();
-                let loaded = load.await;
-                metrics::histogram!("cache_load_duration_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                if loaded.is_err() {
-                    metrics::counter!("cache_load_errors_total").increment(1);
-                }
-                Ok(Arc::new(Entry::new::<K>(loaded?, stamp)))
+                Ok(Arc::new(Entry::new::<K>(load.await?, stamp)))
             })
             .await
     }

@@ -14,7 +14,10 @@ use super::{
     Cache,
     keys::{Key, Tag},
 };
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    kv::Kv,
+};
 
 struct Num(&'static str);
 
@@ -40,20 +43,24 @@ impl Key for Num {
     }
 }
 
-/// A connection to the machine's Redis, under a prefix of the test's own.
-async fn redis() -> (redis::aio::ConnectionManager, String) {
-    let client = redis::Client::open("redis://127.0.0.1:6379").expect("redis url");
-    let conn = redis::aio::ConnectionManager::new(client)
-        .await
-        .expect("the machine's Redis at 127.0.0.1:6379");
-    (conn, format!("pstest:{}:", uuid::Uuid::now_v7()))
+/// The machine's Redis, under a prefix of the test's own.
+async fn redis() -> (Arc<Kv>, String) {
+    let kv = Kv::open("redis://127.0.0.1:6379", false).expect("redis url");
+    assert!(
+        kv.wait_up(Duration::from_secs(5)).await,
+        "the machine's Redis at 127.0.0.1:6379"
+    );
+    (kv, format!("pstest:{}:", uuid::Uuid::now_v7()))
 }
 
-/// Both tiers: L1 alone, and L2 on a real Redis.
+/// Every arrangement: L1 alone, L2 alone, and L1 in front of L2 (its backplane up).
 async fn tiers() -> Vec<(&'static str, Cache)> {
+    let both = Cache::new(1 << 20, Some(redis().await));
+    assert!(both.backplane_up(Duration::from_secs(5)).await, "backplane");
     vec![
         ("l1", Cache::new(1 << 20, None)),
-        ("l2", Cache::new(1 << 20, Some(redis().await))),
+        ("l2", Cache::new(0, Some(redis().await))),
+        ("l1+l2", both),
     ]
 }
 
@@ -215,15 +222,19 @@ async fn an_off_cache_always_loads() {
     }
 }
 
-/// Two instances sharing Redis: a change made and invalidated through one is what the other
-/// reads next, every time.
+/// Two instances sharing Redis, each with L1 in front: a change made and invalidated through one
+/// is what the other reads next, every time (the invalidation returns once the other acked).
 #[tokio::test]
 async fn replicas_sharing_redis_never_read_stale() {
-    let (conn, prefix) = redis().await;
-    let (one, two) = (
-        Cache::new(1 << 20, Some((conn.clone(), prefix.clone()))).tenant("a"),
-        Cache::new(1 << 20, Some((conn, prefix))).tenant("a"),
-    );
+    let (kv, prefix) = redis().await;
+    let caches = [
+        Cache::new(1 << 20, Some((kv.clone(), prefix.clone()))),
+        Cache::new(1 << 20, Some((kv, prefix))),
+    ];
+    for c in &caches {
+        assert!(c.backplane_up(Duration::from_secs(5)).await, "backplane");
+    }
+    let (one, two) = (caches[0].tenant("a"), caches[1].tenant("a"));
     let database = Arc::new(AtomicU64::new(0));
     let read = || {
         let database = database.clone();
@@ -246,4 +257,28 @@ async fn replicas_sharing_redis_never_read_stale() {
         }
     }
     assert_eq!(stale, 0, "stale reads across replicas");
+}
+
+/// 200 concurrent misses on one key, across two instances: one load, whoever holds the lease.
+#[tokio::test]
+async fn concurrent_misses_across_replicas_load_once() {
+    let (kv, prefix) = redis().await;
+    let one = Cache::new(1 << 20, Some((kv.clone(), prefix.clone())));
+    let two = Cache::new(1 << 20, Some((kv, prefix)));
+    let (one, two) = (one.tenant("a"), two.tenant("a"));
+    let loads = Arc::new(AtomicU64::new(0));
+    let slow = || {
+        let loads = loads.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(Some(loads.fetch_add(1, Ordering::SeqCst) + 1))
+        }
+    };
+    let all = futures::future::join_all((0..200).map(|i| {
+        let t = if i % 2 == 0 { &one } else { &two };
+        t.get_or_load(&Num("cold"), slow)
+    }))
+    .await;
+    assert!(all.iter().all(|r| matches!(r, Ok(Some(1)))));
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
 }

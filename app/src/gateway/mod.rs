@@ -27,6 +27,7 @@ use crate::{
     cache::TenantCache,
     db::Db,
     error::Error,
+    observer::Observer,
     state::AppState,
     tenancy::{Tenant, TenantSlug, TenantStatus},
 };
@@ -61,6 +62,8 @@ pub struct TenantCtx {
     pub db: Db,
     /// The cache as this tenant sees it: every name it touches is the tenant's.
     pub cache: TenantCache,
+    /// Where committed changes are reported (`observer`).
+    pub observer: Observer,
     pub consumer_id: String,
     pub user_id: String,
 }
@@ -136,6 +139,7 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         let db = state.tenancy.db(&tenant).await?;
         Ok(TenantCtx {
             cache: state.cache.tenant(&tenant.slug),
+            observer: state.observer(&tenant.slug),
             tenant,
             db,
             consumer_id: consumer_id.to_owned(),

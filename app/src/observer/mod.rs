@@ -8,6 +8,10 @@
 //! An event is reported only once its transaction committed: a listener never acts on a change
 //! that was rolled back.
 
+mod search;
+
+use std::sync::Arc;
+
 use crate::{
     cache::{
         TenantCache,
@@ -16,6 +20,7 @@ use crate::{
     domain::{claim::Claim, payment::Payment, policy::Policy},
     observability,
 };
+pub use search::{SearchIndex, Unindexed};
 
 /// A committed change, with the record as it now is.
 pub enum PolicyEvent<'a> {
@@ -32,46 +37,73 @@ pub enum PolicyEvent<'a> {
     ClaimMoved(&'a Claim),
 }
 
-/// Reports a committed change of the tenant `slug` (whose cache is `cache`).
-pub async fn committed(cache: &TenantCache, slug: &str, event: PolicyEvent<'_>) {
-    invalidate(cache, &event).await;
-    // The business counters.
-    match &event {
-        PolicyEvent::Bound(_) => observability::policy_bound(slug),
-        PolicyEvent::PaymentReceived(p) => {
-            observability::payment_received(slug, &p.currency, p.amount_minor)
+/// What listens to one tenant's committed changes.
+pub struct Observer {
+    cache: TenantCache,
+    slug: String,
+    index: Arc<dyn SearchIndex>,
+}
+
+impl Observer {
+    pub fn new(cache: TenantCache, slug: &str, index: Arc<dyn SearchIndex>) -> Observer {
+        Observer {
+            cache,
+            slug: slug.to_owned(),
+            index,
         }
-        PolicyEvent::ClaimOpened(_) => observability::claim_opened(slug),
-        PolicyEvent::Moved(_)
-        | PolicyEvent::Changed(_)
-        | PolicyEvent::Swept(_)
-        | PolicyEvent::ClaimMoved(_) => {}
     }
-    // The status gauges, for every change of a policy's or a claim's status.
-    if !matches!(
-        event,
-        PolicyEvent::Changed(_) | PolicyEvent::PaymentReceived(_)
-    ) {
-        observability::statuses::changed(slug);
+
+    /// Reports a committed change.
+    pub async fn committed(&self, event: PolicyEvent<'_>) {
+        let slug = self.slug.as_str();
+        invalidate(&self.cache, &event).await;
+        // The search index: the policy whose document changed, or all of the tenant's.
+        match &event {
+            PolicyEvent::Bound(p) | PolicyEvent::Moved(p) | PolicyEvent::Changed(p) => {
+                self.index.policy_changed(slug, &p.id)
+            }
+            PolicyEvent::PaymentReceived(p) => self.index.policy_changed(slug, &p.policy_id),
+            PolicyEvent::ClaimOpened(c) | PolicyEvent::ClaimMoved(c) => {
+                self.index.policy_changed(slug, &c.policy_id)
+            }
+            PolicyEvent::Swept(_) => self.index.tenant_changed(slug),
+        }
+        // The business counters.
+        match &event {
+            PolicyEvent::Bound(_) => observability::policy_bound(slug),
+            PolicyEvent::PaymentReceived(p) => {
+                observability::payment_received(slug, &p.currency, p.amount_minor)
+            }
+            PolicyEvent::ClaimOpened(_) => observability::claim_opened(slug),
+            PolicyEvent::Moved(_)
+            | PolicyEvent::Changed(_)
+            | PolicyEvent::Swept(_)
+            | PolicyEvent::ClaimMoved(_) => {}
+        }
+        // The status gauges, for every change of a policy's or a claim's status.
+        if !matches!(
+            event,
+            PolicyEvent::Changed(_) | PolicyEvent::PaymentReceived(_)
+        ) {
+            observability::statuses::changed(slug);
+        }
     }
 }
 
-/// What the change makes stale: the policy and the quote it came from, and every page that lists
-/// active policies (they show last payments and claim counts too).
+/// What the change makes stale, as the seed's PolicyObserver says: the policy (tags `policies`
+/// and the tenant's; on a payment or a claim too), the quote it came from (`quotes`), and every page that lists active
+/// policies (they show last payments and claim counts too). One Redis round trip.
 async fn invalidate(cache: &TenantCache, event: &PolicyEvent<'_>) {
-    let policy = match event {
-        PolicyEvent::Bound(p) | PolicyEvent::Moved(p) | PolicyEvent::Changed(p) => Some(*p),
-        PolicyEvent::Swept(_) => {
-            cache.flush(Tag::Policies).await;
-            None
+    let batch = match event {
+        PolicyEvent::Bound(p) | PolicyEvent::Moved(p) | PolicyEvent::Changed(p) => cache
+            .batch()
+            .forget(&PolicyKey(&p.id))
+            .forget(&QuoteKey(&p.quote_id)),
+        PolicyEvent::Swept(_) => cache.batch().flush(Tag::Policies),
+        PolicyEvent::PaymentReceived(p) => cache.batch().forget(&PolicyKey(&p.policy_id)),
+        PolicyEvent::ClaimOpened(c) | PolicyEvent::ClaimMoved(c) => {
+            cache.batch().forget(&PolicyKey(&c.policy_id))
         }
-        PolicyEvent::PaymentReceived(_)
-        | PolicyEvent::ClaimOpened(_)
-        | PolicyEvent::ClaimMoved(_) => None,
     };
-    if let Some(p) = policy {
-        cache.forget(&PolicyKey(&p.id)).await;
-        cache.forget(&QuoteKey(&p.quote_id)).await;
-    }
-    cache.flush(Tag::ActivePolicies).await;
+    batch.flush(Tag::ActivePolicies).send().await;
 }

@@ -1,5 +1,7 @@
+use std::sync::Arc;
+
 use crate::{
-    cache::{TenantCache, keys::InsuredKey},
+    cache::{Memo, TenantCache, keys::InsuredKey},
     db::{Db, now_ms},
     domain::{
         insured::{Insured, NewInsured},
@@ -28,10 +30,12 @@ pub async fn create(db: &Db, new: NewInsured) -> Result<Insured> {
     Ok(insured)
 }
 
-pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Insured> {
+/// The insured, shared with every request the cache serves it to.
+pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Arc<Memo<Insured>>> {
     let key = InsuredKey(id);
     let cached = cache.get_or_load(&key, || async {
-        store::insureds::get(&mut db.conn().await?.sql(), id).await
+        let insured = store::insureds::get(&mut db.conn().await?.sql(), id).await?;
+        Ok(insured.map(Memo::new))
     });
     found(cached.await?, "insured")
 }

@@ -1,8 +1,10 @@
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use crate::{
     cache::{
-        TenantCache,
+        Memo, TenantCache,
         keys::{ActivePageKey, PolicyKey},
     },
     db::{Db, Sql, now_ms},
@@ -142,10 +144,12 @@ async fn replay(db: &Db, idem: Option<&Idempotency>) -> Result<Option<Bound>> {
     Ok(Some(Bound::Replayed(policy)))
 }
 
-pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Policy> {
+/// The policy, shared with every request the cache serves it to.
+pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Arc<Memo<Policy>>> {
     let key = PolicyKey(id);
     let cached = cache.get_or_load(&key, || async {
-        store::policies::get(&mut db.conn().await?.sql(), id).await
+        let policy = store::policies::get(&mut db.conn().await?.sql(), id).await?;
+        Ok(policy.map(Memo::new))
     });
     found(cached.await?, "policy")
 }
@@ -163,20 +167,22 @@ pub async fn active(
     db: &Db,
     cache: &TenantCache,
     page: &PageRequest,
-) -> Result<Page<ActivePolicy>> {
+) -> Result<Arc<Memo<Page<ActivePolicy>>>> {
     let key = ActivePageKey {
         after: page.after.as_deref(),
         limit: page.limit,
     };
     let cached = cache.get_or_load(&key, || async {
-        Ok(Some(
-            store::policies::active(&mut db.conn().await?.sql(), page).await?,
-        ))
+        let loaded = store::policies::active(&mut db.conn().await?.sql(), page).await?;
+        Ok(Some(Memo::new(loaded)))
     });
-    Ok(cached.await?.unwrap_or(Page {
-        items: Vec::new(),
-        next: None,
-    }))
+    let empty = || {
+        Memo::new(Page {
+            items: Vec::new(),
+            next: None,
+        })
+    };
+    Ok(cached.await?.unwrap_or_else(empty))
 }
 
 /// Activates, cancels or expires a policy, if its current status (and, to expire it, the

@@ -1,5 +1,7 @@
+use std::sync::Arc;
+
 use crate::{
-    cache::{TenantCache, keys::QuoteKey},
+    cache::{Memo, TenantCache, keys::QuoteKey},
     db::{Db, now_ms},
     domain::{
         quote::{NewQuote, Quote},
@@ -23,10 +25,12 @@ pub async fn create(db: &Db, new: NewQuote) -> Result<Quote> {
     Ok(quote)
 }
 
-pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Quote> {
+/// The quote, shared with every request the cache serves it to.
+pub async fn get(db: &Db, cache: &TenantCache, id: &str) -> Result<Arc<Memo<Quote>>> {
     let key = QuoteKey(id);
     let cached = cache.get_or_load(&key, || async {
-        store::quotes::get(&mut db.conn().await?.sql(), id).await
+        let quote = store::quotes::get(&mut db.conn().await?.sql(), id).await?;
+        Ok(quote.map(Memo::new))
     });
     found(cached.await?, "quote")
 }

@@ -123,6 +123,15 @@ fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
 pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (env, mysql_prefix) = database_env(engine, &dir);
+    serve(env, extra, mysql_prefix, dir).await
+}
+
+async fn serve(
+    env: Vec<(&'static str, String)>,
+    extra: &[&str],
+    mysql_prefix: Option<String>,
+    dir: TempDir,
+) -> TestApp {
     let cli = Cli::try_parse_from(args_from(&env, extra)).expect("test configuration parses");
     let app = Application::build(cli.config)
         .await
@@ -147,6 +156,14 @@ pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
 }
 
 impl TestApp {
+    /// A second replica of this app: the same databases, its own process state (pools, L1
+    /// cache), with its own flags (`extra`: the same Redis, say). It leaves the databases to
+    /// `self` to drop.
+    pub async fn replica(&self, extra: &[&str]) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        serve(self.env.clone(), extra, None, dir).await
+    }
+
     /// A new tenant with a unique slug, and a client that calls as its Kong consumer.
     pub async fn tenant(&self) -> TenantClient {
         let slug = format!("t-{}", unique());
@@ -360,6 +377,7 @@ impl Resp {
 }
 
 /// Calls the API as one tenant's Kong consumer.
+#[derive(Clone)]
 pub struct TenantClient {
     pub slug: String,
     pub base: String,
@@ -501,4 +519,95 @@ pub async fn post_raw(t: &TenantClient, path: &str, body: impl Into<reqwest::Bod
             .body(body),
     )
     .await
+}
+
+/// A loopback port free now, and its Redis Cluster bus port (+10000) too.
+pub fn free_port() -> u16 {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `policy-service serve` in a process of its own, on an app's databases: a replica as in
+/// production, with its own runtime and threads. Killed when dropped.
+pub struct Replica {
+    pub address: String,
+    child: std::process::Child,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    /// A replica process of this app; `extra` are its flags (its Redis, say).
+    pub async fn replica_process(&self, extra: &[&str]) -> Replica {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
+        cmd.current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (*k, v)))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(extra)
+            .arg("serve")
+            .stdout(std::process::Stdio::null());
+        let replica = Replica {
+            address: format!("http://127.0.0.1:{port}"),
+            child: cmd.spawn().expect("policy-service runs"),
+            _dir: dir,
+        };
+        let ready = format!("{}/health/ready", replica.address);
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(&ready).send().await
+                && r.status() == 200
+            {
+                return replica;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the replica on {port} did not get ready");
+    }
+}
+
+impl Replica {
+    /// `t`, calling this replica instead.
+    pub fn client(&self, t: &TenantClient) -> TenantClient {
+        TenantClient {
+            base: self.address.clone(),
+            ..t.clone()
+        }
+    }
+
+    /// The value of a metric series on its `/metrics` (0 if absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.address))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .trim()
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
 }

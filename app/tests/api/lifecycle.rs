@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{Engine, spawn_with};
+use crate::helpers::{Engine, free_port, spawn_with};
 
 #[tokio::test]
 async fn tenant_pools_stay_bounded() {
@@ -130,13 +130,6 @@ fn data_dir_may_hold_percent_question_and_hash_signs() {
         files >= 2,
         "the landlord and the tenant are not in DATA_DIR"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// `policy-service serve` with no configuration but a port (and JSON logs): it makes `./data`

@@ -12,6 +12,8 @@ mod gateway;
 mod health;
 mod isolation;
 mod lifecycle;
+mod redis_server;
+mod replicas;
 mod spec;
 mod transitions;
 mod underwriting;

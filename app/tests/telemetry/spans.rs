@@ -30,7 +30,7 @@ async fn cache_calls_are_child_spans_holding_their_loads() {
     telemetry.shutdown(Duration::from_secs(10)).await;
 
     let spans = received.spans();
-    for (trace, outcome, loads) in [(&traces[0], "miss", true), (&traces[1], "hit", false)] {
+    for (trace, outcome, loads) in [(&traces[0], "miss", true), (&traces[1], "l1_hit", false)] {
         let of_trace = |s: &&Span| hex::encode(&s.trace_id) == *trace;
         let server = spans.iter().filter(of_trace).find(|s| s.kind == 2);
         let server = server.unwrap_or_else(|| panic!("no server span for the {outcome}"));
@@ -49,5 +49,47 @@ async fn cache_calls_are_child_spans_holding_their_loads() {
             sql_under_cache, loads,
             "{outcome}: its load's SQL under the cache span"
         );
+    }
+}
+
+/// With Redis, a miss's L2 calls are client spans under the cache span, beside its load's SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_calls_are_client_spans_under_the_cache_span() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let telemetry = install(&receiver);
+    let prefix = format!("pstest:{}:", crate::helpers::unique());
+    let flags = [
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--redis-prefix",
+        &prefix,
+    ];
+    let app = crate::helpers::spawn_with(Engine::Sqlite, &flags).await;
+    let t = app.tenant().await;
+    let policy = t.bound_policy().await;
+    let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap_or_default());
+    let resp = t.request(reqwest::Method::GET, &path).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let trace = header(&resp, "x-b3-traceid");
+    telemetry.shutdown(Duration::from_secs(10)).await;
+
+    let spans = received.spans();
+    let of_trace = |s: &&Span| hex::encode(&s.trace_id) == trace;
+    let cache = spans
+        .iter()
+        .filter(of_trace)
+        .find(|s| s.name == "cache get policy")
+        .expect("a cache span");
+    let reads = spans
+        .iter()
+        .filter(of_trace)
+        .filter(|s| s.name == "cache_read" && s.kind == 3)
+        .collect::<Vec<_>>();
+    assert!(!reads.is_empty(), "no Redis read span");
+    // The read, and the lease's read of the load it led: both under the cache span.
+    for read in reads {
+        assert_eq!(read.parent_span_id, cache.span_id);
+        assert_eq!(attribute(read, "db.system.name").as_deref(), Some("redis"));
     }
 }

@@ -1,0 +1,144 @@
+//! Redis servers a test starts on free loopback ports and stops by PID: one to kill and restart,
+//! or a three-node Redis Cluster. The machine's Redis (6379) is shared by every test, so nothing
+//! that breaks a server is done to it.
+
+use std::{
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+
+use crate::helpers::free_port;
+
+pub struct RedisServer {
+    pub port: u16,
+    extra: Vec<String>,
+    child: Option<Child>,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        RedisServer::on(free_port(), &[]).await
+    }
+
+    /// A server on `port` with more `redis-server` arguments.
+    pub async fn on(port: u16, extra: &[&str]) -> RedisServer {
+        let mut server = RedisServer {
+            port,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            child: None,
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        server.run().await;
+        server
+    }
+
+    async fn run(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(10);
+        while !self.cli(&["PING"]).stdout.starts_with(b"PONG") {
+            assert!(
+                Instant::now() < until,
+                "redis-server on {} did not start",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `redis-cli` against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs")
+    }
+
+    /// Kills it (SIGKILL, by PID): no goodbye to its clients.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.run().await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A three-node Redis Cluster, all masters.
+pub struct Cluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl Cluster {
+    pub async fn start() -> Cluster {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"];
+            nodes.push(RedisServer::on(free_port(), &args).await);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            created.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let until = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            loop {
+                let info = node.cli(&["CLUSTER", "INFO"]);
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < until, "the cluster did not become ok");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Cluster { nodes }
+    }
+
+    /// `REDIS_URL` for it: every node, comma-separated.
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
