@@ -60,7 +60,7 @@ impl Acks {
     }
 
     /// An id for an invalidation about to be published (acks may come before `PUBLISH` returns).
-    pub fn expect(&self) -> Pending {
+    pub fn begin(&self) -> Pending {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (done, wait) = oneshot::channel();
         let waiting = Waiting {
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn done_once_every_receiver_acked_whenever_the_count_comes() {
         let acks = Acks::default();
-        let mut early = acks.expect();
+        let mut early = acks.begin();
         // Acks may come back before PUBLISH says how many received the message.
         acks.heard(early.id);
         assert!(early.done.try_recv().is_err(), "receivers not known yet");
@@ -124,7 +124,7 @@ mod tests {
         acks.heard(early.id);
         assert!(early.done.try_recv().is_ok());
 
-        let mut alone = acks.expect();
+        let mut alone = acks.begin();
         acks.published(&alone, 0);
         assert!(
             alone.done.try_recv().is_ok(),

@@ -36,6 +36,9 @@ use crate::kv::{Kv, TIMEOUT};
 /// How often the subscription is pinged.
 const TICK: Duration = Duration::from_secs(1);
 
+/// Names whose last generation is remembered, at most.
+const SEEN_MAX: u64 = 100_000;
+
 /// Resubscribe backoff bounds.
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
@@ -83,7 +86,11 @@ impl Backplane {
             l1,
             channel: channel.clone(),
             sender: sender.clone(),
-            seen: moka::sync::Cache::builder().time_to_live(KEEP).build(),
+            // Bounded: forgetting one only lets a late duplicate cost a miss.
+            seen: moka::sync::Cache::builder()
+                .max_capacity(SEEN_MAX)
+                .time_to_live(KEEP)
+                .build(),
         };
         Backplane {
             up,
@@ -111,7 +118,7 @@ impl Backplane {
         let Some(mut conn) = conn else {
             return false;
         };
-        let pending = self.acks.expect();
+        let pending = self.acks.begin();
         let mut publish = redis::cmd("PUBLISH");
         publish
             .arg(&self.channel)

@@ -137,9 +137,10 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         };
         telemetry::http::record_tenant(&tenant.slug);
         let db = state.tenancy.db(&tenant).await?;
+        let cache = state.cache.tenant(&tenant.slug);
         Ok(TenantCtx {
-            cache: state.cache.tenant(&tenant.slug),
-            observer: state.observer(&tenant.slug),
+            observer: Observer::new(cache.clone(), &tenant.slug, state.search_index.clone()),
+            cache,
             tenant,
             db,
             consumer_id: consumer_id.to_owned(),
