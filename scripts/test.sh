@@ -169,6 +169,10 @@ run_checks() {
     # The document against the server, a linter and a generated client (app/tests/contract).
     step "contract checks"
     bash app/tests/contract/run.sh "$CARGO_TARGET_DIR/debug/policy-service"
+
+    # The dashboards, rules and k6 smoke against a running instance and a real Prometheus.
+    step "dashboards, alerts, load tests"
+    bash dashboards/prove.sh "$CARGO_TARGET_DIR/debug/policy-service"
 }
 
 main() {

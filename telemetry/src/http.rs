@@ -69,8 +69,10 @@ impl Drop for InFlight {
 impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let started = Instant::now();
+        let tenant = TenantSlot::default();
+        req.extensions_mut().insert(tenant.clone());
         let _in_flight = InFlight::enter();
         let method = known_method(req.method().as_str()).to_owned();
         let route = self
@@ -146,6 +148,9 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         });
         let exemplar = span_context.is_sampled().then_some(trace_id);
         metrics::observe_request(&method, &route, status, seconds, exemplar);
+        if let Some(tenant) = tenant.0.get() {
+            metrics::tenant_request(tenant, status);
+        }
         Ok(resp)
     }
 }
@@ -160,7 +165,15 @@ pub fn known_method(method: &str) -> &str {
     KNOWN.into_iter().find(|m| *m == method).unwrap_or("_OTHER")
 }
 
-/// Puts the tenant on the current request's span (`tenant.id`), for traces and log labels.
-pub fn record_tenant(tenant: &str) {
+/// Where the request's tenant is put once resolved, for the per-tenant request counter.
+#[derive(Clone, Default)]
+struct TenantSlot(Arc<std::sync::OnceLock<String>>);
+
+/// Names `req`'s tenant: on its span (`tenant.id`), for traces and log labels, and for
+/// `http_server_tenant_requests_total`.
+pub fn record_tenant(req: &Request, tenant: &str) {
     tracing::Span::current().record("tenant.id", tenant);
+    if let Some(slot) = req.extensions().get::<TenantSlot>() {
+        slot.0.set(tenant.to_owned()).ok();
+    }
 }

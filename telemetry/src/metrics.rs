@@ -110,6 +110,20 @@ pub fn installed() -> bool {
 
 pub(crate) fn describe_http() {
     metrics::describe_gauge!("http_server_active_requests", "HTTP requests being served");
+    metrics::describe_counter!(
+        "http_server_tenant_requests_total",
+        "Requests by tenant (capped) and status class, for the tenants dashboard"
+    );
+}
+
+/// Counts one request of `tenant` (capped, as every tenant label) by its status class.
+pub(crate) fn tenant_request(tenant: &str, status: u16) {
+    metrics::counter!(
+        "http_server_tenant_requests_total",
+        "tenant" => tenant_label(tenant),
+        "status_class" => format!("{}xx", status / 100)
+    )
+    .increment(1);
 }
 
 /// Counts telemetry that was given up.

@@ -387,4 +387,15 @@ fn describe() {
         metrics::Unit::Seconds,
         "How long each backplane outage kept L1 bypassed"
     );
+    // Counters of rare events start at 0, so their rates (and alerts) have a series at once.
+    for rare in [
+        "cache_load_errors_total",
+        "cache_reloads_total",
+        "cache_lease_waits_total",
+        "cache_evictions_total",
+        "cache_backplane_reconnects_total",
+        "cache_backplane_ack_timeouts_total",
+    ] {
+        metrics::counter!(rare).absolute(0);
+    }
 }

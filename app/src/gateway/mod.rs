@@ -135,7 +135,7 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
             Some(_) => return Err(Error::Forbidden("the tenant is suspended".into()).into()),
             None => return Err(Error::Forbidden("unknown tenant".into()).into()),
         };
-        telemetry::http::record_tenant(&tenant.slug);
+        telemetry::http::record_tenant(req, &tenant.slug);
         let db = state.tenancy.db(&tenant).await?;
         let cache = state.cache.tenant(&tenant.slug);
         Ok(TenantCtx {

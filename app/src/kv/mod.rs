@@ -240,4 +240,5 @@ fn describe() {
         "redis_breaker_trips_total",
         "Times the breaker opened after failures in a row"
     );
+    metrics::counter!("redis_breaker_trips_total").absolute(0);
 }

@@ -18,6 +18,12 @@ pub(super) fn describe() {
         "db_pool_budget_timeouts_total",
         "Requests refused (503) because no tenant-connection budget came free in time"
     );
+    // At 0 from the start, so a rate (and an alert on it) has a series before the first one.
+    metrics::counter!("db_pool_budget_timeouts_total").absolute(0);
+    metrics::describe_counter!(
+        "db_statements_total",
+        "SQL statements run, by operation and table"
+    );
     metrics::describe_histogram!(
         "db_pool_acquire_duration_seconds",
         metrics::Unit::Seconds,

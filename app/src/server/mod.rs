@@ -160,4 +160,8 @@ fn describe() {
         "http_server_connections_closed_total",
         "Connections the server closed: header_timeout (a request head not complete in time), idle (no request for the keep-alive time)"
     );
+    // Both reasons at 0 from the start, so their rates have a series before the first close.
+    for reason in ["header_timeout", "idle"] {
+        metrics::counter!("http_server_connections_closed_total", "reason" => reason).absolute(0);
+    }
 }

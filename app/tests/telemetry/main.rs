@@ -1,12 +1,16 @@
 //! Telemetry end to end: the app with telemetry installed, against in-test OTLP and Loki
 //! receivers. Each test installs global telemetry, so each needs a process of its own (nextest).
 
+mod dashboards;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
 mod labels;
 mod real;
 mod receivers;
+#[path = "../api/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
 mod spans;
 
 use std::time::{Duration, Instant};

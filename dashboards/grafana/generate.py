@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Writes the Grafana dashboards (*.json beside this file) from the short descriptions below,
+so every panel follows the same rules: datasources only through the `${prometheus}`, `${loki}`
+and `${tempo}` variables (no uid is written down), `exemplar: true` on every latency quantile,
+unique panel ids, a `tenant` variable wherever a query has a tenant label. CI checks the
+committed files are this script's output (python3 generate.py --check) and that every query
+answers against a Prometheus that scraped the service (dashboards/prove.sh).
+
+Import: Grafana → Dashboards → New → Import → upload a file, and pick the datasources; or
+provision the folder (../provisioning/dashboards.yaml).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RATE = "$__rate_interval"
+V1 = 'route=~"/v1/.*"'
+PROM = {"type": "prometheus", "uid": "${prometheus}"}
+LOKI = {"type": "loki", "uid": "${loki}"}
+
+
+def zero(expr, by):
+    """`expr`, or 0 for each group the traffic has: a rare error shows 0, not "No data"."""
+    return f"({expr} or sum by ({by}) (rate(http_server_request_duration_seconds_count[{RATE}])) * 0)"
+
+
+def q(expr, legend="", exemplar=False):
+    return {"expr": expr, "legend": legend, "exemplar": exemplar}
+
+
+def quantiles(metric, by, matchers=""):
+    sel = f"{metric}_bucket{{{matchers}}}" if matchers else f"{metric}_bucket"
+    return [
+        q(
+            f"histogram_quantile({p}, sum by (le, {by}) (rate({sel}[{RATE}])))",
+            f"p{int(p * 100)} {{{{{by}}}}}",
+            exemplar=True,
+        )
+        for p in (0.5, 0.95, 0.99)
+    ]
+
+
+def panel(title, targets, unit="short", description="", kind="timeseries", width=12):
+    return {
+        "title": title,
+        "targets": targets,
+        "unit": unit,
+        "description": description,
+        "kind": kind,
+        "width": width,
+    }
+
+
+def row(title):
+    return {"row": title}
+
+
+TENANT_VAR = {
+    "name": "tenant",
+    "label": "Tenant",
+    "type": "query",
+    "datasource": PROM,
+    "query": {"query": "label_values(http_server_tenant_requests_total, tenant)", "refId": "tenant"},
+    "definition": "label_values(http_server_tenant_requests_total, tenant)",
+    "includeAll": True,
+    "allValue": ".*",
+    "multi": True,
+    "refresh": 2,
+    "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+}
+
+DASHBOARDS = {
+    "service-red": (
+        "policy-service / Service (RED)",
+        "Rate, errors and duration of every /v1 operation, the SLOs of dashboards/slo.json, and the "
+        "server's connections. Latency panels carry exemplars: click one to open its trace in Tempo.",
+        [
+            row("Traffic and errors"),
+            panel("Requests by route", [q(f"sum by (route) (rate(http_server_request_duration_seconds_count{{{V1}}}[{RATE}]))", "{{route}}")], "reqps"),
+            panel("5xx ratio by route", [q(
+                zero(f'sum by (route) (rate(http_server_request_duration_seconds_count{{{V1}, status_class="5xx"}}[{RATE}]))', "route")
+                + f" / sum by (route) (rate(http_server_request_duration_seconds_count{{{V1}}}[{RATE}]))", "{{route}}")], "percentunit"),
+            panel("Responses by status class", [q(f"sum by (status_class) (rate(http_server_request_duration_seconds_count{{{V1}}}[{RATE}]))", "{{status_class}}")], "reqps"),
+            panel("Requests in flight", [q("sum(http_server_active_requests)", "in flight")]),
+            row("Duration"),
+            panel("Latency by route (p50, p95, p99)", quantiles("http_server_request_duration_seconds", "route", V1), "s", width=24),
+            row("SLOs (dashboards/slo.json)"),
+            panel("Error ratio, 5m, by SLO", [q("slo:sli_error:ratio_rate5m", "{{slo}}")], "percentunit",
+                  "Failed (availability) or slower than the threshold (latency); the budget is slo:error_budget:ratio."),
+            panel("Budget burn rate, 1h, by SLO", [q("slo:sli_error:ratio_rate1h / on (slo) slo:error_budget:ratio", "{{slo}}")], "x",
+                  "1 spends the budget exactly over 30 days; 14.4 over 1h pages."),
+            row("Connections"),
+            panel("Open connections", [q("sum(http_server_connections)", "open")]),
+            panel("Connections closed by reason", [q(f"sum by (reason) (rate(http_server_connections_closed_total[{RATE}]))", "{{reason}}")], "ops"),
+        ],
+    ),
+    "tenants": (
+        "policy-service / Tenants",
+        "Which tenants send the traffic and get the errors, and each one's business: policies bound, "
+        "payments, claims, and policies and claims by status. Tenants past METRICS_TENANT_LABELS are `other`.",
+        [
+            row("Traffic"),
+            panel("Top tenants by requests", [q(f'topk(10, sum by (tenant) (rate(http_server_tenant_requests_total{{tenant=~"$tenant"}}[{RATE}])))', "{{tenant}}")], "reqps"),
+            panel("Top tenants by 5xx", [q(
+                f'topk(10, sum by (tenant) (rate(http_server_tenant_requests_total{{tenant=~"$tenant", status_class="5xx"}}[{RATE}]))'
+                f' or sum by (tenant) (rate(http_server_tenant_requests_total{{tenant=~"$tenant"}}[{RATE}])) * 0)', "{{tenant}}")], "reqps"),
+            row("Business"),
+            panel("Policies bound", [q(f'sum by (tenant) (rate(policies_bound_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}}"),
+                                     q(f'sum by (tenant) (rate(policies_created_total{{tenant=~"$tenant"}}[{RATE}]))', "created {{tenant}}")], "ops"),
+            panel("Payments", [q(f'sum by (tenant) (rate(payments_received_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}}")], "ops"),
+            panel("Amount paid (minor units)", [q(f'sum by (tenant, currency) (rate(payments_amount_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}} {{currency}}")], "short"),
+            panel("Claims opened", [q(f'sum by (tenant) (rate(claims_opened_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}}")], "ops"),
+            panel("Policies by status", [q('max by (tenant, status) (policies_by_status{tenant=~"$tenant"})', "{{tenant}} {{status}}")],
+                  description="Every replica reports the same counts: max, never sum."),
+            panel("Claims by status", [q('max by (tenant, status) (claims_by_status{tenant=~"$tenant"})', "{{tenant}} {{status}}")]),
+            panel("Search index requests", [q(f"sum by (scope) (rate(search_index_requests_total[{RATE}]))", "{{scope}}")], "ops",
+                  "Search documents made out of date by committed changes."),
+        ],
+    ),
+    "database": (
+        "policy-service / Database",
+        "The landlord and tenant pools (use against their budget, waits), and the statements run.",
+        [
+            row("Pools"),
+            panel("Connections by pool and state", [q("sum by (pool, state) (db_pool_connections)", "{{pool}} {{state}}"),
+                                                    q("sum by (pool) (db_pool_max_connections)", "{{pool}} max")]),
+            panel("Pools open", [q("sum by (pool) (db_pools_open)", "{{pool}}")]),
+            panel("Acquire wait (p50, p95, p99)", quantiles("db_pool_acquire_duration_seconds", "pool"), "s"),
+            panel("Transaction begin wait (p50, p95, p99)", quantiles("db_transaction_begin_duration_seconds", "pool"), "s"),
+            panel("Requests refused for want of a connection", [q(f"sum(rate(db_pool_budget_timeouts_total[{RATE}]))", "503s")], "ops"),
+            row("Statements"),
+            panel("Statements by operation and table", [q(f"sum by (operation, table) (rate(db_statements_total[{RATE}]))", "{{operation}} {{table}}")], "ops", width=24),
+        ],
+    ),
+    "cache": (
+        "policy-service / Cache",
+        "The two-tier cache: hits by tier, loads, single flight, invalidations and the backplane, "
+        "and Redis (calls, errors, the breaker).",
+        [
+            row("Reads"),
+            panel("Hit ratio by tier", [q(f'sum by (tier) (rate(cache_requests_total{{outcome="hit"}}[{RATE}])) / sum by (tier) (rate(cache_requests_total[{RATE}]))', "{{tier}}")], "percentunit"),
+            panel("Loads from the database", [q(f"sum(rate(cache_load_duration_seconds_count[{RATE}]))", "loads"),
+                                              q(f"sum(rate(cache_load_errors_total[{RATE}]))", "failed"),
+                                              q(f"sum(rate(cache_reloads_total[{RATE}]))", "reloads"),
+                                              q(f"sum(rate(cache_lease_waits_total[{RATE}]))", "waited for another replica")], "ops"),
+            panel("Load duration (p50, p95, p99)", [q(f"histogram_quantile({p}, sum by (le) (rate(cache_load_duration_seconds_bucket[{RATE}])))", f"p{int(p * 100)}", True) for p in (0.5, 0.95, 0.99)], "s"),
+            panel("L1 evictions", [q(f"sum(rate(cache_evictions_total[{RATE}]))", "evicted")], "ops"),
+            row("Invalidations and the backplane"),
+            panel("Invalidations", [q(f"sum(rate(cache_invalidations_total[{RATE}]))", "made here"),
+                                    q(f"sum(rate(cache_invalidations_sent_total[{RATE}]))", "published"),
+                                    q(f"sum by (outcome) (rate(cache_invalidations_received_total[{RATE}])) or vector(0)", "received {{outcome}}"),
+                                    q("sum(cache_invalidations_pending)", "waiting to be resent")], "ops"),
+            panel("Backplane", [q("min(cache_backplane_up)", "up (all replicas)"),
+                                q(f"sum(increase(cache_backplane_reconnects_total[{RATE}]))", "reconnects"),
+                                q(f"sum(increase(cache_backplane_ack_timeouts_total[{RATE}]))", "ack timeouts")]),
+            panel("L1 bypassed after a backplane outage", [q(f"sum(rate(cache_l1_bypass_seconds_sum[{RATE}])) or vector(0)", "seconds bypassed / s")], "s"),
+            row("Redis"),
+            panel("Redis call duration by operation (p50, p95, p99)", quantiles("redis_duration_seconds", "op"), "s", width=24),
+            panel("Redis errors and refused calls", [q(f"sum by (op) (rate(redis_errors_total[{RATE}])) or vector(0)", "failed {{op}}"),
+                                                     q(f"sum by (op) (rate(redis_rejected_total[{RATE}])) or vector(0)", "refused {{op}}")], "ops"),
+            panel("Breaker", [q("max(redis_breaker_open)", "open"),
+                              q(f"sum(increase(redis_breaker_trips_total[{RATE}]))", "trips")]),
+        ],
+    ),
+    "telemetry": (
+        "policy-service / Telemetry health",
+        "What the service could not ship: spans and log lines dropped because a queue was full or a "
+        "receiver down. Anything above 0 means traces or logs are missing.",
+        [
+            panel("Dropped by signal", [q(f"sum by (signal) (rate(telemetry_dropped_total[{RATE}]))", "{{signal}}")], "ops", width=24),
+        ],
+    ),
+    "process": (
+        "policy-service / Process",
+        "Each replica's CPU, memory, file descriptors and threads, and which build it runs.",
+        [
+            panel("CPU", [q(f"sum by (instance) (rate(process_cpu_seconds_total[{RATE}]))", "{{instance}}")], "percentunit"),
+            panel("Resident memory", [q("sum by (instance) (process_resident_memory_bytes)", "{{instance}}"),
+                                      q("sum by (instance) (process_virtual_memory_bytes)", "virtual {{instance}}"),
+                                      q("min by (instance) (process_virtual_memory_max_bytes)", "virtual max {{instance}}")], "bytes"),
+            panel("File descriptors", [q("sum by (instance) (process_open_fds)", "open {{instance}}"),
+                                       q("sum by (instance) (process_max_fds)", "max {{instance}}")]),
+            panel("Threads", [q("sum by (instance) (process_threads)", "{{instance}}")]),
+            panel("Uptime", [q("time() - max by (instance) (process_start_time_seconds)", "{{instance}}")], "s"),
+            panel("Builds running", [q("count by (version) (build_info)", "{{version}}")], kind="stat"),
+        ],
+    ),
+}
+
+LOGS = (
+    "policy-service / Logs",
+    "The service's log lines in Loki for the chosen tenants and level; each line's trace_id links "
+    "to its trace in Tempo (the Loki datasource's derived field).",
+)
+
+
+def grid(items):
+    """Lays panels out 2 to a row (or full width), rows between; ids in order."""
+    panels, x, y, next_id = [], 0, 0, 1
+    for item in items:
+        if "row" in item:
+            if x:
+                y, x = y + 8, 0
+            panels.append({"id": next_id, "type": "row", "title": item["row"], "collapsed": False,
+                           "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+            next_id, y = next_id + 1, y + 1
+            continue
+        w = item["width"]
+        if x + w > 24:
+            y, x = y + 8, 0
+        targets = [
+            {"refId": chr(ord("A") + i), "datasource": PROM, "expr": t["expr"],
+             "legendFormat": t["legend"], "exemplar": t["exemplar"], "range": True}
+            for i, t in enumerate(item["targets"])
+        ]
+        panels.append({
+            "id": next_id,
+            "type": item["kind"],
+            "title": item["title"],
+            "description": item["description"],
+            "datasource": PROM,
+            "gridPos": {"h": 8, "w": w, "x": x, "y": y},
+            "fieldConfig": {"defaults": {"unit": item["unit"]}, "overrides": []},
+            "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
+            "targets": targets,
+        })
+        next_id, x = next_id + 1, x + w
+        if x >= 24:
+            y, x = y + 8, 0
+    return panels
+
+
+def datasource_var(kind, label):
+    return {"name": kind, "label": label, "type": "datasource", "query": kind,
+            "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []}
+
+
+def dashboard(uid, title, description, panels, variables):
+    return {
+        "uid": f"policy-service-{uid}",
+        "title": title,
+        "description": description,
+        "tags": ["policy-service"],
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-1h", "to": "now"},
+        "timezone": "",
+        "annotations": {"list": []},
+        "links": [{"title": "policy-service", "type": "dashboards", "tags": ["policy-service"], "asDropdown": True}],
+        "templating": {"list": variables},
+        "panels": panels,
+    }
+
+
+def all_dashboards():
+    out = {}
+    for uid, (title, description, items) in DASHBOARDS.items():
+        uses_tenant = any("$tenant" in t["expr"] for i in items if "targets" in i for t in i["targets"])
+        variables = [datasource_var("prometheus", "Prometheus")] + ([TENANT_VAR] if uses_tenant else [])
+        out[uid] = dashboard(uid, *((title, description)), grid(items), variables)
+    logs_expr = '{app="policy-service", tenant=~"$tenant", level=~"$level"}'
+    logs_panels = [
+        {"id": 1, "type": "timeseries", "title": "Log lines by level", "datasource": LOKI,
+         "gridPos": {"h": 8, "w": 24, "x": 0, "y": 0},
+         "fieldConfig": {"defaults": {"unit": "short"}, "overrides": []}, "options": {},
+         "targets": [{"refId": "A", "datasource": LOKI, "expr": f"sum by (level) (count_over_time({logs_expr}[$__interval]))",
+                      "legendFormat": "{{level}}"}]},
+        {"id": 2, "type": "logs", "title": "Log lines (trace_id links to Tempo)", "datasource": LOKI,
+         "gridPos": {"h": 20, "w": 24, "x": 0, "y": 8},
+         "options": {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending", "enableLogDetails": True},
+         "targets": [{"refId": "A", "datasource": LOKI, "expr": logs_expr}]},
+    ]
+    loki_tenant = dict(TENANT_VAR, datasource=LOKI, query={"label": "tenant", "refId": "tenant", "type": 1},
+                       definition="label_values(tenant)")
+    level = {"name": "level", "label": "Level", "type": "custom", "query": "error,warn,info,debug",
+             "includeAll": True, "allValue": ".*", "multi": True,
+             "current": {"selected": True, "text": ["All"], "value": ["$__all"]}}
+    out["logs"] = dashboard("logs", *LOGS, logs_panels,
+                            [datasource_var("loki", "Loki"), datasource_var("tempo", "Tempo"), loki_tenant, level])
+    return out
+
+
+if __name__ == "__main__":
+    stale = []
+    for uid, board in all_dashboards().items():
+        path = HERE / f"{uid}.json"
+        text = json.dumps(board, indent=2, ensure_ascii=False) + "\n"
+        if "--check" in sys.argv:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text)
+    if stale:
+        sys.exit(f"not generate.py's output: {', '.join(stale)}; run python3 generate.py")

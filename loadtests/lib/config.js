@@ -1,0 +1,47 @@
+// What every script shares: where the service is, which tenants to spread over, and the
+// thresholds, derived from the one SLO file (dashboards/slo.json) the alert rules come from.
+const slo = JSON.parse(open('../../dashboards/slo.json'));
+
+export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+export const TENANTS = (__ENV.TENANTS || 'demo').split(',').map((t) => t.trim()).filter(Boolean);
+
+// Failed requests at most: what the availability objective allows (0.1% for 99.9%).
+const errorRate = Number((1 - slo.availability.objective).toFixed(6));
+// The latency objective's threshold is every endpoint's p99; p95 is the load tests' own.
+const p99 = slo.latency.threshold_seconds * 1000;
+const p95 = slo.k6.p95_ms;
+
+// The endpoints the workload calls, by the name tag each request carries (the route template,
+// as the service's own metrics name it).
+export const ENDPOINTS = [
+  'POST /v1/insureds',
+  'POST /v1/quotes',
+  'POST /v1/quotes/{id}/bind',
+  'POST /v1/policies/{id}/activate',
+  'POST /v1/payments',
+  'POST /v1/claims',
+  'GET /v1/policies/{id}',
+  'GET /v1/policies/active',
+];
+
+/** Thresholds for a scenario: overall, and p99 per endpoint. */
+export function thresholds({ arrivalRate = true } = {}) {
+  const t = {
+    http_req_failed: [`rate<=${errorRate}`],
+    http_req_duration: [`p(95)<${p95}`, `p(99)<${p99}`],
+    checks: [`rate>=${1 - errorRate}`],
+  };
+  for (const name of ENDPOINTS) {
+    t[`http_req_duration{name:${name}}`] = [`p(99)<${p99}`];
+  }
+  if (arrivalRate) {
+    // An iteration the arrival rate wanted but no VU was free to run: the service fell behind.
+    t.dropped_iterations = ['count==0'];
+  }
+  return t;
+}
+
+/** Options every script shares: the percentiles the thresholds and the summary use. */
+export const common = {
+  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+};

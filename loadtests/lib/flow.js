@@ -1,0 +1,79 @@
+// The workload: a tenant's insured is quoted, bound, activated, paid for and claimed on; the
+// policy is read back (cache hits) and the active-policies list read, as a portal would.
+import http from 'k6/http';
+import { check } from 'k6';
+import { BASE_URL } from './config.js';
+import { kongHeaders, pickTenant } from './kong.js';
+import { newTrace } from './trace.js';
+
+function call(method, path, name, tenant, body) {
+  const trace = newTrace();
+  const params = {
+    headers: { ...kongHeaders(tenant), traceparent: trace.traceparent },
+    tags: { name },
+  };
+  if (body !== undefined) {
+    params.headers['Content-Type'] = 'application/json';
+  }
+  const res = http.request(method, `${BASE_URL}${path}`, body === undefined ? null : JSON.stringify(body), params);
+  const ok = check(res, { [`${name} is 2xx`]: (r) => r.status >= 200 && r.status < 300 });
+  if (!ok) {
+    console.warn(`${name} answered ${res.status} (tenant ${tenant}, trace_id ${trace.traceId}): ${res.body}`);
+  }
+  return ok ? res.json() : null;
+}
+
+function day(offset) {
+  const d = new Date(Date.now() + offset * 86400000);
+  return d.toISOString().slice(0, 10);
+}
+
+/** One customer's journey; `reads` policy reads per policy made (the read-heavy share). */
+export function journey(reads = 3) {
+  const tenant = pickTenant();
+  const email = `k6-${__VU}-${__ITER}-${Math.floor(Math.random() * 1e9)}@example.com`;
+  const insured = call('POST', '/v1/insureds', 'POST /v1/insureds', tenant, { full_name: 'Kay Six', email });
+  if (!insured) return;
+  const quote = call('POST', '/v1/quotes', 'POST /v1/quotes', tenant, {
+    insured_id: insured.id,
+    product: 'auto',
+    currency: 'EUR',
+    effective_date: day(0),
+    expiry_date: day(364),
+    coverages: [{ code: 'liability', limit_minor: 100000000, deductible_minor: 50000, premium_minor: 45000 }],
+  });
+  if (!quote) return;
+  const policy = call('POST', `/v1/quotes/${quote.id}/bind`, 'POST /v1/quotes/{id}/bind', tenant, {});
+  if (!policy) return;
+  call('POST', `/v1/policies/${policy.id}/activate`, 'POST /v1/policies/{id}/activate', tenant);
+  call('POST', '/v1/payments', 'POST /v1/payments', tenant, {
+    policy_id: policy.id, amount_minor: 45000, currency: 'EUR', method: 'card',
+  });
+  for (let i = 0; i < reads; i++) {
+    call('GET', `/v1/policies/${policy.id}`, 'GET /v1/policies/{id}', tenant);
+  }
+  call('POST', '/v1/claims', 'POST /v1/claims', tenant, {
+    policy_id: policy.id, incident_date: day(0), description: 'Hail on the roof', amount_claimed_minor: 50000,
+  });
+  call('GET', '/v1/policies/active', 'GET /v1/policies/active', tenant);
+}
+
+/** handleSummary for every script: the JSON summary in SUMMARY (or NAME-summary.json here),
+ * and a few lines on stdout. */
+export function summary(name) {
+  return (data) => {
+    const path = __ENV.SUMMARY || `${name}-summary.json`;
+    const m = data.metrics;
+    const d = m.http_req_duration ? m.http_req_duration.values : {};
+    const failed = m.http_req_failed ? m.http_req_failed.values.rate : 0;
+    const dropped = m.dropped_iterations ? m.dropped_iterations.values.count : 0;
+    const crossed = Object.entries(data.metrics)
+      .flatMap(([metric, v]) => Object.entries(v.thresholds || {}).filter(([, t]) => !t.ok).map(([t]) => `${metric}: ${t}`));
+    const lines = [
+      `${name}: ${m.http_reqs ? m.http_reqs.values.count : 0} requests, ${(failed * 100).toFixed(3)}% failed, ` +
+        `p95 ${(d['p(95)'] || 0).toFixed(1)} ms, p99 ${(d['p(99)'] || 0).toFixed(1)} ms, ${dropped} iterations dropped`,
+      crossed.length ? `thresholds crossed: ${crossed.join('; ')}` : 'every threshold held',
+    ];
+    return { [path]: JSON.stringify(data, null, 2), stdout: lines.join('\n') + '\n' };
+  };
+}

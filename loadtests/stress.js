@@ -1,0 +1,32 @@
+// Stress: the arrival rate climbs in steps to PEAK journeys/s, to find where the SLO breaks
+// (the thresholds say at which step; dropped iterations mean the service fell behind).
+//   BASE_URL=… TENANTS=… PEAK=200 k6 run --no-usage-report stress.js
+import { common, thresholds } from './lib/config.js';
+import { journey, summary } from './lib/flow.js';
+
+const peak = Number(__ENV.PEAK || 200);
+const step = __ENV.STEP || '2m';
+
+export const options = {
+  ...common,
+  scenarios: {
+    stress: {
+      executor: 'ramping-arrival-rate',
+      startRate: Math.max(1, Math.round(peak / 10)),
+      timeUnit: '1s',
+      preAllocatedVUs: 100,
+      maxVUs: 2000,
+      stages: [0.25, 0.5, 0.75, 1].flatMap((f) => [
+        { target: Math.round(peak * f), duration: '30s' },
+        { target: Math.round(peak * f), duration: step },
+      ]).concat([{ target: 0, duration: '30s' }]),
+    },
+  },
+  thresholds: thresholds(),
+};
+
+export default function () {
+  journey();
+}
+
+export const handleSummary = summary('stress');
