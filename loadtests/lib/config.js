@@ -24,7 +24,7 @@ export const ENDPOINTS = [
   'GET /v1/policies/active',
 ];
 
-/** Thresholds for a scenario: overall, and p99 per endpoint. */
+/** Thresholds for a scenario: overall, and per endpoint (p95, p99, failed requests). */
 export function thresholds({ arrivalRate = true } = {}) {
   const t = {
     http_req_failed: [`rate<=${errorRate}`],
@@ -32,7 +32,8 @@ export function thresholds({ arrivalRate = true } = {}) {
     checks: [`rate>=${1 - errorRate}`],
   };
   for (const name of ENDPOINTS) {
-    t[`http_req_duration{name:${name}}`] = [`p(99)<${p99}`];
+    t[`http_req_duration{name:${name}}`] = [`p(95)<${p95}`, `p(99)<${p99}`];
+    t[`http_req_failed{name:${name}}`] = [`rate<=${errorRate}`];
   }
   if (arrivalRate) {
     // An iteration the arrival rate wanted but no VU was free to run: the service fell behind.

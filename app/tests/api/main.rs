@@ -13,6 +13,7 @@ mod health;
 mod isolation;
 mod lifecycle;
 mod redis_server;
+mod replica;
 mod replicas;
 mod spec;
 mod transitions;

@@ -16,8 +16,9 @@ use std::{
 use serde_json::json;
 
 use crate::{
-    helpers::{Engine, Replica, TenantClient, TestApp, free_port, spawn_with, unique},
+    helpers::{Engine, TenantClient, TestApp, free_port, spawn_with, unique},
     redis_server::{Cluster, RedisServer},
+    replica::Replica,
 };
 
 /// Flags for an app on `url` under a prefix of the test's own.

@@ -1,0 +1,85 @@
+//! Replicas as processes of their own: `policy-service serve` on a test app's databases, as in
+//! production (its own runtime and threads), for tests whose outcome depends on how replicas
+//! are scheduled (stale reads across replicas).
+
+use tempfile::TempDir;
+
+use crate::helpers::{TenantClient, TestApp, free_port};
+
+/// `policy-service serve` in a process of its own, on an app's databases: a replica as in
+/// production, with its own runtime and threads. Killed when dropped.
+pub struct Replica {
+    pub address: String,
+    child: std::process::Child,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    /// A replica process of this app; `extra` are its flags (its Redis, say).
+    pub async fn replica_process(&self, extra: &[&str]) -> Replica {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
+        cmd.current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (*k, v)))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(extra)
+            .arg("serve")
+            .stdout(std::process::Stdio::null());
+        let replica = Replica {
+            address: format!("http://127.0.0.1:{port}"),
+            child: cmd.spawn().expect("policy-service runs"),
+            _dir: dir,
+        };
+        let ready = format!("{}/health/ready", replica.address);
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(&ready).send().await
+                && r.status() == 200
+            {
+                return replica;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the replica on {port} did not get ready");
+    }
+}
+
+impl Replica {
+    /// `t`, calling this replica instead.
+    pub fn client(&self, t: &TenantClient) -> TenantClient {
+        TenantClient {
+            base: self.address.clone(),
+            ..t.clone()
+        }
+    }
+
+    /// The value of a metric series on its `/metrics` (0 if absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.address))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .trim()
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
