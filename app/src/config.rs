@@ -104,6 +104,23 @@ pub struct Config {
     #[arg(long, env = "EXPIRY_SWEEP_SECS", default_value_t = 3600)]
     pub expiry_sweep_secs: u64,
 
+    /// Where domain events go: `log` (a line each) or `none` (dropped once relayed).
+    #[arg(long, env = "EVENT_PUBLISHER", value_enum, default_value_t = EventPublisherKind::Log)]
+    pub event_publisher: EventPublisherKind,
+
+    /// Events go to the topic `<prefix><aggregate>`: `insurance.policy`, `.payment`, `.claim`.
+    #[arg(long, env = "EVENT_TOPIC_PREFIX", default_value = "insurance.")]
+    pub event_topic_prefix: String,
+
+    /// How often (s) every tenant's outbox is relayed, measured and pruned (besides the relay
+    /// right after each commit).
+    #[arg(long, env = "OUTBOX_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub outbox_sweep_secs: u64,
+
+    /// How long (h) published events stay in the outbox.
+    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
+    pub outbox_retention_hours: u64,
+
     /// Seconds a client has to send a whole request head, from its first byte (or from
     /// connecting); then the connection is closed.
     #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -143,6 +160,12 @@ pub struct Config {
     /// Create the `demo` tenant on first start. Defaults to on for SQLite in development.
     #[arg(long, env = "DEMO_TENANT")]
     pub demo_tenant: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventPublisherKind {
+    Log,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -301,6 +324,14 @@ impl Config {
 
     pub fn expiry_sweep(&self) -> Duration {
         Duration::from_secs(self.expiry_sweep_secs.max(1))
+    }
+
+    pub fn outbox_sweep(&self) -> Duration {
+        Duration::from_secs(self.outbox_sweep_secs)
+    }
+
+    pub fn outbox_retention(&self) -> Duration {
+        Duration::from_secs(self.outbox_retention_hours.saturating_mul(3600))
     }
 
     pub fn underwriting(&self) -> crate::domain::underwriting::Rules {

@@ -1,10 +1,11 @@
 //! Work that runs on a clock, in every replica (the seed's console schedule): idle tenant pools
 //! are let go every second (so an idle replica holds no tenant connection, with or without
-//! traffic), and the expiry sweep runs. Every EXPIRY_SWEEP_SECS, and once at start, each active tenant's active policies
-//! whose expiry date has passed become `expired`, in one guarded UPDATE per tenant, so two
-//! replicas sweeping at once expire each policy once. Like the status recounts, a sweep borrows
-//! the tenant's pool if it is open and otherwise a one-off connection (`Tenancy::borrow_db`), so
-//! it never keeps a pool alive.
+//! traffic), and the expiry sweep runs. Every EXPIRY_SWEEP_SECS, and once at start, each active
+//! tenant's active policies whose expiry date has passed become `expired`, each by a guarded
+//! UPDATE with its PolicyExpired event, in one transaction per tenant, so two replicas sweeping
+//! at once expire each policy once. Like the status recounts, a sweep borrows the tenant's pool
+//! if it is open and otherwise a one-off connection (`Tenancy::borrow_db`), so it never keeps a
+//! pool alive.
 
 use std::{sync::Arc, time::Duration};
 

@@ -32,6 +32,7 @@ use crate::{
     cache::Cache,
     config::{AppEnv, Config},
     error::{Error, Result},
+    events::{self, Events},
     gateway, kv, observability,
     observer::Unindexed,
     schedule, server,
@@ -116,6 +117,7 @@ impl Application {
         });
         let statuses = observability::statuses::spawn(state.clone());
         let sweep = schedule::spawn(state.clone());
+        let relay = events::spawn(state.clone());
         server::serve(
             self.acceptor,
             routes(state.clone()),
@@ -133,6 +135,10 @@ impl Application {
         // Stopped before the pools close, like the recounts.
         sweep.abort();
         sweep.await.ok();
+        // The last requests' events leave with the process, not at another replica's sweep.
+        state.events.settled(state.config.shutdown_grace()).await;
+        relay.abort();
+        relay.await.ok();
         if let Some(statuses) = statuses {
             // Stopped before the pools close, so no count opens one behind their back.
             statuses.abort();
@@ -160,12 +166,14 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         config.cache_l1_max_bytes,
         kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
     );
+    let events = Arc::new(Events::new(&config));
     Ok(AppState {
         config,
         tenancy,
         cache,
         kv,
         search_index: Arc::new(Unindexed),
+        events,
         draining: AtomicBool::new(false),
     })
 }

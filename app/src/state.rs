@@ -7,6 +7,7 @@ use std::sync::{Arc, atomic::AtomicBool};
 use crate::{
     cache::Cache,
     config::Config,
+    events::Events,
     kv::Kv,
     observer::{Observer, SearchIndex},
     tenancy::Tenancy,
@@ -20,6 +21,8 @@ pub struct AppState {
     pub kv: Option<Arc<Kv>>,
     /// Told of every committed policy change (`observer`).
     pub search_index: Arc<dyn SearchIndex>,
+    /// The outbox relay, nudged after each commit (`events`).
+    pub events: Arc<Events>,
     /// Set on SIGTERM: readiness fails so traffic moves away before the server stops.
     pub draining: AtomicBool,
 }
@@ -27,6 +30,11 @@ pub struct AppState {
 impl AppState {
     /// What a committed change of tenant `slug` is reported to.
     pub fn observer(&self, slug: &str) -> Observer {
-        Observer::new(self.cache.tenant(slug), slug, self.search_index.clone())
+        Observer::new(
+            self.cache.tenant(slug),
+            slug,
+            self.search_index.clone(),
+            self.events.clone(),
+        )
     }
 }

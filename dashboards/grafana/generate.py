@@ -164,6 +164,20 @@ DASHBOARDS = {
                               q(f"sum(increase(redis_breaker_trips_total[{RATE}]))", "trips")]),
         ],
     ),
+    "events": (
+        "policy-service / Events",
+        "The transactional outbox and its relay: events published by type, failures, how long an "
+        "event waits between its commit and its publish, and the oldest one not out yet.",
+        [
+            panel("Events published by type", [q(f'sum by (event_type) (rate(events_published_total{{outcome="published"}}[{RATE}]))', "{{event_type}}")], "ops"),
+            panel("Publish failures by type", [q(f'sum by (event_type) (rate(events_published_total{{outcome="failed"}}[{RATE}])) or vector(0)', "{{event_type}}")], "ops",
+                  "A failed publish stops the tenant's round (order is kept) and is retried."),
+            panel("Commit to publish (p50, p95, p99)", [q(f"histogram_quantile({p}, sum by (le) (rate(events_publish_lag_seconds_bucket[{RATE}])))", f"p{int(p * 100)}", True) for p in (0.5, 0.95, 0.99)], "s"),
+            panel("Oldest unsent event", [q("max(outbox_oldest_unsent_seconds)", "age")], "s",
+                  "Measured by the sweep (OUTBOX_SWEEP_SECS); above a few sweeps, the publisher is failing."),
+            panel("Sent events pruned", [q(f"sum(rate(outbox_pruned_total[{RATE}]))", "pruned")], "ops"),
+        ],
+    ),
     "telemetry": (
         "policy-service / Telemetry health",
         "What the service could not ship: spans and log lines dropped because a queue was full or a "

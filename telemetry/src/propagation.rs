@@ -15,3 +15,26 @@ pub fn extract(headers: &HeaderMap) -> Context {
 pub fn inject(cx: &Context, headers: &mut HeaderMap) {
     global::get_text_map_propagator(|p| p.inject_context(cx, &mut HeaderInjector(headers)));
 }
+
+/// The current span's context as a W3C `traceparent`, to carry it past a queue or an outbox;
+/// `None` outside a traced span.
+pub fn current_traceparent() -> Option<String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut headers = HeaderMap::new();
+    let cx = tracing::Span::current().context();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(&mut headers)));
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Makes `span` continue the trace of a W3C `traceparent` carried past a queue or an outbox.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = traceparent.parse() {
+        headers.insert("traceparent", value);
+        span.set_parent(extract(&headers)).ok();
+    }
+}

@@ -18,6 +18,7 @@ use crate::{
         keys::{PolicyKey, QuoteKey, Tag},
     },
     domain::{claim::Claim, payment::Payment, policy::Policy},
+    events::Events,
     observability,
 };
 pub use search::{SearchIndex, Unindexed};
@@ -42,14 +43,21 @@ pub struct Observer {
     cache: TenantCache,
     slug: String,
     index: Arc<dyn SearchIndex>,
+    events: Arc<Events>,
 }
 
 impl Observer {
-    pub fn new(cache: TenantCache, slug: &str, index: Arc<dyn SearchIndex>) -> Observer {
+    pub fn new(
+        cache: TenantCache,
+        slug: &str,
+        index: Arc<dyn SearchIndex>,
+        events: Arc<Events>,
+    ) -> Observer {
         Observer {
             cache,
             slug: slug.to_owned(),
             index,
+            events,
         }
     }
 
@@ -57,6 +65,11 @@ impl Observer {
     pub async fn committed(&self, event: PolicyEvent<'_>) {
         let slug = self.slug.as_str();
         invalidate(&self.cache, &event).await;
+        // The change's events are in the outbox, committed with it: relay them now. (A PATCH
+        // writes none.)
+        if !matches!(event, PolicyEvent::Changed(_)) {
+            self.events.nudge(slug);
+        }
         // The search index: the policy whose document changed, or all of the tenant's.
         match &event {
             PolicyEvent::Bound(p) | PolicyEvent::Moved(p) | PolicyEvent::Changed(p) => {

@@ -2,6 +2,7 @@ use crate::{
     db::{Db, now_ms},
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
+        event::Event,
         policy::PolicyStatus,
         scalars::Date,
         underwriting,
@@ -11,7 +12,7 @@ use crate::{
     store::{self, Page, PageRequest},
 };
 
-use super::{found, refuse_transition};
+use super::{emit, found, refuse_transition};
 
 /// Opens a claim for an incident inside the policy's cover (which a cancelled or expired policy
 /// still had), for no more than its total limit. A policy never activated covers nothing.
@@ -58,6 +59,7 @@ pub async fn create(db: &Db, new: NewClaim) -> Result<Claim> {
     store::claims::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
     // Read inside the transaction: once it commits, nothing can fail and hide the change.
     let claim = found(store::claims::get(&mut tx.sql(), &id).await?, "claim")?;
+    emit(&mut tx.sql(), Event::claim(&claim, true, now_ms())).await?;
     tx.commit().await?;
     Ok(claim)
 }
@@ -92,6 +94,7 @@ pub async fn move_to(db: &Db, id: &str, to: ClaimStatus) -> Result<Claim> {
         ));
     }
     let claim = found(store::claims::get(&mut tx.sql(), id).await?, "claim")?;
+    emit(&mut tx.sql(), Event::claim(&claim, false, now_ms())).await?;
     tx.commit().await?;
     Ok(claim)
 }

@@ -1,6 +1,7 @@
 use crate::{
     db::{Db, now_ms},
     domain::{
+        event::Event,
         payment::{NewPayment, Payment},
         policy::PolicyStatus,
         values::new_id,
@@ -9,7 +10,7 @@ use crate::{
     store::{self, Page, PageRequest},
 };
 
-use super::found;
+use super::{emit, found};
 
 /// Records a payment on a bound or active policy, in the policy's currency.
 pub async fn create(db: &Db, new: NewPayment) -> Result<Payment> {
@@ -35,6 +36,7 @@ pub async fn create(db: &Db, new: NewPayment) -> Result<Payment> {
     store::payments::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
     // Read inside the transaction: once it commits, nothing can fail and hide the change.
     let payment = found(store::payments::get(&mut tx.sql(), &id).await?, "payment")?;
+    emit(&mut tx.sql(), Event::payment(&payment, now_ms())).await?;
     tx.commit().await?;
     Ok(payment)
 }

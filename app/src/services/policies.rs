@@ -9,6 +9,7 @@ use crate::{
     },
     db::{Db, Sql, now_ms},
     domain::{
+        event::Event,
         policy::{ActivePolicy, Policy, PolicyChanges, PolicyStatus, new_number},
         quote::QuoteStatus,
         underwriting::{self, Rules},
@@ -18,7 +19,7 @@ use crate::{
     store::{self, Page, PageRequest},
 };
 
-use super::{found, refuse_transition};
+use super::{emit, found, refuse_transition};
 
 /// An Idempotency-Key and the fingerprint of the request that came with it. The key is kept as
 /// its SHA-256, so it is compared byte for byte on every engine (MariaDB's collation would
@@ -123,6 +124,7 @@ pub async fn bind(
         store::policies::get(&mut tx.sql(), &policy.id).await?,
         "policy",
     )?;
+    emit(&mut tx.sql(), Event::policy(&policy, now)).await?;
     tx.commit().await?;
     Ok(Bound::Created(policy))
 }
@@ -206,14 +208,28 @@ pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) 
         return Err(refused(&mut conn.sql(), id, to.as_str()).await);
     }
     let policy = found(store::policies::get(&mut tx.sql(), id).await?, "policy")?;
+    emit(&mut tx.sql(), Event::policy(&policy, now_ms())).await?;
     tx.commit().await?;
     Ok(policy)
 }
 
-/// Expires the tenant's active policies whose expiry date has passed; returns how many.
+/// Expires the tenant's active policies whose expiry date has passed, each with its
+/// PolicyExpired event; returns how many.
 pub async fn expire_due(db: &Db) -> Result<u64> {
-    let mut conn = db.conn().await?;
-    store::policies::expire_due(&mut conn.sql(), today(), now_ms()).await
+    let mut tx = db.begin().await?;
+    let now = now_ms();
+    let mut expired = 0;
+    for id in store::policies::due(&mut tx.sql(), today()).await? {
+        // Guarded: a policy cancelled meanwhile stays cancelled.
+        if store::policies::transition(&mut tx.sql(), &id, PolicyStatus::Expired, None, now).await?
+            && let Some(policy) = store::policies::get(&mut tx.sql(), &id).await?
+        {
+            emit(&mut tx.sql(), Event::policy(&policy, now)).await?;
+            expired += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(expired)
 }
 
 async fn refused(sql: &mut Sql<'_>, id: &str, wanted: &str) -> Error {

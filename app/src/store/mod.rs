@@ -8,6 +8,7 @@
 pub mod claims;
 pub mod idempotency;
 pub mod insureds;
+pub mod outbox;
 pub mod payments;
 pub mod policies;
 pub mod quotes;

@@ -157,17 +157,16 @@ pub async fn lock_if(sql: &mut Sql<'_>, id: &str, statuses: &[PolicyStatus]) -> 
 }
 
 /// Expires every active policy whose expiry date is before `today`; returns how many.
-pub async fn expire_due(sql: &mut Sql<'_>, today: Date, now: i64) -> Result<u64> {
-    sql.execute(
-        db::query(
-            "UPDATE policies SET status = 'expired', ended_at = ?, updated_at = ? \
-             WHERE status = 'active' AND expiry_date < ?",
+/// The active policies whose expiry date is before `today`.
+pub async fn due(sql: &mut Sql<'_>, today: Date) -> Result<Vec<String>> {
+    sql.all(
+        db::query_as::<(String,)>(
+            "SELECT id FROM policies WHERE status = 'active' AND expiry_date < ? ORDER BY id",
         )
-        .bind(now)
-        .bind(now)
         .bind(date_to_text(today)),
     )
     .await
+    .map(|rows| rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Applies a PATCH to a policy that is still open; returns whether it did.

@@ -7,6 +7,7 @@ mod bad_requests;
 mod cache;
 mod cli;
 mod connections;
+mod events;
 mod flow;
 mod gateway;
 mod health;

@@ -1,0 +1,51 @@
+//! The seed's EventPublisher: `publish(topic, event)`. Chosen by `EVENT_PUBLISHER`: `log` (the
+//! embedded default: one info line per event, for a developer to see them) or `none` (events are
+//! dropped once relayed). The Kafka publisher of the seed's "Future Kafka Integration" is to come.
+
+use futures::future::BoxFuture;
+
+use crate::{domain::event::Event, error::Result};
+
+pub trait EventPublisher: Send + Sync {
+    /// Publishes `event` of tenant `tenant` to `topic`; `Ok` once it is safely out.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        tenant: &'a str,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+/// Logs each event.
+pub struct LogPublisher;
+
+impl EventPublisher for LogPublisher {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        tenant: &'a str,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            tracing::info!(
+                topic,
+                tenant,
+                event_id = %event.id,
+                event_type = %event.event_type,
+                aggregate_id = %event.aggregate_id,
+                payload = %event.payload,
+                "event published"
+            );
+            Ok(())
+        })
+    }
+}
+
+/// Drops every event.
+pub struct NoPublisher;
+
+impl EventPublisher for NoPublisher {
+    fn publish<'a>(&'a self, _: &'a str, _: &'a str, _: &'a Event) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
