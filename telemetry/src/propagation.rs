@@ -38,3 +38,15 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
         span.set_parent(extract(&headers)).ok();
     }
 }
+
+/// The current span's context in every format the service writes (W3C and B3), as header
+/// pairs: for a message broker's headers.
+pub fn current_headers() -> Vec<(String, String)> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut headers = HeaderMap::new();
+    inject(&tracing::Span::current().context(), &mut headers);
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}

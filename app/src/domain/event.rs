@@ -84,6 +84,26 @@ impl Event {
         Event::new("claim", &claim.id, kind, data, now)
     }
 
+    /// The event as published: what any publisher sends as the message's value.
+    pub fn message(&self, tenant: &str) -> Value {
+        json!({
+            "event_id": self.id,
+            "event_type": self.event_type,
+            "tenant_id": tenant,
+            "aggregate_type": self.aggregate_type,
+            "aggregate_id": self.aggregate_id,
+            "timestamp": self.timestamp(),
+            "data": self.payload,
+        })
+    }
+
+    /// When it happened, ISO 8601 (as the seed's PolicyBound says `timestamp`).
+    pub fn timestamp(&self) -> String {
+        chrono::DateTime::from_timestamp_millis(self.created_at)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+
     /// With the trace context of the change.
     pub fn traced(mut self, traceparent: Option<String>) -> Event {
         self.traceparent = traceparent;

@@ -12,6 +12,7 @@
 //! `OUTBOX_RETENTION_HOURS`. Both borrow the tenant's pool if it is open, else a one-off
 //! connection, so relaying never keeps a pool alive.
 
+mod kafka;
 pub mod publisher;
 pub mod relay;
 
@@ -29,6 +30,7 @@ use tokio::{sync::Notify, task::JoinHandle, time::MissedTickBehavior};
 use crate::{
     config::{Config, EventPublisherKind},
     db::now_ms,
+    error::{Error, Result},
     state::AppState,
     store,
     tenancy::Tenant,
@@ -48,19 +50,32 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn new(config: &Config) -> Events {
+    /// The relay with the configured publisher; Kafka without brokers is refused.
+    pub fn new(config: &Config) -> Result<Events> {
         describe();
-        Events {
-            publisher: match config.event_publisher {
-                EventPublisherKind::Log => Box::new(LogPublisher),
-                EventPublisherKind::None => Box::new(NoPublisher),
+        let publisher: Box<dyn EventPublisher> = match config.event_publisher {
+            EventPublisherKind::Kafka => match config.kafka_brokers.as_deref() {
+                Some(brokers) if !brokers.trim().is_empty() => {
+                    Box::new(kafka::KafkaPublisher::new(brokers)?)
+                }
+                _ => {
+                    return Err(Error::Config(
+                        "EVENT_PUBLISHER=kafka needs KAFKA_BROKERS (host:port, comma-separated)"
+                            .into(),
+                    ));
+                }
             },
+            EventPublisherKind::Log => Box::new(LogPublisher),
+            EventPublisherKind::None => Box::new(NoPublisher),
+        };
+        Ok(Events {
+            publisher,
             holder: uuid::Uuid::now_v7().to_string(),
-            topic_prefix: config.event_topic_prefix.clone(),
+            topic_prefix: config.kafka_topic_prefix.clone(),
             nudged: Mutex::new(HashSet::new()),
             wake: Notify::new(),
             busy: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// Tenant `slug` committed events: relay them now.

@@ -1,6 +1,6 @@
-//! The seed's EventPublisher: `publish(topic, event)`. Chosen by `EVENT_PUBLISHER`: `log` (the
-//! embedded default: one info line per event, for a developer to see them) or `none` (events are
-//! dropped once relayed). The Kafka publisher of the seed's "Future Kafka Integration" is to come.
+//! The seed's EventPublisher: `publish(topic, event)`. Chosen by `EVENT_PUBLISHER`: `kafka`
+//! (`kafka.rs`), `log` (the embedded default: one info line per event, for a developer to see
+//! them) or `none` (events are dropped once relayed).
 
 use futures::future::BoxFuture;
 
@@ -32,8 +32,7 @@ impl EventPublisher for LogPublisher {
                 tenant,
                 event_id = %event.id,
                 event_type = %event.event_type,
-                aggregate_id = %event.aggregate_id,
-                payload = %event.payload,
+                event = %event.message(tenant),
                 "event published"
             );
             Ok(())

@@ -12,6 +12,8 @@ mod flow;
 mod gateway;
 mod health;
 mod isolation;
+mod kafka;
+mod kafka_broker;
 mod lifecycle;
 mod redis_server;
 mod replica;

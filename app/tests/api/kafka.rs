@@ -1,0 +1,123 @@
+//! Events on a real Kafka-protocol broker (tansu): each read back with its key, headers and value.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use rdkafka::{
+    ClientConfig, Message, Offset, TopicPartitionList,
+    consumer::{Consumer, StreamConsumer},
+    message::Headers,
+};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{Engine, spawn_with, today, unique},
+    kafka_broker::Tansu,
+};
+
+#[tokio::test]
+async fn events_reach_kafka_with_their_key_headers_and_value() {
+    let broker = Tansu::start().await;
+    let topics = ["insurance.policy", "insurance.payment", "insurance.claim"];
+    for topic in topics {
+        broker.create_topic(topic);
+    }
+    let address = broker.address();
+    let flags = ["--event-publisher", "kafka", "--kafka-brokers", &address];
+    let app = spawn_with(Engine::Sqlite, &flags).await;
+    let t = app.tenant().await;
+    let policy = t.active_policy().await;
+    let id = policy["id"].as_str().unwrap().to_owned();
+    let payment = t
+        .post(
+            "/v1/payments",
+            json!({"policy_id": id, "amount_minor": 100, "currency": "EUR", "method": "card"}),
+        )
+        .await
+        .id();
+    let claim = t
+        .post(
+            "/v1/claims",
+            json!({"policy_id": id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 50}),
+        )
+        .await
+        .id();
+    t.post(
+        &format!("/v1/claims/{claim}/status"),
+        json!({"status": "in_review"}),
+    )
+    .await
+    .ok(200);
+    app.state.events.settled(Duration::from_secs(15)).await;
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &address)
+        .set("group.id", format!("test-{}", unique()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    // Each topic's one partition from its start: no consumer group to join.
+    let mut partitions = TopicPartitionList::new();
+    for topic in topics {
+        partitions
+            .add_partition_offset(topic, 0, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&partitions).expect("assign");
+    let mut got: BTreeMap<String, (String, String, BTreeMap<String, String>, Value)> =
+        BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while got.len() < 5 {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .expect("five events within 30 s")
+            .expect("a message");
+        let headers: BTreeMap<String, String> = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .filter_map(|h| {
+                        Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let key = String::from_utf8(message.key().unwrap_or_default().to_vec()).unwrap();
+        let value: Value = serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
+        got.insert(
+            headers["event_type"].clone(),
+            (message.topic().to_owned(), key, headers, value),
+        );
+    }
+    let expected = [
+        ("PolicyBound", "insurance.policy", &id),
+        ("PolicyActivated", "insurance.policy", &id),
+        ("PaymentReceived", "insurance.payment", &payment),
+        ("ClaimOpened", "insurance.claim", &claim),
+        ("ClaimStatusChanged", "insurance.claim", &claim),
+    ];
+    for (kind, topic, aggregate) in expected {
+        let (got_topic, key, headers, value) = &got[kind];
+        assert_eq!(got_topic, topic, "{kind}");
+        assert_eq!(key, aggregate, "{kind}: keyed by its aggregate");
+        assert_eq!(headers["tenant_id"], t.slug, "{kind}");
+        assert_eq!(
+            headers["event_id"],
+            value["event_id"].as_str().unwrap(),
+            "{kind}"
+        );
+        assert!(
+            headers["timestamp"].ends_with('Z'),
+            "{kind}: {}",
+            headers["timestamp"]
+        );
+        assert_eq!(value["event_type"], kind);
+        assert_eq!(value["tenant_id"], t.slug.as_str());
+        assert_eq!(value["aggregate_id"], aggregate.as_str());
+    }
+    assert_eq!(got["PolicyBound"].3["data"]["status"], "bound");
+    assert_eq!(
+        got["PolicyBound"].3["data"]["policy_number"],
+        policy["number"]
+    );
+}
