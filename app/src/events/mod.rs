@@ -99,9 +99,10 @@ impl Events {
         self.nudged.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Relays one tenant's events (failures are logged and counted, and retried later); with
-    /// `measure`, says when its oldest unsent event was written.
-    async fn relay(&self, state: &AppState, tenant: &Tenant, measure: bool) -> Option<i64> {
+    /// Relays one tenant's events (failures are logged and counted, and retried later). On a
+    /// `sweep`, also prunes what was sent before the retention and says when the oldest unsent
+    /// event was written; all on one borrowed connection.
+    async fn relay(&self, state: &AppState, tenant: &Tenant, sweep: bool) -> Option<i64> {
         let borrowed = match state.tenancy.borrow_db(tenant).await {
             Ok(b) => b,
             Err(e) => {
@@ -122,10 +123,15 @@ impl Events {
             tracing::warn!(tenant = %tenant.slug, error = %e, "event relay failed");
         }
         let oldest = match db.conn().await {
-            Ok(mut conn) if measure => store::outbox::oldest_unsent(&mut conn.sql())
-                .await
-                .ok()
-                .flatten(),
+            Ok(mut conn) if sweep => {
+                let retention = state.config.outbox_retention().as_millis() as i64;
+                let pruned = store::outbox::prune(&mut conn.sql(), now_ms() - retention).await;
+                metrics::counter!("outbox_pruned_total").increment(pruned.unwrap_or(0));
+                store::outbox::oldest_unsent(&mut conn.sql())
+                    .await
+                    .ok()
+                    .flatten()
+            }
             _ => None,
         };
         borrowed.done().await;
@@ -159,24 +165,15 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     })
 }
 
-/// Every active tenant: relay what is left, measure the oldest unsent event, prune.
+/// Every active tenant: relay what is left, prune, measure the oldest unsent event.
 async fn catch_up(state: &AppState) {
     let Ok(tenants) = state.tenancy.list_active().await else {
         return;
     };
     let mut oldest: Option<i64> = None;
-    let retention = state.config.outbox_retention().as_millis() as i64;
     for tenant in tenants {
         if let Some(at) = state.events.relay(state, &tenant, true).await {
             oldest = Some(oldest.map_or(at, |o| o.min(at)));
-        }
-        if let Ok(borrowed) = state.tenancy.borrow_db(&tenant).await {
-            if let Ok(mut conn) = borrowed.db().conn().await
-                && let Ok(n) = store::outbox::prune(&mut conn.sql(), now_ms() - retention).await
-            {
-                metrics::counter!("outbox_pruned_total").increment(n);
-            }
-            borrowed.done().await;
         }
     }
     let age = oldest.map_or(0.0, |at| (now_ms() - at).max(0) as f64 / 1000.0);

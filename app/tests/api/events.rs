@@ -149,3 +149,29 @@ async fn a_crash_before_the_mark_republishes_with_the_same_ids_and_one_relay_hol
     assert_eq!(a.unwrap() + b.unwrap(), 4);
     assert_eq!(*both.0.lock().unwrap(), ids);
 }
+
+/// An event no nudge announced (its replica died right after the commit) goes out with the next
+/// sweep, and sent events are pruned after the retention (0 hours here).
+#[tokio::test]
+async fn the_sweep_relays_what_no_nudge_announced_and_prunes_what_was_sent() {
+    let flags = ["--outbox-sweep-secs", "1", "--outbox-retention-hours", "0"];
+    let app = crate::helpers::spawn_with(Engine::Sqlite, &flags).await;
+    let t = app.tenant().await;
+    t.execute(
+        "INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, created_at) \
+         VALUES ('01a00000-0000-7000-8000-000000000001', 'policy', 'p-1', 'PolicyBound', '{}', 0)",
+    )
+    .await;
+    let mut left = 1;
+    for _ in 0..100 {
+        left = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "relayed by the sweep, then pruned");
+}

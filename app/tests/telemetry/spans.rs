@@ -93,3 +93,42 @@ async fn redis_calls_are_client_spans_under_the_cache_span() {
         assert_eq!(attribute(read, "db.system.name").as_deref(), Some("redis"));
     }
 }
+
+/// An event's publish is a producer span in the trace of the request whose change it tells, even
+/// though the relay publishes it later, from the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_publish_continues_the_trace_of_its_change() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let telemetry = install(&receiver);
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let quote = t.quote(insured["id"].as_str().unwrap_or_default()).await;
+    let path = format!(
+        "/v1/quotes/{}/bind",
+        quote["id"].as_str().unwrap_or_default()
+    );
+    let resp = t
+        .request(reqwest::Method::POST, &path)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let trace = header(&resp, "x-b3-traceid");
+    app.state.events.settled(Duration::from_secs(5)).await;
+    telemetry.shutdown(Duration::from_secs(10)).await;
+
+    let spans = received.spans();
+    let publish = spans
+        .iter()
+        .find(|s| s.name == "publish PolicyBound")
+        .expect("a publish span");
+    assert_eq!(hex::encode(&publish.trace_id), trace, "in the bind's trace");
+    assert_eq!(publish.kind, 4, "a producer span");
+    assert_eq!(
+        attribute(publish, "messaging.destination.name").as_deref(),
+        Some("insurance.policy")
+    );
+}
