@@ -186,3 +186,19 @@ async fn a_landlord_named_like_a_tenant_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("TENANT_DATABASE_PREFIX"));
 }
+
+/// A start with a backend switched on but unusable stops at once, naming the setting at fault.
+#[tokio::test]
+async fn a_bad_backend_setting_stops_the_start_with_its_name() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let cases: [(&[&str], &str); 2] = [
+        (&["--event-publisher", "kafka", "serve"], "KAFKA_BROKERS"),
+        (&["--redis-url", "notaurl://x", "serve"], "REDIS_URL"),
+    ];
+    for (args, named) in cases {
+        let out = app.cli(args);
+        assert!(!out.status.success(), "{args:?} started");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
