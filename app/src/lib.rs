@@ -14,6 +14,7 @@ pub mod kv;
 pub mod observability;
 pub mod observer;
 pub mod schedule;
+pub mod search;
 pub mod server;
 pub mod services;
 pub mod startup;

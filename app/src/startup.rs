@@ -33,9 +33,9 @@ use crate::{
     config::{AppEnv, Config},
     error::{Error, Result},
     events::{self, Events},
-    gateway, kv, observability,
-    observer::Unindexed,
-    schedule, server,
+    gateway, kv, observability, schedule,
+    search::{self, Indexer},
+    server,
     state::AppState,
     tenancy::{Tenancy, TenantSlug},
 };
@@ -118,6 +118,7 @@ impl Application {
         let statuses = observability::statuses::spawn(state.clone());
         let sweep = schedule::spawn(state.clone());
         let relay = events::spawn(state.clone());
+        let indexer = search::spawn(state.clone());
         server::serve(
             self.acceptor,
             routes(state.clone()),
@@ -139,6 +140,9 @@ impl Application {
         state.events.settled(state.config.shutdown_grace()).await;
         relay.abort();
         relay.await.ok();
+        state.search.settled(state.config.shutdown_grace()).await;
+        indexer.abort();
+        indexer.await.ok();
         if let Some(statuses) = statuses {
             // Stopped before the pools close, so no count opens one behind their back.
             statuses.abort();
@@ -172,7 +176,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         tenancy,
         cache,
         kv,
-        search_index: Arc::new(Unindexed),
+        search: Arc::new(Indexer::new()),
         events,
         draining: AtomicBool::new(false),
     })

@@ -5,11 +5,7 @@
 use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
-    cache::Cache,
-    config::Config,
-    events::Events,
-    kv::Kv,
-    observer::{Observer, SearchIndex},
+    cache::Cache, config::Config, events::Events, kv::Kv, observer::Observer, search::Indexer,
     tenancy::Tenancy,
 };
 
@@ -19,8 +15,8 @@ pub struct AppState {
     /// The read cache (`cache`), seen through `Cache::tenant`.
     pub cache: Cache,
     pub kv: Option<Arc<Kv>>,
-    /// Told of every committed policy change (`observer`).
-    pub search_index: Arc<dyn SearchIndex>,
+    /// The search index, told of every committed policy change (`observer`).
+    pub search: Arc<Indexer>,
     /// The outbox relay, nudged after each commit (`events`).
     pub events: Arc<Events>,
     /// Set on SIGTERM: readiness fails so traffic moves away before the server stops.
@@ -33,7 +29,7 @@ impl AppState {
         Observer::new(
             self.cache.tenant(slug),
             slug,
-            self.search_index.clone(),
+            self.search.clone(),
             self.events.clone(),
         )
     }

@@ -115,8 +115,12 @@ DASHBOARDS = {
             panel("Policies by status", [q('max by (tenant, status) (policies_by_status{tenant=~"$tenant"})', "{{tenant}} {{status}}")],
                   description="Every replica reports the same counts: max, never sum."),
             panel("Claims by status", [q('max by (tenant, status) (claims_by_status{tenant=~"$tenant"})', "{{tenant}} {{status}}")]),
+            row("Search index"),
             panel("Search index requests", [q(f"sum by (scope) (rate(search_index_requests_total[{RATE}]))", "{{scope}}")], "ops",
                   "Search documents made out of date by committed changes."),
+            panel("Search index updates", [q(f"sum by (outcome) (rate(search_index_jobs_total[{RATE}]))", "{{outcome}}"),
+                                           q(f"histogram_quantile(0.99, sum by (le) (rate(search_index_duration_seconds_bucket[{RATE}])))", "p99 duration", True)], "short",
+                  "Documents rewritten (done, failed), and how long one takes (seconds)."),
         ],
     ),
     "database": (

@@ -22,6 +22,7 @@ export const ENDPOINTS = [
   'POST /v1/claims',
   'GET /v1/policies/{id}',
   'GET /v1/policies/active',
+  'GET /v1/policies/search',
 ];
 
 /** Thresholds for a scenario: overall, and per endpoint (p95, p99, failed requests). */

@@ -56,6 +56,7 @@ export function journey(reads = 3) {
     policy_id: policy.id, incident_date: day(0), description: 'Hail on the roof', amount_claimed_minor: 50000,
   });
   call('GET', '/v1/policies/active', 'GET /v1/policies/active', tenant);
+  call('GET', '/v1/policies/search?q=kay%20six', 'GET /v1/policies/search', tenant);
 }
 
 /** handleSummary for every script: the JSON summary in SUMMARY (or NAME-summary.json here),

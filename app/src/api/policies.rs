@@ -169,6 +169,38 @@ impl PoliciesApi {
         Ok(Rendered::of(&memo, |page| page.clone().into()))
     }
 
+    /// Search policies
+    ///
+    /// Finds the policies whose number, insured's name and e-mail, notes or status contain every
+    /// word of `q` as a word prefix (`ada love` finds Ada Lovelace's), newest first. The index
+    /// follows each change within a moment. A `q` with no letter or digit is 400. On MariaDB,
+    /// words shorter than 3 characters are not indexed.
+    #[oai(
+        path = "/policies/search",
+        method = "get",
+        operation_id = "searchPolicies"
+    )]
+    async fn search(
+        &self,
+        ctx: TenantCtx,
+        /// The words to find (letters and digits; anything else separates words; 8 at most).
+        #[oai(validator(min_length = 1, max_length = 200))]
+        q: Query<String>,
+        /// From `next_cursor` of the previous page.
+        cursor: Query<Option<Id>>,
+        /// Page size, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<page::PageOf<Policy>>, Problems<0>> {
+        let terms = services::search::terms(&q.0)?;
+        let page = page::request(cursor.0, limit.0);
+        Ok(Json(
+            services::search::search(&ctx.db, &terms, &page)
+                .await?
+                .into(),
+        ))
+    }
+
     /// Get a policy
     #[oai(path = "/policies/:id", method = "get", operation_id = "getPolicy")]
     async fn get(

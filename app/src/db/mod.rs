@@ -104,6 +104,11 @@ impl Drop for Share {
 }
 
 impl Db {
+    /// Whether this is SQLite (else MariaDB): for the few statements the engines spell apart.
+    pub fn is_sqlite(&self) -> bool {
+        self.system == "sqlite"
+    }
+
     /// Connects lazily: no connection is opened until a statement needs one, and idle connections
     /// are closed, so an idle tenant holds no connection at all.
     pub fn connect_lazy(url: &str, max_connections: u32, role: PoolRole) -> Result<Db> {

@@ -94,6 +94,11 @@ pub struct Sql<'c> {
 }
 
 impl<'c> Sql<'c> {
+    /// Whether this is SQLite (else MariaDB): for the few statements the engines spell apart.
+    pub fn is_sqlite(&self) -> bool {
+        self.system == "sqlite"
+    }
+
     pub(super) fn new(
         conn: &'c mut AnyConnection,
         statements: &'c AtomicU64,

@@ -142,7 +142,7 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
             observer: Observer::new(
                 cache.clone(),
                 &tenant.slug,
-                state.search_index.clone(),
+                state.search.clone(),
                 state.events.clone(),
             ),
             cache,

@@ -27,10 +27,6 @@ pub fn init(tenant_labels: usize) {
         "payments_amount_total",
         "Sum of payments recorded, in minor units"
     );
-    metrics::describe_counter!(
-        "search_index_requests_total",
-        "Search documents out of date after a committed change, by scope (policy, tenant)"
-    );
     statuses::describe();
     pools::describe();
 }

@@ -21,7 +21,7 @@ use crate::{
     events::Events,
     observability,
 };
-pub use search::{SearchIndex, Unindexed};
+pub use search::SearchIndex;
 
 /// A committed change, with the record as it now is.
 pub enum PolicyEvent<'a> {

@@ -6,6 +6,7 @@ pub mod insureds;
 pub mod payments;
 pub mod policies;
 pub mod quotes;
+pub mod search;
 pub mod statistics;
 
 use crate::{

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod payments;
 pub mod policies;
 pub mod quotes;
+pub mod search;
 pub mod statistics;
 
 use sqlx::{Any, FromRow, any::AnyRow};

@@ -270,3 +270,31 @@ async fn claim_counts(sql: &mut Sql<'_>, policy_ids: &[&str]) -> Result<HashMap<
         .map(|c| (c.policy_id, c.n))
         .collect())
 }
+
+/// The policies with these ids, newest first (ids that name none are left out).
+pub async fn by_ids(sql: &mut Sql<'_>, ids: &[String]) -> Result<Vec<Policy>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = format!(
+        "SELECT {FIELDS} FROM policies p WHERE p.id IN ({}) ORDER BY p.id DESC",
+        db::placeholders(ids.len())
+    );
+    let rows: Vec<Row> = sql
+        .all(super::bind_all(
+            db::query_as::<Row>(sqlx::AssertSqlSafe(q)),
+            ids.iter().cloned(),
+        ))
+        .await?;
+    rows.into_iter().map(Row::into_policy).collect()
+}
+
+/// Every policy id of the tenant.
+pub async fn all_ids(sql: &mut Sql<'_>) -> Result<Vec<String>> {
+    let rows = sql
+        .all(db::query_as::<(String,)>(
+            "SELECT id FROM policies ORDER BY id",
+        ))
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

@@ -36,6 +36,27 @@ use crate::{
 
 static LANDLORD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/landlord");
 static TENANT_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/tenant");
+/// What one engine spells its own way (full-text search), applied in version order among the
+/// shared migrations.
+static TENANT_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/tenant-sqlite");
+static TENANT_MARIADB: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/tenant-mariadb");
+
+/// A tenant database's migrations on its engine: the shared ones and the engine's own.
+fn tenant_migrator(sqlite: bool) -> &'static sqlx::migrate::Migrator {
+    use std::sync::LazyLock;
+    fn combined(own: &sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+        sqlx::migrate::Migrator::with_migrations(
+            TENANT_MIGRATIONS
+                .iter()
+                .chain(own.iter())
+                .cloned()
+                .collect(),
+        )
+    }
+    static SQLITE: LazyLock<sqlx::migrate::Migrator> = LazyLock::new(|| combined(&TENANT_SQLITE));
+    static MARIADB: LazyLock<sqlx::migrate::Migrator> = LazyLock::new(|| combined(&TENANT_MARIADB));
+    if sqlite { &SQLITE } else { &MARIADB }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantStatus {
@@ -297,7 +318,7 @@ impl Tenancy {
     /// Brings one tenant's schema up to date on a connection of its own.
     pub async fn migrate(&self, tenant: &Tenant) -> Result<()> {
         let db = self.one_off_db(tenant)?;
-        let result = TENANT_MIGRATIONS.run(db.pool()).await;
+        let result = tenant_migrator(db.is_sqlite()).run(db.pool()).await;
         db.close().await;
         Ok(result?)
     }

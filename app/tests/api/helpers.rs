@@ -198,10 +198,9 @@ impl TestApp {
     /// Statements the service has run on the tenant's pool (0 while it is not open), once the
     /// events of earlier changes are relayed (the relay borrows the pool too).
     pub async fn statements(&self, slug: &str) -> u64 {
-        self.state
-            .events
-            .settled(std::time::Duration::from_secs(5))
-            .await;
+        let within = std::time::Duration::from_secs(5);
+        self.state.events.settled(within).await;
+        self.state.search.settled(within).await;
         let tenant = self.state.tenancy.resolve(slug).await.ok().flatten();
         tenant
             .and_then(|t| self.state.tenancy.open_db(&t))

@@ -18,6 +18,7 @@ mod lifecycle;
 mod redis_server;
 mod replica;
 mod replicas;
+mod search;
 mod spec;
 mod transitions;
 mod underwriting;

@@ -33,7 +33,7 @@ async fn served_spec_equals_the_committed_file() {
 }
 
 /// Generated clients name their methods and classes after these: renaming one breaks them.
-const OPERATIONS: [(&str, &str); 23] = [
+const OPERATIONS: [(&str, &str); 24] = [
     ("live", "Health"),
     ("ready", "Health"),
     ("createInsured", "Insureds"),
@@ -45,6 +45,7 @@ const OPERATIONS: [(&str, &str); 23] = [
     ("bindQuote", "Policies"),
     ("listPolicies", "Policies"),
     ("listActivePolicies", "Policies"),
+    ("searchPolicies", "Policies"),
     ("getPolicy", "Policies"),
     ("updatePolicy", "Policies"),
     ("activatePolicy", "Policies"),

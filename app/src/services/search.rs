@@ -1,0 +1,74 @@
+//! The seed's UpdateSearchIndex and the search it serves: a policy's document (its number, its
+//! insured's name and e-mail, its notes, its status) rewritten after each change, and found by
+//! word prefixes.
+
+use crate::{
+    db::Db,
+    domain::policy::Policy,
+    error::{Error, Result},
+    store::{self, Page, PageRequest, search::Document},
+};
+
+/// The most words a search takes.
+const MAX_TERMS: usize = 8;
+
+/// Rewrites the policy's document (or removes it, if the policy is gone).
+pub async fn index_policy(db: &Db, policy_id: &str) -> Result<()> {
+    let mut conn = db.conn().await?;
+    let mut sql = conn.sql();
+    let Some(policy) = store::policies::get(&mut sql, policy_id).await? else {
+        return store::search::remove(&mut sql, policy_id).await;
+    };
+    let insured = store::insureds::get(&mut sql, &policy.insured_id).await?;
+    let (name, email) = insured
+        .as_ref()
+        .map_or(("", ""), |i| (i.full_name.as_str(), i.email.as_str()));
+    let document = Document {
+        policy_id: &policy.id,
+        number: &policy.number,
+        insured_name: name,
+        email,
+        notes: policy.notes.as_deref(),
+        status: policy.status.as_str(),
+    };
+    store::search::put(&mut sql, &document).await
+}
+
+/// Rewrites every policy's document of the tenant (after the expiry sweep).
+pub async fn index_all(db: &Db) -> Result<()> {
+    let ids: Vec<String> = {
+        let mut conn = db.conn().await?;
+        let mut sql = conn.sql();
+        store::policies::all_ids(&mut sql).await?
+    };
+    for id in ids {
+        index_policy(db, &id).await?;
+    }
+    Ok(())
+}
+
+/// The words of a query: letters and digits, lowercased; 400 on `q` if there are none.
+pub fn terms(q: &str) -> Result<Vec<String>> {
+    let terms: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(MAX_TERMS)
+        .map(str::to_lowercase)
+        .collect();
+    if terms.is_empty() {
+        return Err(Error::BadRequest {
+            field: Some("q".into()),
+            detail: "q names no word: give letters or digits".into(),
+        });
+    }
+    Ok(terms)
+}
+
+/// The policies every term matches, newest first.
+pub async fn search(db: &Db, terms: &[String], page: &PageRequest) -> Result<Page<Policy>> {
+    let mut conn = db.conn().await?;
+    let mut sql = conn.sql();
+    let ids = store::search::find(&mut sql, terms, page.after.as_deref(), page.limit + 1).await?;
+    let items = store::policies::by_ids(&mut sql, &ids).await?;
+    Ok(store::into_page(items, page, |p| &p.id))
+}

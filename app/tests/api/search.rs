@@ -1,0 +1,73 @@
+//! Policy search: the index follows every change, finds by word prefixes, and never crosses
+//! tenants.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{
+    both_engines,
+    helpers::{Engine, TenantClient, TestApp, quote_body, spawn_app, unique},
+};
+
+both_engines!(policies_are_found_by_words_and_only_by_their_tenant);
+
+/// A bound policy for a new insured named `name`.
+async fn policy_of(t: &TenantClient, name: &str) -> Value {
+    let email = format!("{}@example.org", unique());
+    let insured = t
+        .post("/v1/insureds", json!({"full_name": name, "email": email}))
+        .await
+        .id();
+    let quote = t.post("/v1/quotes", quote_body(&insured)).await.id();
+    t.post(&format!("/v1/quotes/{quote}/bind"), json!({}))
+        .await
+        .ok(201)
+        .clone()
+}
+
+async fn found(app: &TestApp, t: &TenantClient, q: &str) -> Vec<String> {
+    app.state.search.settled(Duration::from_secs(5)).await;
+    let page = t.get(&format!("/v1/policies/search?q={q}")).await;
+    page.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn policies_are_found_by_words_and_only_by_their_tenant(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let ada = policy_of(&t, "Ada Lovelace").await;
+    let grace = policy_of(&t, "Grace Hopper").await;
+    let ada_id = ada["id"].as_str().unwrap().to_owned();
+    let grace_id = grace["id"].as_str().unwrap().to_owned();
+
+    assert_eq!(found(&app, &t, "ada%20love").await, vec![ada_id.clone()]);
+    assert_eq!(found(&app, &t, "HOPPER").await, vec![grace_id.clone()]);
+    assert_eq!(
+        found(&app, &t, "bound").await,
+        vec![grace_id.clone(), ada_id.clone()]
+    );
+    assert!(found(&app, &t, "zebra").await.is_empty());
+
+    // A change is followed: new notes, a new status.
+    let path = format!("/v1/policies/{ada_id}");
+    t.patch(&path, json!({"notes": "garage in Leeds"}))
+        .await
+        .ok(200);
+    assert_eq!(found(&app, &t, "leeds").await, vec![ada_id.clone()]);
+    t.action(&format!("{path}/activate")).await.ok(200);
+    assert_eq!(found(&app, &t, "active").await, vec![ada_id.clone()]);
+
+    // Another tenant finds none of them.
+    let other = app.tenant().await;
+    assert!(found(&app, &other, "ada").await.is_empty());
+
+    // A query without a word is refused, naming q.
+    t.get("/v1/policies/search?q=%21%21%21")
+        .await
+        .problem(400, Some("q"));
+}
