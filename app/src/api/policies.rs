@@ -173,8 +173,8 @@ impl PoliciesApi {
     ///
     /// Finds the policies whose number, insured's name and e-mail, notes or status contain every
     /// word of `q` as a word prefix (`ada love` finds Ada Lovelace's), newest first. The index
-    /// follows each change within a moment. A `q` with no letter or digit is 400. On MariaDB,
-    /// words shorter than 3 characters are not indexed.
+    /// follows each change within a moment. A `q` with no letter or digit finds nothing. On
+    /// MariaDB, words shorter than 3 characters are not indexed.
     #[oai(
         path = "/policies/search",
         method = "get",
@@ -192,7 +192,7 @@ impl PoliciesApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<page::PageOf<Policy>>, Problems<0>> {
-        let terms = services::search::terms(&q.0)?;
+        let terms = services::search::terms(&q.0);
         let page = page::request(cursor.0, limit.0);
         Ok(Json(
             services::search::search(&ctx.db, &terms, &page)

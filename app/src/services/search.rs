@@ -5,7 +5,7 @@
 use crate::{
     db::Db,
     domain::policy::Policy,
-    error::{Error, Result},
+    error::Result,
     store::{self, Page, PageRequest, search::Document},
 };
 
@@ -47,25 +47,23 @@ pub async fn index_all(db: &Db) -> Result<()> {
     Ok(())
 }
 
-/// The words of a query: letters and digits, lowercased; 400 on `q` if there are none.
-pub fn terms(q: &str) -> Result<Vec<String>> {
-    let terms: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
+/// The words of a query: letters and digits, lowercased.
+pub fn terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(MAX_TERMS)
         .map(str::to_lowercase)
-        .collect();
-    if terms.is_empty() {
-        return Err(Error::BadRequest {
-            field: Some("q".into()),
-            detail: "q names no word: give letters or digits".into(),
-        });
-    }
-    Ok(terms)
+        .collect()
 }
 
-/// The policies every term matches, newest first.
+/// The policies every term matches, newest first; none for no term (nothing to match).
 pub async fn search(db: &Db, terms: &[String], page: &PageRequest) -> Result<Page<Policy>> {
+    if terms.is_empty() {
+        return Ok(Page {
+            items: Vec::new(),
+            next: None,
+        });
+    }
     let mut conn = db.conn().await?;
     let mut sql = conn.sql();
     let ids = store::search::find(&mut sql, terms, page.after.as_deref(), page.limit + 1).await?;
