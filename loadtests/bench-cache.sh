@@ -20,15 +20,11 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-5}"
 CONNECTIONS="${CONNECTIONS:-8}"
 DB="${DB:-mariadb}"
-CPUS="$(nproc)"
-SERVICE_CPUS="${SERVICE_CPUS:-$((CPUS / 2))-$((CPUS - 1))}"
-OTHER_CPUS="${OTHER_CPUS:-0-$((CPUS / 2 - 1))}"
-[[ "$CPUS" -ge 2 ]] || { SERVICE_CPUS=0; OTHER_CPUS=0; }
-
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
 # shellcheck source=scripts/tools.sh
 . scripts/tools.sh
+split_cpus
 ensure_wrk
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 

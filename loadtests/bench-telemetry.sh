@@ -17,17 +17,13 @@ shopt -s inherit_errexit
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-8}"
-# The service gets cores of its own; wrk and the receivers share the rest, so their work is not
-# billed to telemetry (in production the collector and Loki run elsewhere).
-CPUS="$(nproc)"
-SERVICE_CPUS="${SERVICE_CPUS:-$((CPUS / 2))-$((CPUS - 1))}"
-OTHER_CPUS="${OTHER_CPUS:-0-$((CPUS / 2 - 1))}"
-[[ "$CPUS" -ge 2 ]] || { SERVICE_CPUS=0; OTHER_CPUS=0; }
-
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
 # shellcheck source=scripts/tools.sh
 . scripts/tools.sh
+# The service gets cores of its own; wrk and the receivers share the rest, so their work is not
+# billed to telemetry (in production the collector and Loki run elsewhere).
+split_cpus
 ensure_wrk
 ensure_rotel
 

@@ -59,6 +59,17 @@ venv_pin() {
     fi
 }
 
+# Benchmarks: the service gets half the cores, the load generator and the receivers the other
+# half, so their work is not billed to the service. Sets SERVICE_CPUS and OTHER_CPUS (taskset
+# lists) unless given.
+split_cpus() {
+    local cpus
+    cpus="$(nproc)"
+    SERVICE_CPUS="${SERVICE_CPUS:-$((cpus / 2))-$((cpus - 1))}"
+    OTHER_CPUS="${OTHER_CPUS:-0-$((cpus / 2 - 1))}"
+    [[ "$cpus" -ge 2 ]] || { SERVICE_CPUS=0; OTHER_CPUS=0; }
+}
+
 # A loopback port free now.
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
