@@ -2,6 +2,7 @@
 //! gateway (Kong auth, tenant) → api (handlers) → services (use cases) → store (SQL) → db.
 
 pub mod api;
+pub mod backlog;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -176,7 +176,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         tenancy,
         cache,
         kv,
-        search: Arc::new(Indexer::new()),
+        search: Arc::new(Indexer::default()),
         events,
         draining: AtomicBool::new(false),
     })

@@ -16,18 +16,12 @@ mod kafka;
 pub mod publisher;
 pub mod relay;
 
-use std::{
-    collections::HashSet,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
-use tokio::{sync::Notify, task::JoinHandle, time::MissedTickBehavior};
+use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
+    backlog::Backlog,
     config::{Config, EventPublisherKind},
     db::now_ms,
     error::{Error, Result},
@@ -43,10 +37,8 @@ pub struct Events {
     /// This replica, as the holder of tenants' relay leases.
     holder: String,
     topic_prefix: String,
-    nudged: Mutex<HashSet<String>>,
-    wake: Notify,
-    /// Nudged rounds running now.
-    busy: AtomicUsize,
+    /// The tenants nudged for.
+    nudged: Backlog<String>,
 }
 
 impl Events {
@@ -72,31 +64,19 @@ impl Events {
             publisher,
             holder: uuid::Uuid::now_v7().to_string(),
             topic_prefix: config.kafka_topic_prefix.clone(),
-            nudged: Mutex::new(HashSet::new()),
-            wake: Notify::new(),
-            busy: AtomicUsize::new(0),
+            nudged: Backlog::default(),
         })
     }
 
     /// Tenant `slug` committed events: relay them now.
     pub fn nudge(&self, slug: &str) {
-        self.nudged().insert(slug.to_owned());
-        self.wake.notify_one();
+        self.nudged.add(slug.to_owned());
     }
 
     /// Waits (at most `within`) until every nudge has been relayed: on shutdown, so the events
     /// of the last requests leave with the process rather than at the next sweep.
     pub async fn settled(&self, within: Duration) {
-        let until = Instant::now() + within;
-        while (!self.nudged().is_empty() || self.busy.load(Ordering::Acquire) > 0)
-            && Instant::now() < until
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    fn nudged(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.nudged.lock().unwrap_or_else(PoisonError::into_inner)
+        self.nudged.settled(within).await;
     }
 
     /// Relays one tenant's events (failures are logged and counted, and retried later). On a
@@ -148,16 +128,12 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
         sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = state.events.wake.notified() => {
-                    let events = &state.events;
-                    events.busy.fetch_add(1, Ordering::AcqRel);
-                    let slugs: Vec<String> = events.nudged().drain().collect();
-                    for slug in slugs {
-                        if let Ok(Some(tenant)) = state.tenancy.resolve(&slug).await {
-                            events.relay(&state, &tenant, false).await;
+                batch = state.events.nudged.take() => {
+                    for slug in &batch.items {
+                        if let Ok(Some(tenant)) = state.tenancy.resolve(slug).await {
+                            state.events.relay(&state, &tenant, false).await;
                         }
                     }
-                    events.busy.fetch_sub(1, Ordering::AcqRel);
                 }
                 _ = sweep.tick() => catch_up(&state).await,
             }

@@ -9,17 +9,13 @@
 //! expiry sweep (which reindexes the tenant). The queue will retry instead.
 
 use std::{
-    collections::HashSet,
-    sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use tokio::{sync::Notify, task::JoinHandle};
+use tokio::task::JoinHandle;
 
-use crate::{observer::SearchIndex, services, state::AppState};
+use crate::{backlog::Backlog, observer::SearchIndex, services, state::AppState};
 
 /// What is to be reindexed: one policy, or all of a tenant's.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -28,37 +24,29 @@ enum Target {
     Tenant,
 }
 
-#[derive(Default)]
 pub struct Indexer {
-    pending: Mutex<HashSet<(String, Target)>>,
-    wake: Notify,
-    busy: AtomicUsize,
+    /// (tenant, what) to reindex.
+    pending: Backlog<(String, Target)>,
+}
+
+impl Default for Indexer {
+    fn default() -> Indexer {
+        describe();
+        Indexer {
+            pending: Backlog::default(),
+        }
+    }
 }
 
 impl Indexer {
-    pub fn new() -> Indexer {
-        describe();
-        Indexer::default()
-    }
-
-    fn pending(&self) -> MutexGuard<'_, HashSet<(String, Target)>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn request(&self, tenant: &str, target: Target, scope: &'static str) {
         metrics::counter!("search_index_requests_total", "scope" => scope).increment(1);
-        self.pending().insert((tenant.to_owned(), target));
-        self.wake.notify_one();
+        self.pending.add((tenant.to_owned(), target));
     }
 
     /// Waits (at most `within`) until every request is done.
     pub async fn settled(&self, within: Duration) {
-        let until = Instant::now() + within;
-        while (!self.pending().is_empty() || self.busy.load(Ordering::Acquire) > 0)
-            && Instant::now() < until
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.pending.settled(within).await;
     }
 }
 
@@ -75,15 +63,11 @@ impl SearchIndex for Indexer {
 /// Runs the requests until the process stops.
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let indexer = &state.search;
         loop {
-            indexer.wake.notified().await;
-            indexer.busy.fetch_add(1, Ordering::AcqRel);
-            let work: Vec<(String, Target)> = indexer.pending().drain().collect();
-            for (slug, target) in work {
-                index(&state, &slug, &target).await;
+            let batch = state.search.pending.take().await;
+            for (slug, target) in &batch.items {
+                index(&state, slug, target).await;
             }
-            indexer.busy.fetch_sub(1, Ordering::AcqRel);
         }
     })
 }
