@@ -4,9 +4,9 @@
 #
 # 1. The generated files are their generators' output (dashboards, rules from slo.json).
 # 2. promtool checks the rules and runs their unit tests (alerts/tests.yml).
-# 3. A real Prometheus scrapes an instance (SQLite, the machine's Redis) every second, with the
-#    rules loaded, while k6 runs loadtests/smoke.js against it over two tenants: every
-#    threshold must hold.
+# 3. A real Prometheus scrapes an instance and a worker (SQLite, the machine's Redis) every
+#    second, with the rules loaded, while k6 runs loadtests/smoke.js against the instance over
+#    two tenants: every threshold must hold.
 # 4. Every Prometheus query of every dashboard, its variables substituted, must answer with
 #    data. It prints how many it checked.
 # (Metric names both ways are checked by app/tests/telemetry/dashboards.rs.)
@@ -43,16 +43,20 @@ PREFIX="prove:$$:"
 trap cleanup EXIT
 
 PORT="$(free_port)"
+WORKER_PORT="$(free_port)"
 PROM_PORT="$(free_port)"
 SERVICE_ENV=(PATH="$PATH" HOME="$HOME" HOST=127.0.0.1 PORT="$PORT" DATA_DIR="$WORK/data"
     DEMO_TENANT=false RUST_LOG=warn REDIS_URL=redis://127.0.0.1:6379 REDIS_PREFIX="$PREFIX"
-    METRICS_STATUS_REFRESH_MS=500 SHUTDOWN_DRAIN_SECS=0)
+    QUEUE_PREFIX="${PREFIX}queues:" METRICS_STATUS_REFRESH_MS=500 SHUTDOWN_DRAIN_SECS=0)
 for tenant in acme globex; do
     (cd "$WORK" && env -i "${SERVICE_ENV[@]}" "$BIN" tenants create "$tenant" --name "$tenant" >/dev/null)
 done
 (cd "$WORK" && exec env -i "${SERVICE_ENV[@]}" "$BIN" serve >"$WORK/service.log" 2>&1) &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$PORT/health/ready"
+(cd "$WORK" && exec env -i "${SERVICE_ENV[@]}" PORT="$WORKER_PORT" "$BIN" worker >"$WORK/worker.log" 2>&1) &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$WORKER_PORT/health/live"
 
 cat >"$WORK/prometheus.yml" <<YAML
 global:
@@ -63,7 +67,7 @@ rule_files:
 scrape_configs:
   - job_name: policy-service
     static_configs:
-      - targets: ["127.0.0.1:$PORT"]
+      - targets: ["127.0.0.1:$PORT", "127.0.0.1:$WORKER_PORT"]
 YAML
 "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --web.listen-address="127.0.0.1:$PROM_PORT" \
     --storage.tsdb.path="$WORK/tsdb" --enable-feature=exemplar-storage >"$WORK/prometheus.log" 2>&1 &

@@ -1,6 +1,6 @@
-//! Work a background task of `serve` does on request, right after a commit (relay a tenant's
-//! events, rewrite a policy's search document). Requests for the same item made while it waits
-//! merge into one; `settled` says when everything asked for is done (for shutdown, and tests).
+//! Work a background task does on request (the in-process job runner of the embedded default,
+//! `queue::local`). Requests for the same item made while it waits merge into one; `settled`
+//! says when everything asked for is done (for shutdown, and tests).
 
 use std::{
     collections::HashSet,

@@ -1,7 +1,9 @@
-//! The command line: `serve`, `migrate`, `tenants …`, `openapi`. Every command reads the same
-//! configuration from the environment (see `config`).
+//! The command line: `serve`, `worker`, `migrate`, `tenants …`, `queue …`, `openapi`. Every
+//! command reads the same configuration from the environment (see `config`).
 
-use std::{io::IsTerminal, process::ExitCode, time::Duration};
+mod queue;
+
+use std::{io::IsTerminal, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,7 +14,7 @@ use crate::{
     config::Config,
     error::{Error, Result},
     kv,
-    startup::{Application, shutdown_signal},
+    startup::{Application, exposition, label_tenants, listen, open_state, shutdown_signal},
     tenancy::{
         Tenancy, Tenant, TenantSlug, TenantStatus,
         migrate::{Progress, migrate_tenants},
@@ -36,6 +38,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the HTTP API on PORT.
     Serve,
+    /// Run the tenants' Redis queues (needs REDIS_URL); `/metrics` and `/health/live` on
+    /// METRICS_PORT, else PORT.
+    Worker,
     /// Migrate the landlord, then every active tenant (or one).
     Migrate {
         /// Only this tenant (whatever its status).
@@ -45,6 +50,9 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// Look at the job queues and the failed jobs.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -97,9 +105,37 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Openapi => Ok(ExitCode::SUCCESS),
         Command::Serve => {
+            let shutdown = shutdown_signal();
             let app = Application::build(cli.config).await?;
-            app.run_until(shutdown_signal()).await?;
+            app.run_until(shutdown).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker => {
+            let shutdown = shutdown_signal();
+            crate::queue::worker::check(&cli.config)?;
+            let state = Arc::new(open_state(cli.config).await?);
+            label_tenants(&state).await?;
+            let port = state.config.metrics_port.unwrap_or(state.config.port);
+            let (acceptor, _) = listen(&state.config.host, port).await?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let probes = tokio::spawn(crate::queue::worker::serve_probes(
+                acceptor,
+                exposition(state.clone()),
+                async {
+                    stopped.await.ok();
+                },
+            ));
+            let worked = crate::queue::worker::run(state.clone(), shutdown).await;
+            stop.send(()).ok();
+            probes.await.ok();
+            state.tenancy.close().await;
+            worked.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Queue(command) => {
+            let state = Arc::new(open_state(cli.config).await?);
+            let result = queue::run(&state, command).await;
+            state.tenancy.close().await;
+            result.map(|()| ExitCode::SUCCESS)
         }
         Command::Migrate { tenant } => {
             let tenancy = Tenancy::open(&cli.config.database).await?;

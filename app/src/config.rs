@@ -122,6 +122,38 @@ pub struct Config {
     #[arg(long, env = "OUTBOX_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub outbox_sweep_secs: u64,
 
+    /// What every queue key in Redis starts with: `<prefix>{tenant}_default`, `…_high`.
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "policy_service_queues:")]
+    pub queue_prefix: String,
+
+    /// Seconds a reserved job of the `default` queue stays reserved without a lease renewal
+    /// before it is handed out again (the seed's `retry_after`).
+    #[arg(long, env = "QUEUE_RETRY_AFTER_SECS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_retry_after_secs: u64,
+
+    /// `retry_after` of the `high` queue.
+    #[arg(long, env = "QUEUE_HIGH_RETRY_AFTER_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_high_retry_after_secs: u64,
+
+    /// The longest a job may run; then it fails (and is retried). Must be below both
+    /// `retry_after`s, or `worker` refuses to start.
+    #[arg(long, env = "QUEUE_JOB_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_job_timeout_secs: u64,
+
+    /// The wait (ms) before a failed job's second try; it doubles with each try (to 5 minutes at
+    /// most), with jitter.
+    #[arg(long, env = "QUEUE_BACKOFF_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_backoff_ms: u64,
+
+    /// Jobs a `worker` runs at once.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub worker_concurrency: u64,
+
+    /// How often (ms) a `worker` looks at every tenant's queues, besides being woken by each
+    /// push: it is when delayed jobs and the jobs of dead workers are picked up.
+    #[arg(long, env = "WORKER_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub worker_poll_ms: u64,
+
     /// How long (h) published events stay in the outbox.
     #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
     pub outbox_retention_hours: u64,
@@ -338,6 +370,21 @@ impl Config {
 
     pub fn outbox_retention(&self) -> Duration {
         Duration::from_secs(self.outbox_retention_hours.saturating_mul(3600))
+    }
+
+    pub fn queue_retry_after(&self) -> [Duration; 2] {
+        [
+            Duration::from_secs(self.queue_high_retry_after_secs),
+            Duration::from_secs(self.queue_retry_after_secs),
+        ]
+    }
+
+    pub fn queue_backoff(&self) -> Duration {
+        Duration::from_millis(self.queue_backoff_ms)
+    }
+
+    pub fn queue_job_timeout(&self) -> Duration {
+        Duration::from_secs(self.queue_job_timeout_secs)
     }
 
     pub fn underwriting(&self) -> crate::domain::underwriting::Rules {

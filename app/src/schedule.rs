@@ -1,11 +1,15 @@
-//! Work that runs on a clock, in every replica (the seed's console schedule): idle tenant pools
-//! are let go every second (so an idle replica holds no tenant connection, with or without
-//! traffic), and the expiry sweep runs. Every EXPIRY_SWEEP_SECS, and once at start, each active
-//! tenant's active policies whose expiry date has passed become `expired`, each by a guarded
-//! UPDATE with its PolicyExpired event, in one transaction per tenant, so two replicas sweeping
-//! at once expire each policy once. Like the status recounts, a sweep borrows the tenant's pool
-//! if it is open and otherwise a one-off connection (`Tenancy::borrow_db`), so it never keeps a
-//! pool alive.
+//! Work that runs on a clock, in every `serve` replica (the seed's console schedule):
+//! - idle tenant pools are let go every second (so an idle replica holds no tenant connection,
+//!   with or without traffic);
+//! - every EXPIRY_SWEEP_SECS, and once at start, each active tenant's active policies past their
+//!   expiry date get an `ExpirePolicy` job each;
+//! - every OUTBOX_SWEEP_SECS, each active tenant gets a sweeping `RelayOutbox` job (see `events`).
+//!
+//! The clocks only queue jobs; jobs do the work (`queue`). Two replicas queueing the same job
+//! at once queue it once (its unique key), and the jobs themselves are guarded, so a policy is
+//! expired once however many replicas sweep. Finding the due policies borrows the tenant's pool
+//! if it is open and otherwise a one-off connection (`Tenancy::borrow_db`), so a sweep never
+//! keeps a pool alive.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,24 +17,34 @@ use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
     error::{Error, Result},
-    observer::PolicyEvent,
+    queue::Task,
     services,
     state::AppState,
     tenancy::Tenant,
 };
 
-/// How long one tenant's sweep may take before it is given up until the next round.
+/// How long one tenant's search for due policies may take before it waits for the next round.
 const SWEEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // Two clocks, polled side by side: a long sweep never delays closing idle pools.
-        let sweeps = async {
+        // Three clocks, polled side by side: a long sweep never delays closing idle pools.
+        let expiry = async {
             let mut every = tokio::time::interval(state.config.expiry_sweep());
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
                 sweep(&state).await;
+            }
+        };
+        let outbox = async {
+            // The first one period after start: a start has nothing to catch up yet.
+            let period = state.config.outbox_sweep();
+            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                relay_all(&state).await;
             }
         };
         let idle = async {
@@ -41,12 +55,12 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
                 state.tenancy.close_idle_pools();
             }
         };
-        tokio::join!(sweeps, idle);
+        tokio::join!(expiry, outbox, idle);
     })
 }
 
-/// One sweep over every active tenant; returns how many policies it expired.
-pub async fn sweep(state: &AppState) -> u64 {
+/// One expiry sweep over every active tenant; returns how many `ExpirePolicy` jobs it queued.
+pub async fn sweep(state: &AppState) -> usize {
     let tenants = match state.tenancy.list_active().await {
         Ok(t) => t,
         Err(e) => {
@@ -56,16 +70,16 @@ pub async fn sweep(state: &AppState) -> u64 {
     };
     let mut total = 0;
     for tenant in tenants {
-        let expired = tokio::time::timeout(SWEEP_TIMEOUT, expire(state, &tenant)).await;
-        match expired.unwrap_or_else(|_| Err(Error::Unavailable("timed out".into()))) {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(tenant = %tenant.slug, expired = n, "expired policies past their term");
-                state
-                    .observer(&tenant.slug)
-                    .committed(PolicyEvent::Swept(n))
-                    .await;
-                total += n;
+        let due = tokio::time::timeout(SWEEP_TIMEOUT, due(state, &tenant)).await;
+        match due.unwrap_or_else(|_| Err(Error::Unavailable("timed out".into()))) {
+            Ok(ids) if ids.is_empty() => {}
+            Ok(ids) => {
+                tracing::info!(tenant = %tenant.slug, due = ids.len(), "queued the expiry of policies past their term");
+                total += ids.len();
+                let tasks = ids
+                    .into_iter()
+                    .map(|policy_id| Task::ExpirePolicy { policy_id });
+                state.jobs.dispatch(&tenant.slug, tasks).await;
             }
             Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "expiry sweep failed"),
         }
@@ -73,9 +87,22 @@ pub async fn sweep(state: &AppState) -> u64 {
     total
 }
 
-async fn expire(state: &AppState, tenant: &Tenant) -> Result<u64> {
+async fn due(state: &AppState, tenant: &Tenant) -> Result<Vec<String>> {
     let borrowed = state.tenancy.borrow_db(tenant).await?;
-    let expired = services::policies::expire_due(borrowed.db()).await;
+    let due = services::policies::due_for_expiry(borrowed.db()).await;
     borrowed.done().await;
-    expired
+    due
+}
+
+/// A sweeping relay for every active tenant: what a relay missed goes out, sent rows are pruned.
+async fn relay_all(state: &AppState) {
+    let Ok(tenants) = state.tenancy.list_active().await else {
+        return;
+    };
+    for tenant in tenants {
+        state
+            .jobs
+            .dispatch(&tenant.slug, [Task::RelayOutbox { sweep: true }])
+            .await;
+    }
 }

@@ -32,10 +32,10 @@ use crate::{
     cache::Cache,
     config::{AppEnv, Config},
     error::{Error, Result},
-    events::{self, Events},
-    gateway, kv, observability, schedule,
-    search::{self, Indexer},
-    server,
+    events::Events,
+    gateway, kv, observability,
+    queue::{self, Jobs},
+    schedule, server,
     state::AppState,
     tenancy::{Tenancy, TenantSlug},
 };
@@ -51,9 +51,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Application> {
         let state = Arc::new(open_state(config).await?);
-        let mut tenants = state.tenancy.list().await?;
-        tenants.sort_by(|a, b| (a.created_at, &a.slug).cmp(&(b.created_at, &b.slug)));
-        observability::name_tenants(tenants.iter().map(|t| t.slug.as_str()));
+        label_tenants(&state).await?;
         let secret = gateway::secret::configured(state.config.gateway_secret.as_ref())?;
         if secret.is_none() && state.config.app_env == AppEnv::Production {
             tracing::warn!(
@@ -117,8 +115,7 @@ impl Application {
         });
         let statuses = observability::statuses::spawn(state.clone());
         let sweep = schedule::spawn(state.clone());
-        let relay = events::spawn(state.clone());
-        let indexer = search::spawn(state.clone());
+        let jobs = queue::spawn_local(state.clone());
         server::serve(
             self.acceptor,
             routes(state.clone()),
@@ -136,13 +133,13 @@ impl Application {
         // Stopped before the pools close, like the recounts.
         sweep.abort();
         sweep.await.ok();
-        // The last requests' events leave with the process, not at another replica's sweep.
-        state.events.settled(state.config.shutdown_grace()).await;
-        relay.abort();
-        relay.await.ok();
-        state.search.settled(state.config.shutdown_grace()).await;
-        indexer.abort();
-        indexer.await.ok();
+        // The last requests' jobs (their events, their search updates) are done before the
+        // process goes, or handed to Redis.
+        state.jobs.settled(state.config.shutdown_grace()).await;
+        if let Some(jobs) = jobs {
+            jobs.abort();
+            jobs.await.ok();
+        }
         if let Some(statuses) = statuses {
             // Stopped before the pools close, so no count opens one behind their back.
             statuses.abort();
@@ -152,6 +149,15 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Gives the oldest tenants their metric labels first, as every replica and worker does (see
+/// `observability::name_tenants`).
+pub async fn label_tenants(state: &AppState) -> Result<()> {
+    let mut tenants = state.tenancy.list().await?;
+    tenants.sort_by(|a, b| (a.created_at, &a.slug).cmp(&(b.created_at, &b.slug)));
+    observability::name_tenants(tenants.iter().map(|t| t.slug.as_str()));
+    Ok(())
 }
 
 /// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
@@ -170,19 +176,20 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         config.cache_l1_max_bytes,
         kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
     );
-    let events = Arc::new(Events::new(&config)?);
+    let events = Events::new(&config)?;
+    let jobs = Arc::new(Jobs::new(&config, kv.clone()));
     Ok(AppState {
         config,
         tenancy,
         cache,
         kv,
-        search: Arc::new(Indexer::default()),
+        jobs,
         events,
         draining: AtomicBool::new(false),
     })
 }
 
-async fn listen(host: &str, port: u16) -> Result<(TcpAcceptor, u16)> {
+pub async fn listen(host: &str, port: u16) -> Result<(TcpAcceptor, u16)> {
     let addr = format!("{host}:{port}");
     let acceptor = TcpListener::bind(addr.clone())
         .into_acceptor()
@@ -197,7 +204,7 @@ async fn listen(host: &str, port: u16) -> Result<(TcpAcceptor, u16)> {
 }
 
 /// `/metrics`, with the pool gauges read at each scrape.
-fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
+pub fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
     telemetry::metrics::Exposition::collecting(move || {
         observability::pools::collect(&state.tenancy)
     })
@@ -236,25 +243,31 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .with(telemetry::http::Observe::new(templates))
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed by this call, not when the future
+/// is first polled: a signal that arrives while the process is still starting stops it cleanly
+/// once it is up, instead of killing it half-started.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            tokio::signal::ctrl_c().await.ok();
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }

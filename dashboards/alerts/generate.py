@@ -189,6 +189,30 @@ def other_alerts():
                 "runbook_url": runbook("redis-down"),
             },
         },
+        {
+            "alert": "PolicyServiceJobsFailing",
+            "expr": 'sum by (type) (increase(queue_jobs_total{outcome="failed"}[15m])) > 0',
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "{{ $labels.type }} jobs are landing in failed_jobs",
+                "description": "{{ $value | humanize }} used up their tries in the last 15 minutes.",
+                "runbook_url": runbook("jobs-failing"),
+            },
+        },
+        {
+            "alert": "PolicyServiceJobsWaiting",
+            "expr": (
+                "histogram_quantile(0.95, sum by (le) (rate(queue_job_wait_seconds_bucket[10m])))\n"
+                "> 60"
+            ),
+            "for": "10m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Jobs wait over a minute to start",
+                "description": "p95 from queueing to start: {{ $value | humanizeDuration }} for 10 minutes.",
+                "runbook_url": runbook("jobs-waiting"),
+            },
+        },
     ]
 
 

@@ -1,8 +1,12 @@
 //! The relay: publishes a tenant's unsent outbox rows in order and stamps each as sent.
 //!
-//! - **One relay per tenant at a time, across replicas:** a lease row in the tenant's database
+//! - **One relay per tenant at a time, across workers:** a lease row in the tenant's database
 //!   (`outbox_relay`), taken and renewed by a guarded UPDATE, so rows of one aggregate are never
-//!   published out of order by two replicas at once. A relay that dies loses it after `LEASE`.
+//!   published out of order by two relays at once. A relay that dies loses it after `LEASE`.
+//! - **No event left behind by a busy lease:** a relay that finds the lease held returns at once,
+//!   trusting the holder; so the holder, after giving the lease back, looks once more for unsent
+//!   rows and goes round again if there are any. An event committed while it held the lease (whose
+//!   own relay found it busy) is therefore relayed by the holder, not left for the next sweep.
 //! - **At least once, with the event id:** a row is stamped after its publish; a crash between
 //!   the two publishes it again with the same id, which is what consumers deduplicate on.
 //! - **In order:** a publish that fails stops the round, so no later event of the tenant
@@ -38,10 +42,30 @@ pub async fn relay_once(
     let mut published = 0;
     loop {
         let now = now_ms();
-        let until = now + LEASE.as_millis() as i64;
-        if !store::outbox::lease(&mut conn.sql(), holder, now, until).await? {
+        if !store::outbox::lease(&mut conn.sql(), holder, now, now + LEASE.as_millis() as i64)
+            .await?
+        {
             return Ok(published);
         }
+        let round = drain(&mut conn, tenant, holder, topic_prefix, publisher).await;
+        store::outbox::release(&mut conn.sql(), holder).await?;
+        published += round?;
+        if !store::outbox::any_unsent(&mut conn.sql()).await? {
+            return Ok(published);
+        }
+    }
+}
+
+/// Publishes unsent rows, a batch at a time, while the lease holds; how many.
+async fn drain(
+    conn: &mut crate::db::DbConn,
+    tenant: &str,
+    holder: &str,
+    topic_prefix: &str,
+    publisher: &dyn EventPublisher,
+) -> Result<usize> {
+    let mut published = 0;
+    loop {
         let batch = store::outbox::unsent(&mut conn.sql(), BATCH).await?;
         let full = batch.len() == BATCH as usize;
         for event in batch {
@@ -77,7 +101,11 @@ pub async fn relay_once(
             store::outbox::mark_sent(&mut conn.sql(), &event.id, now_ms()).await?;
             published += 1;
         }
-        if !full {
+        let now = now_ms();
+        if !full
+            || !store::outbox::lease(&mut conn.sql(), holder, now, now + LEASE.as_millis() as i64)
+                .await?
+        {
             return Ok(published);
         }
     }

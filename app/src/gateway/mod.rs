@@ -139,12 +139,7 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         let db = state.tenancy.db(&tenant).await?;
         let cache = state.cache.tenant(&tenant.slug);
         Ok(TenantCtx {
-            observer: Observer::new(
-                cache.clone(),
-                &tenant.slug,
-                state.search.clone(),
-                state.events.clone(),
-            ),
+            observer: Observer::new(cache.clone(), &tenant.slug, state.jobs.clone()),
             cache,
             tenant,
             db,

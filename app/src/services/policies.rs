@@ -213,23 +213,27 @@ pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) 
     Ok(policy)
 }
 
-/// Expires the tenant's active policies whose expiry date has passed, each with its
-/// PolicyExpired event; returns how many.
-pub async fn expire_due(db: &Db) -> Result<u64> {
+/// The ids of active policies past their expiry date (the clock queues an ExpirePolicy each).
+pub async fn due_for_expiry(db: &Db) -> Result<Vec<String>> {
+    let mut conn = db.conn().await?;
+    store::policies::due(&mut conn.sql(), today()).await
+}
+
+/// Expires one policy past its term, with its PolicyExpired event, in one transaction; the
+/// policy if this call expired it. Guarded: a policy cancelled (or expired) meanwhile, or not
+/// yet past its term, is left as it is, so a job run twice expires it once.
+pub async fn expire_due(db: &Db, id: &str) -> Result<Option<Policy>> {
     let mut tx = db.begin().await?;
     let now = now_ms();
-    let mut expired = 0;
-    for id in store::policies::due(&mut tx.sql(), today()).await? {
-        // Guarded: a policy cancelled meanwhile stays cancelled.
-        if store::policies::transition(&mut tx.sql(), &id, PolicyStatus::Expired, None, now).await?
-            && let Some(policy) = store::policies::get(&mut tx.sql(), &id).await?
-        {
-            emit(&mut tx.sql(), Event::policy(&policy, now)).await?;
-            expired += 1;
-        }
+    if !store::policies::expire_if_due(&mut tx.sql(), id, today(), now).await? {
+        return Ok(None);
     }
+    let Some(policy) = store::policies::get(&mut tx.sql(), id).await? else {
+        return Ok(None);
+    };
+    emit(&mut tx.sql(), Event::policy(&policy, now)).await?;
     tx.commit().await?;
-    Ok(expired)
+    Ok(Some(policy))
 }
 
 async fn refused(sql: &mut Sql<'_>, id: &str, wanted: &str) -> Error {

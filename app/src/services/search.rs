@@ -34,19 +34,6 @@ pub async fn index_policy(db: &Db, policy_id: &str) -> Result<()> {
     store::search::put(&mut sql, &document).await
 }
 
-/// Rewrites every policy's document of the tenant (after the expiry sweep).
-pub async fn index_all(db: &Db) -> Result<()> {
-    let ids: Vec<String> = {
-        let mut conn = db.conn().await?;
-        let mut sql = conn.sql();
-        store::policies::all_ids(&mut sql).await?
-    };
-    for id in ids {
-        index_policy(db, &id).await?;
-    }
-    Ok(())
-}
-
 /// The words of a query: letters and digits, lowercased.
 pub fn terms(q: &str) -> Vec<String> {
     q.split(|c: char| !c.is_alphanumeric())

@@ -96,6 +96,28 @@ pub async fn lease(sql: &mut Sql<'_>, holder: &str, now: i64, until: i64) -> Res
     Ok(taken == 1)
 }
 
+/// Gives the lease back, if `holder` has it.
+pub async fn release(sql: &mut Sql<'_>, holder: &str) -> Result<()> {
+    sql.execute(
+        db::query(
+            "UPDATE outbox_relay SET holder = NULL, until_ms = 0 WHERE id = 1 AND holder = ?",
+        )
+        .bind(holder),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether any event waits to be sent.
+pub async fn any_unsent(sql: &mut Sql<'_>) -> Result<bool> {
+    let first = sql
+        .optional(db::query_as::<(String,)>(
+            "SELECT id FROM outbox WHERE sent_at IS NULL LIMIT 1",
+        ))
+        .await?;
+    Ok(first.is_some())
+}
+
 /// Deletes events sent before `before`; how many.
 pub async fn prune(sql: &mut Sql<'_>, before: i64) -> Result<u64> {
     sql.execute(db::query("DELETE FROM outbox WHERE sent_at < ?").bind(before))

@@ -156,7 +156,6 @@ pub async fn lock_if(sql: &mut Sql<'_>, id: &str, statuses: &[PolicyStatus]) -> 
     Ok(sql.execute(stmt).await? == 1)
 }
 
-/// Expires every active policy whose expiry date is before `today`; returns how many.
 /// The active policies whose expiry date is before `today`.
 pub async fn due(sql: &mut Sql<'_>, today: Date) -> Result<Vec<String>> {
     sql.all(
@@ -167,6 +166,23 @@ pub async fn due(sql: &mut Sql<'_>, today: Date) -> Result<Vec<String>> {
     )
     .await
     .map(|rows| rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Expires the policy if it is active and its expiry date is before `today`; whether it did.
+pub async fn expire_if_due(sql: &mut Sql<'_>, id: &str, today: Date, now: i64) -> Result<bool> {
+    let changed = sql
+        .execute(
+            db::query(
+                "UPDATE policies SET status = 'expired', ended_at = ?, updated_at = ? \
+                 WHERE id = ? AND status = 'active' AND expiry_date < ?",
+            )
+            .bind(now)
+            .bind(now)
+            .bind(id)
+            .bind(date_to_text(today)),
+        )
+        .await?;
+    Ok(changed == 1)
 }
 
 /// Applies a PATCH to a policy that is still open; returns whether it did.
@@ -287,14 +303,4 @@ pub async fn by_ids(sql: &mut Sql<'_>, ids: &[String]) -> Result<Vec<Policy>> {
         ))
         .await?;
     rows.into_iter().map(Row::into_policy).collect()
-}
-
-/// Every policy id of the tenant.
-pub async fn all_ids(sql: &mut Sql<'_>) -> Result<Vec<String>> {
-    let rows = sql
-        .all(db::query_as::<(String,)>(
-            "SELECT id FROM policies ORDER BY id",
-        ))
-        .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
 }

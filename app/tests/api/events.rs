@@ -68,7 +68,7 @@ async fn changes_write_their_events_and_refusals_none(engine: Engine) {
     .conflict("policy_not_payable");
 
     app.state
-        .events
+        .jobs
         .settled(std::time::Duration::from_secs(5))
         .await;
     let events = outbox(&t).await;
@@ -111,7 +111,7 @@ async fn a_crash_before_the_mark_republishes_with_the_same_ids_and_one_relay_hol
     t.active_policy().await;
     t.active_policy().await;
     app.state
-        .events
+        .jobs
         .settled(std::time::Duration::from_secs(5))
         .await;
     app.stop();
@@ -150,10 +150,10 @@ async fn a_crash_before_the_mark_republishes_with_the_same_ids_and_one_relay_hol
     assert_eq!(*both.0.lock().unwrap(), ids);
 }
 
-/// An event no nudge announced (its replica died right after the commit) goes out with the next
-/// sweep, and sent events are pruned after the retention (0 hours here).
+/// An event no relay job announced (its replica died right after the commit) goes out with the
+/// next sweep, and sent events are pruned after the retention (0 hours here).
 #[tokio::test]
-async fn the_sweep_relays_what_no_nudge_announced_and_prunes_what_was_sent() {
+async fn the_sweep_relays_what_no_job_announced_and_prunes_what_was_sent() {
     let flags = ["--outbox-sweep-secs", "1", "--outbox-retention-hours", "0"];
     let app = crate::helpers::spawn_with(Engine::Sqlite, &flags).await;
     let t = app.tenant().await;

@@ -115,6 +115,12 @@ fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
         args.push(value.clone());
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
+    // Jobs of an app on a shared Redis stay in queues of its own (scripts/test.sh sweeps
+    // `pstest:*` keys a killed run leaves).
+    if extra.contains(&"--redis-url") && !extra.contains(&"--queue-prefix") {
+        args.push("--queue-prefix".into());
+        args.push(format!("pstest:{}:q:", unique()));
+    }
     args.push("serve".into());
     args
 }
@@ -199,8 +205,7 @@ impl TestApp {
     /// events of earlier changes are relayed (the relay borrows the pool too).
     pub async fn statements(&self, slug: &str) -> u64 {
         let within = std::time::Duration::from_secs(5);
-        self.state.events.settled(within).await;
-        self.state.search.settled(within).await;
+        self.state.jobs.settled(within).await;
         let tenant = self.state.tenancy.resolve(slug).await.ok().flatten();
         tenant
             .and_then(|t| self.state.tenancy.open_db(&t))

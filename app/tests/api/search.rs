@@ -27,7 +27,7 @@ async fn policy_of(t: &TenantClient, name: &str) -> Value {
 }
 
 async fn found(app: &TestApp, t: &TenantClient, q: &str) -> Vec<String> {
-    app.state.search.settled(Duration::from_secs(5)).await;
+    app.state.jobs.settled(Duration::from_secs(5)).await;
     let page = t.get(&format!("/v1/policies/search?q={q}")).await;
     page.ok(200)["items"]
         .as_array()

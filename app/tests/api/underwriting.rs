@@ -155,11 +155,15 @@ async fn policies_expire_when_due_and_terms_never_extend(engine: Engine) {
     let shorter = t.patch(&path, json!({"expiry_date": day(100)})).await;
     assert_eq!(shorter.ok(200)["expiry_date"], day(100).as_str());
 
-    // The sweep expires what is due, and nothing else.
+    // The sweep expires what is due (a job each), and nothing else.
     let due = t.active_policy().await;
     t.age_policy(id(&due), 30).await;
-    let expired = policy_service::schedule::sweep(&app.state).await;
-    assert_eq!(expired, 1);
+    let queued = policy_service::schedule::sweep(&app.state).await;
+    assert_eq!(queued, 1);
+    app.state
+        .jobs
+        .settled(std::time::Duration::from_secs(5))
+        .await;
     for (policy, status) in [(&due, "expired"), (&active, "active")] {
         let read = t.get(&format!("/v1/policies/{}", id(policy))).await;
         assert_eq!(read.ok(200)["status"], status);

@@ -209,8 +209,8 @@ fn emitted(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     (series, families)
 }
 
-/// A flow that touches every part: the business, both cache tiers and two replicas, and a
-/// Redis outage (errors, the breaker, the backplane's reconnect).
+/// A flow that touches every part: the business, both cache tiers and two replicas, the jobs,
+/// and a Redis outage (errors, the breaker, the backplane's reconnect, a push kept for later).
 async fn everything(t: &TenantClient, other: &TenantClient, redis: &mut RedisServer) {
     let policy = t.active_policy().await;
     let id = policy["id"].as_str().unwrap().to_owned();
@@ -276,6 +276,14 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
     }
     let t = app.tenant().await;
     let other = replica.client_for(&t.slug).await;
+    // The worker's metrics too: it runs the app's jobs, in this process.
+    let (stop_worker, worker_stops) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(policy_service::queue::worker::run(
+        app.state.clone(),
+        async {
+            worker_stops.await.ok();
+        },
+    ));
     everything(&t, &other, &mut redis).await;
 
     let (mut shown, mut checked) = (BTreeSet::new(), 0);
@@ -318,6 +326,8 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    stop_worker.send(()).ok();
+    worker.await.ok();
     telemetry.shutdown(Duration::from_secs(5)).await;
     assert!(missing.is_empty(), "queried but not emitted: {missing:?}");
     let unshown: Vec<&String> = families

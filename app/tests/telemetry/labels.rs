@@ -23,8 +23,7 @@ async fn junk_methods_paths_and_currencies_add_no_series() {
     // The setup's background work (its events relayed, its policy indexed) makes its series now,
     // not during the flood.
     let within = std::time::Duration::from_secs(5);
-    app.state.events.settled(within).await;
-    app.state.search.settled(within).await;
+    app.state.jobs.settled(within).await;
     for path in ["/health/live", "/metrics", "/docs", "/openapi.json"] {
         app.http
             .get(format!("{}{path}", app.address))

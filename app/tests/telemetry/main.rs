@@ -307,11 +307,11 @@ async fn metrics_count_the_business_and_carry_exemplars() {
         Some(75_000.0)
     );
     assert_eq!(value("claims_opened_total", ""), Some(1.0));
-    // Every committed change reached the search-index hook: two tenants' bind and activate, and
+    // Every committed change queued its search update: two tenants' bind and activate, and
     // this one's payment and claim.
     let indexed = text
         .lines()
-        .find(|l| l.starts_with("search_index_requests_total{scope=\"policy\"}"))
+        .find(|l| l.starts_with("queue_jobs_dispatched_total{type=\"UpdateSearchIndex\"}"))
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok());
     assert_eq!(indexed, Some(6.0), "{text}");
     assert_eq!(

@@ -95,7 +95,8 @@ async fn redis_calls_are_client_spans_under_the_cache_span() {
 }
 
 /// An event's publish is a producer span in the trace of the request whose change it tells, even
-/// though the relay publishes it later, from the outbox.
+/// though the relay publishes it later, from the outbox; so is every job the change queued (a
+/// consumer span).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_publish_continues_the_trace_of_its_change() {
     let received = Received::default();
@@ -117,7 +118,7 @@ async fn an_event_publish_continues_the_trace_of_its_change() {
         .unwrap();
     assert_eq!(resp.status(), 201);
     let trace = header(&resp, "x-b3-traceid");
-    app.state.events.settled(Duration::from_secs(5)).await;
+    app.state.jobs.settled(Duration::from_secs(5)).await;
     telemetry.shutdown(Duration::from_secs(10)).await;
 
     let spans = received.spans();
@@ -131,4 +132,16 @@ async fn an_event_publish_continues_the_trace_of_its_change() {
         attribute(publish, "messaging.destination.name").as_deref(),
         Some("insurance.policy")
     );
+    for name in ["process RelayOutbox", "process UpdateSearchIndex"] {
+        let job = spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("a {name} span"));
+        assert_eq!(
+            hex::encode(&job.trace_id),
+            trace,
+            "{name} in the bind's trace"
+        );
+        assert_eq!(job.kind, 5, "{name}: a consumer span");
+    }
 }
