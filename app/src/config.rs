@@ -122,6 +122,19 @@ pub struct Config {
     #[arg(long, env = "OUTBOX_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub outbox_sweep_secs: u64,
 
+    /// The Pusher app key clients connect with (`/app/{key}`; laravel-echo's `key`).
+    #[arg(long, env = "BROADCAST_APP_KEY", default_value = "policy-service")]
+    pub broadcast_app_key: String,
+
+    /// The secret that signs private-channel subscriptions (`POST /broadcasting/auth`). Every
+    /// instance needs the same one. Unset: a random one per process (one instance only).
+    #[arg(long, env = "BROADCAST_APP_SECRET", hide_env_values = true)]
+    pub broadcast_app_secret: Option<SecretString>,
+
+    /// Broadcasts kept per channel (in Redis Streams, or in memory without Redis).
+    #[arg(long, env = "BROADCAST_HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub broadcast_history: u64,
+
     /// What every queue key in Redis starts with: `<prefix>{tenant}_default`, `…_high`.
     #[arg(long, env = "QUEUE_PREFIX", default_value = "policy_service_queues:")]
     pub queue_prefix: String,

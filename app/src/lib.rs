@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod backlog;
+pub mod broadcast;
 pub mod cache;
 pub mod cli;
 pub mod config;

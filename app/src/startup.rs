@@ -27,8 +27,11 @@ use poem::{
     web::Html,
 };
 
+use secrecy::SecretString;
+
 use crate::{
     api::{problem, spec},
+    broadcast::{self, Broadcasts, signature::Signer},
     cache::Cache,
     config::{AppEnv, Config},
     error::{Error, Result},
@@ -116,6 +119,7 @@ impl Application {
         let statuses = observability::statuses::spawn(state.clone());
         let sweep = schedule::spawn(state.clone());
         let jobs = queue::spawn_local(state.clone());
+        let fanout = broadcast::spawn_listener(state.broadcasts.clone());
         server::serve(
             self.acceptor,
             routes(state.clone()),
@@ -136,9 +140,9 @@ impl Application {
         // The last requests' jobs (their events, their search updates) are done before the
         // process goes, or handed to Redis.
         state.jobs.settled(state.config.shutdown_grace()).await;
-        if let Some(jobs) = jobs {
-            jobs.abort();
-            jobs.await.ok();
+        for task in [jobs, fanout].into_iter().flatten() {
+            task.abort();
+            task.await.ok();
         }
         if let Some(statuses) = statuses {
             // Stopped before the pools close, so no count opens one behind their back.
@@ -176,7 +180,20 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         config.cache_l1_max_bytes,
         kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
     );
-    let events = Events::new(&config)?;
+    let broadcasts = Arc::new(Broadcasts::new(
+        kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
+        usize::try_from(config.broadcast_history).unwrap_or(1000),
+    ));
+    let secret = config.broadcast_app_secret.clone().unwrap_or_else(|| {
+        if config.app_env == AppEnv::Production {
+            tracing::warn!(
+                "BROADCAST_APP_SECRET is not set: a random one signs this process's private                  channels, so a client authorised by another instance cannot subscribe here"
+            );
+        }
+        SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
+    });
+    let signer = Signer::new(&config.broadcast_app_key, secret);
+    let events = Events::new(&config, broadcasts.clone())?;
     let jobs = Arc::new(Jobs::new(&config, kv.clone()));
     Ok(AppState {
         config,
@@ -185,6 +202,8 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         kv,
         jobs,
         events,
+        broadcasts,
+        signer,
         draining: AtomicBool::new(false),
     })
 }
@@ -216,9 +235,9 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let swagger = spec::swagger_html(&service, &document);
     let metrics_here = state.config.metrics_port.is_none();
     let beside: &[&str] = if metrics_here {
-        &["/openapi.json", "/docs", "/metrics"]
+        &["/openapi.json", "/docs", "/app/{key}", "/metrics"]
     } else {
-        &["/openapi.json", "/docs"]
+        &["/openapi.json", "/docs", "/app/{key}"]
     };
     let templates = spec::route_templates(&document, beside);
     let known = Arc::new(templates.clone());
@@ -237,6 +256,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
             })),
         )
         .at("/docs", get(make_sync(move |_| Html(swagger.clone()))))
+        .at("/app/:key", get(broadcast::pusher::upgrade))
         .around(gateway::warn_near_rate_limit)
         .with(AddData::new(state))
         .around(move |next, req| problem::catch(next, req, known.clone()))

@@ -5,7 +5,13 @@
 use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
-    cache::Cache, config::Config, events::Events, kv::Kv, observer::Observer, queue::Jobs,
+    broadcast::{Broadcasts, signature::Signer},
+    cache::Cache,
+    config::Config,
+    events::Events,
+    kv::Kv,
+    observer::Observer,
+    queue::Jobs,
     tenancy::Tenancy,
 };
 
@@ -19,6 +25,10 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     /// The outbox relay, run by jobs (`events`).
     pub events: Events,
+    /// The sockets' channels and the fan-out (`broadcast`).
+    pub broadcasts: Arc<Broadcasts>,
+    /// Signs and checks private-channel subscriptions.
+    pub signer: Signer,
     /// Set on SIGTERM: readiness fails so traffic moves away before the server stops.
     pub draining: AtomicBool,
 }

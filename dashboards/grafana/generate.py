@@ -194,8 +194,10 @@ DASHBOARDS = {
     "events": (
         "policy-service / Events",
         "The transactional outbox and its relay: events published by type, failures, how long an "
-        "event waits between its commit and its publish, and the oldest one not out yet.",
+        "event waits between its commit and its publish, the oldest one not out yet; and the "
+        "broadcasts to laravel-echo / pusher-js sockets.",
         [
+            row("Outbox"),
             panel("Events published by type", [q(f'sum by (event_type) (rate(events_published_total{{outcome="published"}}[{RATE}]))', "{{event_type}}")], "ops"),
             panel("Publish failures by type", [q(f'sum by (event_type) (rate(events_published_total{{outcome="failed"}}[{RATE}])) or vector(0)', "{{event_type}}")], "ops",
                   "A failed publish stops the tenant's round (order is kept) and is retried."),
@@ -203,6 +205,15 @@ DASHBOARDS = {
             panel("Oldest unsent event", [q("max(outbox_oldest_unsent_seconds)", "age")], "s",
                   "Measured by the sweep (OUTBOX_SWEEP_SECS); above a few sweeps, the publisher is failing."),
             panel("Sent events pruned", [q(f"sum(rate(outbox_pruned_total[{RATE}]))", "pruned")], "ops"),
+            row("Broadcasts (Pusher protocol)"),
+            panel("Broadcasts sent by event", [q(f"sum by (event) (rate(broadcast_events_total[{RATE}]))", "{{event}}")], "ops",
+                  "One per event and channel (tenant.*, policy.*), from the outbox relay."),
+            panel("Delivered to sockets", [q(f"sum(rate(broadcast_deliveries_total[{RATE}])) or vector(0)", "delivered")], "ops"),
+            panel("Connections and subscriptions", [q("sum by (protocol) (broadcast_connections)", "{{protocol}} connections"),
+                                                    q("sum(broadcast_subscriptions)", "subscriptions")]),
+            panel("Refused and dropped", [q(f"sum by (reason) (rate(broadcast_auth_refusals_total[{RATE}])) or vector(0)", "refused: {{reason}}"),
+                                          q(f"sum(rate(broadcast_slow_disconnects_total[{RATE}])) or vector(0)", "too slow: closed")], "ops",
+                  "Refused: another tenant's channel (forbidden), a bad signature, an unknown channel or app key."),
         ],
     ),
     "telemetry": (

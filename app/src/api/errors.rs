@@ -19,11 +19,13 @@ pub const NOT_FOUND: u16 = 1;
 pub const CONFLICT: u16 = 2;
 /// It reads a JSON body: too large (413), not JSON (415), a field's value (422).
 pub const BODY: u16 = 4;
+/// It reads a form body (`application/x-www-form-urlencoded`): too large, not a form, a field.
+pub const FORM: u16 = 8;
 
 /// Every error status the API documents: the bit that lists it (0: every `/v1` operation), what
 /// it means, and an error of that status, rendered as the example shown with it.
 #[allow(clippy::type_complexity)]
-const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 9] = [
+const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 12] = [
     (
         400,
         0,
@@ -91,6 +93,35 @@ const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 9] = [
             Error::validation(
                 "coverages[0].deductible_minor",
                 "must not exceed limit_minor",
+            )
+            .into()
+        },
+    ),
+    (
+        413,
+        FORM,
+        "The body is larger than the service accepts (MAX_BODY_BYTES).",
+        || Error::PayloadTooLarge(1 << 20).into(),
+    ),
+    (
+        415,
+        FORM,
+        "The body is not `application/x-www-form-urlencoded`.",
+        || {
+            ContentTypeError::NotSupported {
+                content_type: "text/plain".into(),
+            }
+            .into()
+        },
+    ),
+    (
+        422,
+        FORM,
+        "A form field is missing, unknown or not acceptable; `field` names it.",
+        || {
+            Error::validation(
+                "socket_id",
+                "must be two numbers joined by a dot, such as 1234.5678",
             )
             .into()
         },

@@ -3,8 +3,10 @@
 //! database from `TenantCtx`, and map the result; they hold no business rules of their own.
 
 mod body;
+mod broadcasting;
 mod claims;
 pub mod errors;
+mod form;
 mod health;
 mod insureds;
 mod links;
@@ -36,6 +38,8 @@ pub enum ApiTags {
     Payments,
     /// Claims on active policies.
     Claims,
+    /// Private channels of the Pusher-protocol socket (`/app/{key}`).
+    Broadcasting,
 }
 
 #[derive(ApiResponse)]

@@ -19,8 +19,9 @@ use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 use serde_json::{Map, Value};
 
 use super::{
-    claims::ClaimsApi, errors, health::HealthApi, insureds::InsuredsApi, links,
-    payments::PaymentsApi, policies::PoliciesApi, problem, quotes::QuotesApi,
+    broadcasting::BroadcastingApi, claims::ClaimsApi, errors, health::HealthApi,
+    insureds::InsuredsApi, links, payments::PaymentsApi, policies::PoliciesApi, problem,
+    quotes::QuotesApi,
 };
 
 pub type Apis = (
@@ -30,6 +31,7 @@ pub type Apis = (
     PoliciesApi,
     PaymentsApi,
     ClaimsApi,
+    BroadcastingApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -41,6 +43,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             PoliciesApi,
             PaymentsApi,
             ClaimsApi,
+            BroadcastingApi,
         ),
         "policy-service",
         env!("CARGO_PKG_VERSION"),

@@ -18,10 +18,11 @@ pub mod relay;
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
 };
 
 use crate::{
+    broadcast::{BroadcastingPublisher, Broadcasts},
     config::{Config, EventPublisherKind},
     db::now_ms,
     error::{Error, Result},
@@ -42,8 +43,9 @@ pub struct Events {
 }
 
 impl Events {
-    /// The relay with the configured publisher; Kafka without brokers is refused.
-    pub fn new(config: &Config) -> Result<Events> {
+    /// The relay with the configured publisher, then the broadcasts; Kafka without brokers is
+    /// refused.
+    pub fn new(config: &Config, broadcasts: Arc<Broadcasts>) -> Result<Events> {
         describe();
         let publisher: Box<dyn EventPublisher> = match config.event_publisher {
             EventPublisherKind::Kafka => match config.kafka_brokers.as_deref() {
@@ -61,7 +63,10 @@ impl Events {
             EventPublisherKind::None => Box::new(NoPublisher),
         };
         Ok(Events {
-            publisher,
+            publisher: Box::new(BroadcastingPublisher {
+                inner: publisher,
+                broadcasts,
+            }),
             holder: uuid::Uuid::now_v7().to_string(),
             topic_prefix: config.kafka_topic_prefix.clone(),
             oldest: Mutex::default(),

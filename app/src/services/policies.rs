@@ -213,6 +213,12 @@ pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) 
     Ok(policy)
 }
 
+/// Whether the tenant has a policy with this id (any text: what is not an id is simply none).
+pub async fn exists(db: &Db, id: &str) -> Result<bool> {
+    let mut conn = db.conn().await?;
+    Ok(store::policies::get(&mut conn.sql(), id).await?.is_some())
+}
+
 /// The ids of active policies past their expiry date (the clock queues an ExpirePolicy each).
 pub async fn due_for_expiry(db: &Db) -> Result<Vec<String>> {
     let mut conn = db.conn().await?;

@@ -4,6 +4,7 @@ mod helpers;
 
 mod bad_input;
 mod bad_requests;
+mod broadcasting;
 mod cache;
 mod cli;
 mod connections;

@@ -3,9 +3,11 @@
 #   1. the committed app/openapi.json passes an OpenAPI linter (Redocly, redocly.yaml);
 #   2. a TypeScript client generated from it by openapi-generator (typescript-fetch) type-checks
 #      under `tsc --strict` and drives the whole insurance flow under Node (flow.ts);
-#   3. schemathesis, every check and phase (schemathesis.toml), finds no disagreement between the
+#   3. laravel-echo and pusher-js (echo.mjs), as a front end uses them, join the tenant's private
+#      channel through /broadcasting/auth and receive PolicyBound over the Pusher protocol;
+#   4. schemathesis, every check and phase (schemathesis.toml), finds no disagreement between the
 #      document and the server.
-# Both 2 and 3 run against one instance on embedded defaults (SQLite in a temporary DATA_DIR)
+# 2, 3 and 4 run against one instance on embedded defaults (SQLite in a temporary DATA_DIR)
 # with the Kong headers of a tenant made by `policy-service tenants create`.
 #
 # Usage: bash app/tests/contract/run.sh PATH/TO/policy-service
@@ -63,6 +65,13 @@ cp "$here/flow.ts" "$here/tsconfig.json" "$client/"
 ln -s "$CONTRACT_NODE/node_modules" "$client/node_modules"
 (cd "$client" && node_modules/.bin/tsc -p tsconfig.json)
 (cd "$client" && BASE_URL="$base" TENANT=contract SEED_FILE="$work/seed.json" node out/flow.js)
+
+step "contract: laravel-echo + pusher-js receive PolicyBound on a private channel"
+mkdir -p "$work/echo"
+cp "$here/echo.mjs" "$work/echo/"
+ln -s "$CONTRACT_NODE/node_modules" "$work/echo/node_modules"
+(cd "$work/echo" && BASE_URL="$base" TENANT=contract node echo.mjs) \
+    || { tail -n 20 "$work/service.log" >&2; die "the broadcasting check failed"; }
 
 step "contract: schemathesis"
 headers=(-H "X-Consumer-ID: contract-checks" -H "X-Authenticated-Userid: schemathesis"

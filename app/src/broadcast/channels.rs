@@ -1,0 +1,116 @@
+//! The channels (the seed's `PolicyBound::broadcastOn`): `tenant.{slug}` and `policy.{id}`,
+//! private (`private-` on the wire, as Laravel's PrivateChannel), and which domain events go on
+//! them with what payload.
+
+use serde_json::{Value, json};
+
+use crate::domain::event::Event;
+
+/// The longest channel name accepted (Pusher's limit is 164 characters).
+pub const MAX_NAME: usize = 164;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// Every broadcast of a tenant (the slug, as `tenants list` shows it).
+    Tenant(String),
+    /// The broadcasts about one policy.
+    Policy(String),
+}
+
+impl Channel {
+    /// Reads a wire name, `private-tenant.acme` or `private-policy.<id>`; `None` for anything
+    /// else (including public and presence channels, which this service has none of).
+    pub fn parse(wire: &str) -> Option<Channel> {
+        if wire.len() > MAX_NAME {
+            return None;
+        }
+        let name = wire.strip_prefix("private-")?;
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if let Some(slug) = name.strip_prefix("tenant.") {
+            return ok(slug).then(|| Channel::Tenant(slug.to_owned()));
+        }
+        let id = name.strip_prefix("policy.")?;
+        ok(id).then(|| Channel::Policy(id.to_owned()))
+    }
+
+    /// The wire name.
+    pub fn wire(&self) -> String {
+        match self {
+            Channel::Tenant(slug) => format!("private-tenant.{slug}"),
+            Channel::Policy(id) => format!("private-policy.{id}"),
+        }
+    }
+}
+
+/// The broadcast of a domain event: its name, the channels it goes on, and its payload (the
+/// seed's PolicyBound: `policy_id`, `policy_number`, `status`, `timestamp`). Events that are not
+/// broadcast (PolicyExpired, ClaimOpened) give `None`.
+pub fn of(event: &Event, tenant: &str) -> Option<(Vec<Channel>, Value)> {
+    let data = &event.payload;
+    let policy_id = data["policy_id"].as_str()?.to_owned();
+    let timestamp = event.timestamp();
+    let payload = match event.event_type.as_str() {
+        "PolicyBound" | "PolicyActivated" | "PolicyCancelled" => json!({
+            "policy_id": policy_id,
+            "policy_number": data["policy_number"],
+            "status": data["status"],
+            "timestamp": timestamp,
+        }),
+        "PaymentReceived" => json!({
+            "policy_id": policy_id,
+            "payment_id": data["payment"]["id"],
+            "amount_minor": data["payment"]["amount_minor"],
+            "currency": data["payment"]["currency"],
+            "timestamp": timestamp,
+        }),
+        "ClaimStatusChanged" => json!({
+            "policy_id": policy_id,
+            "claim_id": data["claim"]["id"],
+            "status": data["status"],
+            "timestamp": timestamp,
+        }),
+        _ => return None,
+    };
+    Some((
+        vec![
+            Channel::Tenant(tenant.to_owned()),
+            Channel::Policy(policy_id),
+        ],
+        payload,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_private_channels_parse() {
+        assert_eq!(
+            Channel::parse("private-tenant.acme"),
+            Some(Channel::Tenant("acme".into()))
+        );
+        assert_eq!(
+            Channel::parse("private-policy.0199-ab"),
+            Some(Channel::Policy("0199-ab".into()))
+        );
+        for bad in [
+            "tenant.acme",
+            "presence-tenant.acme",
+            "private-tenant.",
+            "private-tenant.a b",
+            "private-claim.x",
+            "private-tenant.acme.x",
+        ] {
+            assert_eq!(Channel::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            Channel::parse(&format!("private-tenant.{}", "a".repeat(200))),
+            None
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! Broadcasting: the seed's `PolicyBound implements ShouldBroadcast`, served to laravel-echo and
+//! pusher-js over the Pusher protocol (`pusher.rs`).
+//!
+//! - **Channels** (`channels.rs`): `private-tenant.{slug}` and `private-policy.{id}`. A client
+//!   joins one with a signature (`signature.rs`) that `POST /broadcasting/auth` gives only to a
+//!   consumer of that tenant (for a policy channel: of the tenant that has the policy).
+//! - **Where broadcasts come from**: the outbox. The relay hands each published event to
+//!   `Broadcasts::event` (`BroadcastingPublisher`), so a broadcast is sent only for a committed
+//!   change, at least once, with the event's id; PolicyBound, PolicyActivated, PolicyCancelled,
+//!   PaymentReceived and ClaimStatusChanged go on both channel families.
+//! - **Fan-out**: with Redis, a broadcast is appended to the channel's stream
+//!   (`<REDIS_PREFIX>bc:{channel}`, the last `BROADCAST_HISTORY` entries kept) and published on
+//!   `<REDIS_PREFIX>broadcasts` in one script; every instance listens and delivers to its own
+//!   sockets, so a subscriber on instance B gets what the worker or instance A relayed. Without
+//!   Redis, delivery is within the process.
+//! - **Bounded**: a socket holds at most `MAX_SUBSCRIPTIONS` channels and `QUEUE` undelivered
+//!   messages; a socket that falls further behind is closed (4100), never buffered without end.
+
+pub mod channels;
+pub mod pusher;
+pub mod signature;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::{StreamExt, future::BoxFuture};
+use redis::Script;
+use tokio::sync::mpsc;
+
+use crate::{domain::event::Event, error::Result, events::publisher::EventPublisher, kv::Kv};
+use channels::Channel;
+
+/// Channels one socket may join.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
+/// Messages waiting for one socket; beyond, it is too slow and is closed.
+pub const QUEUE: usize = 256;
+
+/// One broadcast, as every socket sends it.
+#[derive(Debug)]
+pub struct Message {
+    /// Its id in the channel's history (a stream id).
+    pub id: String,
+    /// The wire name.
+    pub channel: String,
+    pub event: String,
+    /// The payload, JSON text (Pusher sends `data` as a string).
+    pub data: String,
+}
+
+/// A socket's queue, and the flag that tells it it fell too far behind.
+struct Subscriber {
+    to: mpsc::Sender<Arc<Message>>,
+    evicted: Arc<AtomicBool>,
+}
+
+type Subscribers = HashMap<String, HashMap<u64, Subscriber>>;
+
+const APPEND: &str = r"
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2], 'data', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
+return id
+";
+
+pub struct Broadcasts {
+    subscribers: Mutex<Subscribers>,
+    next_socket: AtomicU64,
+    redis: Option<(Arc<Kv>, String)>,
+    append: Script,
+    history: usize,
+    /// Without Redis: the local sequence of ids.
+    sequence: AtomicU64,
+}
+
+impl Broadcasts {
+    /// With `kv`, fanned out through Redis under `prefix`.
+    pub fn new(kv: Option<(Arc<Kv>, String)>, history: usize) -> Broadcasts {
+        describe();
+        Broadcasts {
+            subscribers: Mutex::default(),
+            next_socket: AtomicU64::new(1),
+            redis: kv,
+            append: Script::new(APPEND),
+            history,
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    fn subscribers(&self) -> MutexGuard<'_, Subscribers> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new socket's id and the queue its messages arrive on.
+    pub fn connect(
+        &self,
+    ) -> (
+        u64,
+        mpsc::Sender<Arc<Message>>,
+        mpsc::Receiver<Arc<Message>>,
+    ) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (self.next_socket.fetch_add(1, Ordering::Relaxed), tx, rx)
+    }
+
+    pub fn subscribe(
+        &self,
+        socket: u64,
+        channel: &str,
+        to: mpsc::Sender<Arc<Message>>,
+        evicted: Arc<AtomicBool>,
+    ) {
+        self.subscribers()
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(socket, Subscriber { to, evicted });
+        metrics::gauge!("broadcast_subscriptions").increment(1.0);
+    }
+
+    pub fn unsubscribe(&self, socket: u64, channel: &str) {
+        let mut all = self.subscribers();
+        if let Some(on) = all.get_mut(channel)
+            && on.remove(&socket).is_some()
+        {
+            metrics::gauge!("broadcast_subscriptions").decrement(1.0);
+            if on.is_empty() {
+                all.remove(channel);
+            }
+        }
+    }
+
+    /// Broadcasts a committed domain event of `tenant` (if it is one that is broadcast).
+    pub async fn event(&self, tenant: &str, event: &Event) -> Result<()> {
+        let Some((channels, payload)) = channels::of(event, tenant) else {
+            return Ok(());
+        };
+        let data = payload.to_string();
+        for channel in channels {
+            self.send(&channel, &event.event_type, &data, event.created_at)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, channel: &Channel, event: &str, data: &str, at_ms: i64) -> Result<()> {
+        let wire = channel.wire();
+        metrics::counter!("broadcast_events_total", "event" => event.to_owned()).increment(1);
+        match &self.redis {
+            Some((kv, prefix)) => {
+                let mut call = self.append.key(format!("{prefix}bc:{{{wire}}}"));
+                call.arg(self.history)
+                    .arg(event)
+                    .arg(data)
+                    .arg(format!("{prefix}broadcasts"))
+                    .arg(&wire);
+                let _: String = kv
+                    .call("broadcast_append", |mut c| async move {
+                        call.invoke_async(&mut c).await
+                    })
+                    .await?;
+            }
+            None => {
+                let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+                self.deliver(Arc::new(Message {
+                    id: format!("{at_ms}-{n}"),
+                    channel: wire,
+                    event: event.to_owned(),
+                    data: data.to_owned(),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a message to this process's subscribers of its channel; a socket whose queue is
+    /// full is marked evicted (its connection closes, see `pusher`).
+    pub fn deliver(&self, message: Arc<Message>) {
+        let mut all = self.subscribers();
+        let Some(on) = all.get_mut(&message.channel) else {
+            return;
+        };
+        on.retain(|_, sub| match sub.to.try_send(message.clone()) {
+            Ok(()) => {
+                metrics::counter!("broadcast_deliveries_total").increment(1);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                sub.evicted.store(true, Ordering::Release);
+                metrics::counter!("broadcast_slow_disconnects_total").increment(1);
+                tracing::warn!(channel = %message.channel, "socket too slow for its broadcasts: closed");
+                metrics::gauge!("broadcast_subscriptions").decrement(1.0);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                metrics::gauge!("broadcast_subscriptions").decrement(1.0);
+                false
+            }
+        });
+    }
+}
+
+/// The EventPublisher the relay uses: the configured one, then the broadcast.
+pub struct BroadcastingPublisher {
+    pub inner: Box<dyn EventPublisher>,
+    pub broadcasts: Arc<Broadcasts>,
+}
+
+impl EventPublisher for BroadcastingPublisher {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        tenant: &'a str,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.inner.publish(topic, tenant, event).await?;
+            self.broadcasts.event(tenant, event).await
+        })
+    }
+}
+
+/// With Redis: delivers what any instance broadcasts to this process's sockets, resubscribing
+/// when the connection drops.
+pub fn spawn_listener(broadcasts: Arc<Broadcasts>) -> Option<tokio::task::JoinHandle<()>> {
+    let (kv, prefix) = broadcasts.redis.clone()?;
+    Some(tokio::spawn(async move {
+        let channel = format!("{prefix}broadcasts");
+        for node in kv.nodes().iter().cycle() {
+            if let Ok(Ok(mut pubsub)) =
+                tokio::time::timeout(Duration::from_secs(2), node.get_async_pubsub()).await
+                && pubsub.subscribe(&channel).await.is_ok()
+            {
+                let mut messages = pubsub.on_message();
+                while let Some(m) = messages.next().await {
+                    let Ok(text) = m.get_payload::<String>() else {
+                        continue;
+                    };
+                    let mut parts = text.splitn(4, '\n');
+                    if let (Some(channel), Some(id), Some(event), Some(data)) =
+                        (parts.next(), parts.next(), parts.next(), parts.next())
+                    {
+                        broadcasts.deliver(Arc::new(Message {
+                            id: id.to_owned(),
+                            channel: channel.to_owned(),
+                            event: event.to_owned(),
+                            data: data.to_owned(),
+                        }));
+                    }
+                }
+                tracing::warn!("broadcast fan-out lost; resubscribing");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }))
+}
+
+fn describe() {
+    metrics::describe_gauge!(
+        "broadcast_subscriptions",
+        "Channel subscriptions of this process's sockets"
+    );
+    metrics::describe_counter!(
+        "broadcast_events_total",
+        "Broadcasts sent (one per event and channel), by event"
+    );
+    metrics::describe_counter!(
+        "broadcast_deliveries_total",
+        "Broadcasts handed to a socket of this process"
+    );
+    metrics::describe_gauge!(
+        "broadcast_connections",
+        "Open broadcast connections of this process, by protocol"
+    );
+    metrics::describe_counter!(
+        "broadcast_auth_refusals_total",
+        "Subscriptions refused, by reason (app_key, channel, signature, forbidden)"
+    );
+    metrics::describe_counter!(
+        "broadcast_slow_disconnects_total",
+        "Sockets closed for falling too far behind their broadcasts"
+    );
+    metrics::gauge!("broadcast_subscriptions").set(0.0);
+    metrics::gauge!("broadcast_connections", "protocol" => "pusher").set(0.0);
+    metrics::counter!("broadcast_auth_refusals_total", "reason" => "signature").absolute(0);
+    metrics::counter!("broadcast_slow_disconnects_total").absolute(0);
+    metrics::counter!("broadcast_deliveries_total").absolute(0);
+}

@@ -1,0 +1,219 @@
+//! Broadcasting over the Pusher protocol, with a WebSocket client speaking it as pusher-js does:
+//! a policy bound through one instance reaches a subscriber of another; only the channel's
+//! tenant gets a signature, and a signature for another socket is refused.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+
+use crate::{
+    helpers::{Engine, TenantClient, TestApp, quote_body, spawn_app, spawn_with, unique},
+    worker::REDIS,
+};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+const SECRET: &str = "a-broadcast-secret-shared-by-the-instances";
+
+/// The next Pusher message (pings answered), within 5 seconds.
+async fn next(ws: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(text.as_str()).expect("JSON");
+        }
+    }
+}
+
+/// `data` as Pusher sends it: a JSON string.
+fn data(message: &Value) -> Value {
+    serde_json::from_str(message["data"].as_str().expect("data is a string")).expect("JSON data")
+}
+
+/// A socket on `app` and its id.
+async fn connect(app: &TestApp, key: &str) -> (Socket, String) {
+    let url = format!(
+        "{}/app/{key}?protocol=7&client=js&version=8.4.0",
+        app.address.replace("http", "ws")
+    );
+    let (mut ws, _) = connect_async(url).await.expect("WebSocket upgrade");
+    let hello = next(&mut ws).await;
+    if hello["event"] != "pusher:connection_established" {
+        return (ws, String::new());
+    }
+    let socket_id = data(&hello)["socket_id"]
+        .as_str()
+        .expect("socket id")
+        .to_owned();
+    (ws, socket_id)
+}
+
+async fn authorize(t: &TenantClient, socket_id: &str, channel: &str) -> crate::helpers::Resp {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("socket_id", socket_id)
+        .append_pair("channel_name", channel)
+        .finish();
+    t.send(
+        t.request(reqwest::Method::POST, "/broadcasting/auth")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body),
+    )
+    .await
+}
+
+async fn subscribe(ws: &mut Socket, channel: &str, auth: &str) -> Value {
+    let message = json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth}});
+    ws.send(Message::Text(message.to_string().into()))
+        .await
+        .expect("send");
+    next(ws).await
+}
+
+async fn bind(t: &TenantClient) -> Value {
+    let email = format!("{}@example.org", unique());
+    let insured = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "Ada Lovelace", "email": email}),
+        )
+        .await
+        .id();
+    let quote = t.post("/v1/quotes", quote_body(&insured)).await.id();
+    t.post(&format!("/v1/quotes/{quote}/bind"), json!({}))
+        .await
+        .ok(201)
+        .clone()
+}
+
+/// The seed's PolicyBound, from instance A (its worker relays the outbox) to a laravel-echo-like
+/// subscriber of instance B, on both private channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_bound_on_one_instance_reaches_a_subscriber_of_another() {
+    let prefix = format!("pstest:{}:", unique());
+    let flags = [
+        "--redis-url",
+        REDIS,
+        "--redis-prefix",
+        &prefix,
+        "--queue-prefix",
+        &format!("{prefix}q:"),
+        "--broadcast-app-secret",
+        SECRET,
+    ];
+    let a = spawn_with(Engine::Sqlite, &flags).await;
+    let b = a.replica(&flags).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(policy_service::queue::worker::run(a.state.clone(), async {
+        stopped.await.ok();
+    }));
+    let t = a.tenant().await;
+    let on_b = b.client_for(&t.slug).await;
+    let (mut ws, socket_id) = connect(&b, "policy-service").await;
+    let channel = format!("private-tenant.{}", t.slug);
+    let auth = authorize(&on_b, &socket_id, &channel).await;
+    let auth = auth.ok(200)["auth"].as_str().expect("auth").to_owned();
+    let joined = subscribe(&mut ws, &channel, &auth).await;
+    assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(joined["channel"], channel.as_str());
+
+    let policy = bind(&t).await;
+    let got = next(&mut ws).await;
+    assert_eq!(got["event"], "PolicyBound");
+    assert_eq!(got["channel"], channel.as_str());
+    let payload = data(&got);
+    assert_eq!(payload["policy_id"], policy["id"]);
+    assert_eq!(payload["policy_number"], policy["number"]);
+    assert_eq!(payload["status"], "bound");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(payload["timestamp"].as_str().unwrap_or_default())
+            .is_ok(),
+        "ISO 8601: {payload}"
+    );
+
+    // The policy's own channel, from the same consumer.
+    let id = policy["id"].as_str().expect("id");
+    let policy_channel = format!("private-policy.{id}");
+    let auth = authorize(&on_b, &socket_id, &policy_channel).await;
+    let auth = auth.ok(200)["auth"].as_str().expect("auth").to_owned();
+    let joined = subscribe(&mut ws, &policy_channel, &auth).await;
+    assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
+    t.action(&format!("/v1/policies/{id}/activate"))
+        .await
+        .ok(200);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let m = next(&mut ws).await;
+        assert_eq!(m["event"], "PolicyActivated");
+        seen.push(m["channel"].as_str().unwrap_or_default().to_owned());
+    }
+    seen.sort();
+    let mut wanted = vec![policy_channel, channel];
+    wanted.sort();
+    assert_eq!(seen, wanted);
+    stop.send(()).ok();
+}
+
+/// A consumer gets signatures for its own tenant's channels only; the socket takes a signature
+/// only for the socket it was made for; and it speaks ping/pong.
+#[tokio::test]
+async fn only_the_channels_tenant_may_join_and_signatures_are_per_socket() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let (a, b) = (app.tenant().await, app.tenant().await);
+    let policy = bind(&a).await;
+    let (mut ws, socket_id) = connect(&app, "policy-service").await;
+    let a_tenant = format!("private-tenant.{}", a.slug);
+    let a_policy = format!("private-policy.{}", policy["id"].as_str().expect("id"));
+    for channel in [&a_tenant, &a_policy] {
+        authorize(&b, &socket_id, channel).await.problem(403, None);
+        authorize(&a, &socket_id, channel).await.ok(200);
+    }
+    authorize(&a, "not-a-socket", &a_tenant)
+        .await
+        .problem(422, Some("socket_id"));
+    authorize(&a, &socket_id, "presence-tenant.x")
+        .await
+        .problem(422, Some("channel_name"));
+
+    // A's signature, made for another socket: refused by this one.
+    let other = authorize(&a, "1.1", &a_tenant).await;
+    let forged = other.ok(200)["auth"].as_str().expect("auth").to_owned();
+    let refused = subscribe(&mut ws, &a_tenant, &forged).await;
+    assert_eq!(refused["event"], "pusher:error");
+    assert_eq!(data(&refused)["code"], 4009);
+
+    // The right one works, and nothing arrives for B's changes.
+    let auth = authorize(&a, &socket_id, &a_tenant).await;
+    let auth = auth.ok(200)["auth"].as_str().expect("auth").to_owned();
+    let joined = subscribe(&mut ws, &a_tenant, &auth).await;
+    assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
+    bind(&b).await;
+    let mine = bind(&a).await;
+    let got = next(&mut ws).await;
+    assert_eq!(data(&got)["policy_id"], mine["id"], "only A's broadcast");
+
+    ws.send(Message::Text(
+        json!({"event": "pusher:ping", "data": {}})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .expect("ping");
+    assert_eq!(next(&mut ws).await["event"], "pusher:pong");
+}
+
+/// An unknown app key is told so (4001) and closed.
+#[tokio::test]
+async fn an_unknown_app_key_is_refused() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let url = format!("{}/app/another-app", app.address.replace("http", "ws"));
+    let (mut ws, _) = connect_async(url).await.expect("WebSocket upgrade");
+    let error = next(&mut ws).await;
+    assert_eq!(error["event"], "pusher:error");
+    assert_eq!(data(&error)["code"], 4001);
+}
