@@ -1,10 +1,17 @@
 //! `POST /broadcasting/auth` (Laravel's path, what laravel-echo and pusher-js call): signs a
 //! socket's subscription to a private channel, for a consumer of the channel's tenant only.
+//! `GET /v1/events/stream`: the same channels as server-sent events, resumable
+//! (`broadcast::sse`).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use poem::web::Data;
-use poem_openapi::{Object, OpenApi, payload::Json};
+use futures::{StreamExt, stream::BoxStream};
+use poem::web::{Data, sse::Event};
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Query},
+    payload::{EventStream, Json},
+};
 use serde::Deserialize;
 
 use super::{
@@ -13,7 +20,10 @@ use super::{
     form::FormBody,
 };
 use crate::{
-    broadcast::channels::{self, Channel},
+    broadcast::{
+        channels::{self, Channel},
+        sse,
+    },
     error::{Error, Result},
     gateway::TenantCtx,
     services,
@@ -42,6 +52,37 @@ pub struct ChannelAuthRequest {
 pub struct ChannelAuth {
     /// `{app key}:{hex HMAC-SHA256 of "socket_id:channel_name"}`.
     pub auth: String,
+}
+
+/// One broadcast on the stream. Its SSE `event` is the event's name, its `id` the cursor to
+/// resume after it (send it back as `Last-Event-ID`).
+#[derive(Debug, Object)]
+pub struct ChannelEvent {
+    /// The channel it came on, e.g. `private-tenant.acme`.
+    pub channel: String,
+    /// `PolicyBound`, `PolicyActivated`, `PolicyCancelled`, `PaymentReceived` or
+    /// `ClaimStatusChanged`.
+    pub event: String,
+    /// The payload, as on the Pusher socket.
+    pub data: serde_json::Value,
+    #[oai(skip)]
+    pub cursor: String,
+}
+
+/// Whether the consumer's tenant may follow `channel`.
+async fn allowed(ctx: &TenantCtx, channel: &Channel) -> Result<bool> {
+    Ok(match channel {
+        Channel::Tenant(slug) => *slug == ctx.tenant.slug,
+        Channel::Policy(id) => services::policies::exists(&ctx.db, id).await?,
+    })
+}
+
+fn refused(ctx: &TenantCtx, channel: &str) -> Error {
+    metrics::counter!("broadcast_auth_refusals_total", "reason" => "forbidden").increment(1);
+    Error::Forbidden(format!(
+        "{channel} is not a channel of tenant {}",
+        ctx.tenant.slug
+    ))
 }
 
 pub struct BroadcastingApi;
@@ -87,21 +128,82 @@ impl BroadcastingApi {
             )
             .into());
         };
-        let allowed = match &channel {
-            Channel::Tenant(slug) => *slug == ctx.tenant.slug,
-            Channel::Policy(id) => services::policies::exists(&ctx.db, id).await?,
-        };
-        if !allowed {
-            metrics::counter!("broadcast_auth_refusals_total", "reason" => "forbidden")
-                .increment(1);
-            return Err(Error::Forbidden(format!(
-                "{channel_name} is not a channel of tenant {}",
-                ctx.tenant.slug
-            ))
-            .into());
+        if !allowed(&ctx, &channel).await? {
+            return Err(refused(&ctx, &channel_name).into());
         }
         Ok(Json(ChannelAuth {
             auth: state.signer.sign(&socket_id, &channel_name),
         }))
+    }
+
+    /// Follow channels as server-sent events
+    ///
+    /// The broadcasts of the Pusher socket, for clients that are not Pusher clients. Each event's
+    /// `id` is a cursor: reconnect with it as `Last-Event-ID` and the events missed meanwhile come
+    /// first (from the last `BROADCAST_HISTORY` of each channel), none twice. The stream stays
+    /// open; a comment every 15 s keeps it alive. 403 when a channel is another tenant's.
+    #[oai(
+        path = "/v1/events/stream",
+        method = "get",
+        operation_id = "streamEvents"
+    )]
+    async fn stream(
+        &self,
+        ctx: TenantCtx,
+        state: Data<&Arc<AppState>>,
+        /// Comma-separated channels: `tenant.{slug}`, `policy.{id}` (with or without
+        /// `private-`), at most 20.
+        #[oai(validator(
+            max_length = 2000,
+            pattern = r"^(private-)?(tenant|policy)\.[A-Za-z0-9_-]+(,(private-)?(tenant|policy)\.[A-Za-z0-9_-]+)*$"
+        ))]
+        channels: Query<String>,
+        /// The `id` of the last event received, to resume after it.
+        #[oai(name = "Last-Event-ID", validator(max_length = 4000))]
+        last_event_id: Header<Option<String>>,
+    ) -> Result<EventStream<BoxStream<'static, ChannelEvent>>, Problems<0>> {
+        let mut wires = Vec::new();
+        for name in channels.0.split(',') {
+            let wire = if name.starts_with("private-") {
+                name.to_owned()
+            } else {
+                format!("private-{name}")
+            };
+            let channel = Channel::parse(&wire).ok_or_else(|| {
+                Error::bad_request(
+                    Some("channels"),
+                    format!("{name}: not tenant.{{slug}} or policy.{{id}}"),
+                )
+            })?;
+            if !allowed(&ctx, &channel).await? {
+                return Err(refused(&ctx, name).into());
+            }
+            if !wires.contains(&wire) {
+                wires.push(wire);
+            }
+        }
+        if wires.len() > sse::MAX_CHANNELS {
+            return Err(Error::bad_request(
+                Some("channels"),
+                format!("at most {} channels", sse::MAX_CHANNELS),
+            )
+            .into());
+        }
+        let items = sse::open(state.broadcasts.clone(), wires, last_event_id.0.as_deref()).await?;
+        let events = items.map(|item| ChannelEvent {
+            channel: item.message.channel.clone(),
+            event: item.message.event.clone(),
+            data: serde_json::from_str(&item.message.data).unwrap_or_default(),
+            cursor: item.cursor,
+        });
+        Ok(EventStream::new(events.boxed())
+            .keep_alive(Duration::from_secs(15))
+            .to_event(|e| {
+                let data =
+                    serde_json::json!({ "channel": e.channel, "event": e.event, "data": e.data });
+                Event::message(data.to_string())
+                    .event_type(e.event)
+                    .id(e.cursor)
+            }))
     }
 }

@@ -1,5 +1,6 @@
 //! Broadcasting: the seed's `PolicyBound implements ShouldBroadcast`, served to laravel-echo and
-//! pusher-js over the Pusher protocol (`pusher.rs`).
+//! pusher-js over the Pusher protocol (`pusher.rs`), and as resumable server-sent events
+//! (`sse.rs`).
 //!
 //! - **Channels** (`channels.rs`): `private-tenant.{slug}` and `private-policy.{id}`. A client
 //!   joins one with a signature (`signature.rs`) that `POST /broadcasting/auth` gives only to a
@@ -11,14 +12,16 @@
 //! - **Fan-out**: with Redis, a broadcast is appended to the channel's stream
 //!   (`<REDIS_PREFIX>bc:{channel}`, the last `BROADCAST_HISTORY` entries kept) and published on
 //!   `<REDIS_PREFIX>broadcasts` in one script; every instance listens and delivers to its own
-//!   sockets, so a subscriber on instance B gets what the worker or instance A relayed. Without
-//!   Redis, delivery is within the process.
+//!   sockets, so a subscriber on instance B gets what the worker or instance A relayed; the
+//!   streams are the history SSE clients resume from. Without Redis, delivery is within the
+//!   process and the last broadcasts are kept in memory.
 //! - **Bounded**: a socket holds at most `MAX_SUBSCRIPTIONS` channels and `QUEUE` undelivered
 //!   messages; a socket that falls further behind is closed (4100), never buffered without end.
 
 pub mod channels;
 pub mod pusher;
 pub mod signature;
+pub mod sse;
 
 use std::{
     collections::HashMap,
@@ -63,9 +66,16 @@ type Subscribers = HashMap<String, HashMap<u64, Subscriber>>;
 
 const APPEND: &str = r"
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'event', ARGV[2], 'data', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. '\n' .. id .. '\n' .. ARGV[2] .. '\n' .. ARGV[3])
 return id
 ";
+
+/// How long a quiet channel's history is kept in Redis.
+const HISTORY_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Without Redis: broadcasts kept in memory, over every channel, per `BROADCAST_HISTORY`.
+const LOCAL_HISTORY_FACTOR: usize = 10;
 
 pub struct Broadcasts {
     subscribers: Mutex<Subscribers>,
@@ -73,8 +83,9 @@ pub struct Broadcasts {
     redis: Option<(Arc<Kv>, String)>,
     append: Script,
     history: usize,
-    /// Without Redis: the local sequence of ids.
+    /// Without Redis: the local sequence of ids, and the recent broadcasts.
     sequence: AtomicU64,
+    recent: Mutex<std::collections::VecDeque<Arc<Message>>>,
 }
 
 impl Broadcasts {
@@ -88,6 +99,7 @@ impl Broadcasts {
             append: Script::new(APPEND),
             history,
             sequence: AtomicU64::new(0),
+            recent: Mutex::default(),
         }
     }
 
@@ -158,7 +170,8 @@ impl Broadcasts {
                     .arg(event)
                     .arg(data)
                     .arg(format!("{prefix}broadcasts"))
-                    .arg(&wire);
+                    .arg(&wire)
+                    .arg(HISTORY_TTL.as_millis() as u64);
                 let _: String = kv
                     .call("broadcast_append", |mut c| async move {
                         call.invoke_async(&mut c).await
@@ -167,15 +180,59 @@ impl Broadcasts {
             }
             None => {
                 let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-                self.deliver(Arc::new(Message {
+                let message = Arc::new(Message {
                     id: format!("{at_ms}-{n}"),
                     channel: wire,
                     event: event.to_owned(),
                     data: data.to_owned(),
-                }));
+                });
+                {
+                    let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+                    if recent.len() >= self.history * LOCAL_HISTORY_FACTOR {
+                        recent.pop_front();
+                    }
+                    recent.push_back(message.clone());
+                }
+                self.deliver(message);
             }
         }
         Ok(())
+    }
+
+    /// The channel's broadcasts after `after` (a message id), oldest first, as many as are kept.
+    pub async fn after(&self, channel: &str, after: &str) -> Result<Vec<Arc<Message>>> {
+        let Some((kv, prefix)) = &self.redis else {
+            let since = position(after);
+            let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            return Ok(recent
+                .iter()
+                .filter(|m| m.channel == channel && position(&m.id) > since)
+                .cloned()
+                .collect());
+        };
+        let mut xrange = redis::cmd("XRANGE");
+        xrange
+            .arg(format!("{prefix}bc:{{{channel}}}"))
+            .arg(format!("({after}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(self.history);
+        let entries: Vec<(String, HashMap<String, String>)> = kv
+            .call("broadcast_history", |mut c| async move {
+                xrange.query_async(&mut c).await
+            })
+            .await?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, mut fields)| {
+                Arc::new(Message {
+                    id,
+                    channel: channel.to_owned(),
+                    event: fields.remove("event").unwrap_or_default(),
+                    data: fields.remove("data").unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
     /// Hands a message to this process's subscribers of its channel; a socket whose queue is
@@ -203,6 +260,12 @@ impl Broadcasts {
             }
         });
     }
+}
+
+/// A message id (`ms-seq`, a Redis stream id) as a number pair, for ordering; 0-0 if unreadable.
+pub fn position(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 /// The EventPublisher the relay uses: the configured one, then the broadcast.
@@ -287,6 +350,7 @@ fn describe() {
     );
     metrics::gauge!("broadcast_subscriptions").set(0.0);
     metrics::gauge!("broadcast_connections", "protocol" => "pusher").set(0.0);
+    metrics::gauge!("broadcast_connections", "protocol" => "sse").set(0.0);
     metrics::counter!("broadcast_auth_refusals_total", "reason" => "signature").absolute(0);
     metrics::counter!("broadcast_slow_disconnects_total").absolute(0);
     metrics::counter!("broadcast_deliveries_total").absolute(0);

@@ -35,8 +35,6 @@ use publisher::{EventPublisher, LogPublisher, NoPublisher};
 /// The process's relay: its publisher and the tenants it was nudged for.
 pub struct Events {
     publisher: Box<dyn EventPublisher>,
-    /// This replica, as the holder of tenants' relay leases.
-    holder: String,
     topic_prefix: String,
     /// When each tenant's oldest unsent event was written, as its last sweep found it.
     oldest: Mutex<HashMap<String, i64>>,
@@ -67,7 +65,6 @@ impl Events {
                 inner: publisher,
                 broadcasts,
             }),
-            holder: uuid::Uuid::now_v7().to_string(),
             topic_prefix: config.kafka_topic_prefix.clone(),
             oldest: Mutex::default(),
         })
@@ -81,7 +78,9 @@ impl Events {
         let relayed = relay::relay_once(
             db,
             &tenant.slug,
-            &self.holder,
+            // A holder per relay, not per process: two relay jobs of one worker must exclude
+            // each other too.
+            &uuid::Uuid::now_v7().to_string(),
             &self.topic_prefix,
             self.publisher.as_ref(),
         )

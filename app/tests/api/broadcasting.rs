@@ -217,3 +217,134 @@ async fn an_unknown_app_key_is_refused() {
     assert_eq!(error["event"], "pusher:error");
     assert_eq!(data(&error)["code"], 4001);
 }
+
+/// A server-sent-events reader: `(id, event, data)` per event, keep-alive comments skipped.
+struct Sse {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Sse {
+    async fn open(t: &TenantClient, channels: &str, last: Option<&str>) -> Sse {
+        let mut request = t.request(
+            reqwest::Method::GET,
+            &format!("/v1/events/stream?channels={channels}"),
+        );
+        if let Some(last) = last {
+            request = request.header("Last-Event-ID", last);
+        }
+        let response = request.send().await.expect("stream");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"].to_str().ok(),
+            Some("text/event-stream")
+        );
+        Sse {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event within `within`, or `None`.
+    async fn next(&mut self, within: Duration) -> Option<(String, String, Value)> {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push_str(v);
+                    }
+                }
+                if event.is_empty() {
+                    continue;
+                }
+                return Some((id, event, serde_json::from_str(&data).expect("JSON data")));
+            }
+            let chunk = tokio::time::timeout_at(until, self.response.chunk())
+                .await
+                .ok()?
+                .expect("body chunk")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// The resume: an SSE client receives a bind, drops, misses two more, reconnects with
+/// `Last-Event-ID`, and gets both, in order, once.
+async fn resumes(app: &TestApp, settle: impl AsyncFn()) {
+    let t = app.tenant().await;
+    let channels = format!("tenant.{}", t.slug);
+    let mut sse = Sse::open(&t, &channels, None).await;
+    let first = bind(&t).await;
+    let (cursor, event, data) = sse.next(Duration::from_secs(5)).await.expect("an event");
+    assert_eq!(event, "PolicyBound");
+    assert_eq!(data["channel"], format!("private-tenant.{}", t.slug));
+    assert_eq!(data["data"]["policy_id"], first["id"]);
+    drop(sse);
+
+    let missed = [bind(&t).await, bind(&t).await];
+    settle().await;
+    let mut again = Sse::open(&t, &channels, Some(&cursor)).await;
+    for policy in &missed {
+        let (_, event, data) = again
+            .next(Duration::from_secs(5))
+            .await
+            .expect("a missed event");
+        assert_eq!(event, "PolicyBound");
+        assert_eq!(data["data"]["policy_id"], policy["id"]);
+    }
+    assert!(
+        again.next(Duration::from_millis(500)).await.is_none(),
+        "nothing twice"
+    );
+
+    let other = app.tenant().await;
+    let refused = other
+        .get(&format!("/v1/events/stream?channels={channels}"))
+        .await;
+    refused.problem(403, None);
+    t.get("/v1/events/stream?channels=claim.x")
+        .await
+        .problem(400, Some("channels"));
+}
+
+#[tokio::test]
+async fn sse_resumes_after_a_disconnect_within_one_instance() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let settle = async || app.state.jobs.settled(Duration::from_secs(5)).await;
+    resumes(&app, settle).await;
+}
+
+/// With Redis: the history is the channel's stream, read back by another instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_resumes_from_redis_streams_on_another_instance() {
+    let prefix = format!("pstest:{}:", unique());
+    let flags = [
+        "--redis-url",
+        REDIS,
+        "--redis-prefix",
+        &prefix,
+        "--queue-prefix",
+        &format!("{prefix}q:"),
+        "--broadcast-app-secret",
+        SECRET,
+    ];
+    let app = spawn_with(Engine::Sqlite, &flags).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(policy_service::queue::worker::run(
+        app.state.clone(),
+        async {
+            stopped.await.ok();
+        },
+    ));
+    // The worker relays; give it the moment a bind's broadcast takes.
+    let settle = async || tokio::time::sleep(Duration::from_millis(500)).await;
+    resumes(&app, settle).await;
+    stop.send(()).ok();
+}
