@@ -131,6 +131,10 @@ pub struct Config {
     #[arg(long, env = "BROADCAST_APP_SECRET", hide_env_values = true)]
     pub broadcast_app_secret: Option<SecretString>,
 
+    /// Pusher sockets and event streams one instance holds open at most; more are refused.
+    #[arg(long, env = "BROADCAST_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub broadcast_max_connections: u64,
+
     /// Broadcasts kept per channel (in Redis Streams, or in memory without Redis).
     #[arg(long, env = "BROADCAST_HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub broadcast_history: u64,

@@ -183,6 +183,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
     let broadcasts = Arc::new(Broadcasts::new(
         kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
         usize::try_from(config.broadcast_history).unwrap_or(1000),
+        usize::try_from(config.broadcast_max_connections).unwrap_or(usize::MAX),
     ));
     let secret = config.broadcast_app_secret.clone().unwrap_or_else(|| {
         if config.app_env == AppEnv::Production {

@@ -212,8 +212,11 @@ DASHBOARDS = {
             panel("Connections and subscriptions", [q("sum by (protocol) (broadcast_connections)", "{{protocol}} connections"),
                                                     q("sum(broadcast_subscriptions)", "subscriptions")]),
             panel("Refused and dropped", [q(f"sum by (reason) (rate(broadcast_auth_refusals_total[{RATE}])) or vector(0)", "refused: {{reason}}"),
-                                          q(f"sum(rate(broadcast_slow_disconnects_total[{RATE}])) or vector(0)", "too slow: closed")], "ops",
+                                          q(f"sum(rate(broadcast_slow_disconnects_total[{RATE}])) or vector(0)", "too slow: closed"),
+                                          q(f"sum(rate(broadcast_refused_connections_total[{RATE}])) or vector(0)", "over capacity")], "ops",
                   "Refused: another tenant's channel (forbidden), a bad signature, an unknown channel or app key."),
+            panel("Fan-out lag (p50, p95, p99)", [q(f"histogram_quantile({p}, sum by (le) (rate(broadcast_fanout_lag_seconds_bucket[{RATE}])))", f"p{int(p * 100)}", True) for p in (0.5, 0.95, 0.99)], "s",
+                  "From a broadcast's append to its delivery by an instance with subscribers."),
         ],
     ),
     "telemetry": (

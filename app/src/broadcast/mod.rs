@@ -35,6 +35,7 @@ use std::{
 use futures::{StreamExt, future::BoxFuture};
 use redis::Script;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::{domain::event::Event, error::Result, events::publisher::EventPublisher, kv::Kv};
 use channels::Channel;
@@ -79,6 +80,9 @@ const LOCAL_HISTORY_FACTOR: usize = 10;
 
 pub struct Broadcasts {
     subscribers: Mutex<Subscribers>,
+    /// Sockets and streams open, and how many may be.
+    open: std::sync::atomic::AtomicUsize,
+    max_open: usize,
     next_socket: AtomicU64,
     redis: Option<(Arc<Kv>, String)>,
     append: Script,
@@ -90,10 +94,12 @@ pub struct Broadcasts {
 
 impl Broadcasts {
     /// With `kv`, fanned out through Redis under `prefix`.
-    pub fn new(kv: Option<(Arc<Kv>, String)>, history: usize) -> Broadcasts {
+    pub fn new(kv: Option<(Arc<Kv>, String)>, history: usize, max_open: usize) -> Broadcasts {
         describe();
         Broadcasts {
             subscribers: Mutex::default(),
+            open: std::sync::atomic::AtomicUsize::new(0),
+            max_open,
             next_socket: AtomicU64::new(1),
             redis: kv,
             append: Script::new(APPEND),
@@ -107,6 +113,27 @@ impl Broadcasts {
         self.subscribers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for one more socket or stream, unless `BROADCAST_MAX_CONNECTIONS` are open; it is
+    /// given back when the `Opened` is dropped.
+    pub fn open(self: &Arc<Self>, protocol: &'static str) -> Option<Opened> {
+        let taken = self.open.fetch_add(1, Ordering::AcqRel);
+        if taken >= self.max_open {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            metrics::counter!("broadcast_refused_connections_total").increment(1);
+            tracing::warn!(
+                open = taken,
+                protocol,
+                "broadcast connection refused: at BROADCAST_MAX_CONNECTIONS"
+            );
+            return None;
+        }
+        metrics::gauge!("broadcast_connections", "protocol" => protocol).increment(1.0);
+        Some(Opened {
+            broadcasts: self.clone(),
+            protocol,
+        })
     }
 
     /// A new socket's id and the queue its messages arrive on.
@@ -162,6 +189,19 @@ impl Broadcasts {
 
     async fn send(&self, channel: &Channel, event: &str, data: &str, at_ms: i64) -> Result<()> {
         let wire = channel.wire();
+        let span = tracing::info_span!(
+            "broadcast",
+            otel.name = %format_args!("broadcast {event}"),
+            otel.kind = "producer",
+            messaging.system = "pusher",
+            messaging.destination.name = %wire,
+        );
+        self.append(&wire, event, data, at_ms)
+            .instrument(span)
+            .await
+    }
+
+    async fn append(&self, wire: &str, event: &str, data: &str, at_ms: i64) -> Result<()> {
         metrics::counter!("broadcast_events_total", "event" => event.to_owned()).increment(1);
         match &self.redis {
             Some((kv, prefix)) => {
@@ -170,7 +210,7 @@ impl Broadcasts {
                     .arg(event)
                     .arg(data)
                     .arg(format!("{prefix}broadcasts"))
-                    .arg(&wire)
+                    .arg(wire)
                     .arg(HISTORY_TTL.as_millis() as u64);
                 let _: String = kv
                     .call("broadcast_append", |mut c| async move {
@@ -182,7 +222,7 @@ impl Broadcasts {
                 let n = self.sequence.fetch_add(1, Ordering::Relaxed);
                 let message = Arc::new(Message {
                     id: format!("{at_ms}-{n}"),
-                    channel: wire,
+                    channel: wire.to_owned(),
                     event: event.to_owned(),
                     data: data.to_owned(),
                 });
@@ -242,6 +282,9 @@ impl Broadcasts {
         let Some(on) = all.get_mut(&message.channel) else {
             return;
         };
+        let appended = position(&message.id).0 as i64;
+        metrics::histogram!("broadcast_fanout_lag_seconds")
+            .record((crate::db::now_ms() - appended).max(0) as f64 / 1000.0);
         on.retain(|_, sub| match sub.to.try_send(message.clone()) {
             Ok(()) => {
                 metrics::counter!("broadcast_deliveries_total").increment(1);
@@ -259,6 +302,19 @@ impl Broadcasts {
                 false
             }
         });
+    }
+}
+
+/// An open socket or stream, counted until dropped.
+pub struct Opened {
+    broadcasts: Arc<Broadcasts>,
+    protocol: &'static str,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.broadcasts.open.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("broadcast_connections", "protocol" => self.protocol).decrement(1.0);
     }
 }
 
@@ -354,4 +410,14 @@ fn describe() {
     metrics::counter!("broadcast_auth_refusals_total", "reason" => "signature").absolute(0);
     metrics::counter!("broadcast_slow_disconnects_total").absolute(0);
     metrics::counter!("broadcast_deliveries_total").absolute(0);
+    metrics::counter!("broadcast_refused_connections_total").absolute(0);
+    metrics::describe_counter!(
+        "broadcast_refused_connections_total",
+        "Sockets and streams refused at BROADCAST_MAX_CONNECTIONS"
+    );
+    metrics::describe_histogram!(
+        "broadcast_fanout_lag_seconds",
+        metrics::Unit::Seconds,
+        "From a broadcast's append (or commit, without Redis) to its delivery by this instance"
+    );
 }

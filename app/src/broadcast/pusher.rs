@@ -9,7 +9,8 @@
 //!   (4201) if it stays silent another 30 s;
 //! - broadcasts: `{"event": "PolicyBound", "channel": "private-tenant.acme", "data": "<json>"}`;
 //! - errors that end the connection are close codes: 4001 (unknown app key), 4100 (too slow for
-//!   its broadcasts), 4201 (no pong), 1009 (message over 10 KB).
+//!   its broadcasts, or over capacity: `BROADCAST_MAX_CONNECTIONS`), 4201 (no pong), 1009
+//!   (message over 10 KB).
 //!
 //! Client events (`client-*`) are not accepted: the service is the only publisher.
 
@@ -87,6 +88,16 @@ async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
         .ok();
         return;
     }
+    let Some(_opened) = broadcasts.open("pusher") else {
+        sink.send(error(4100, "Over capacity")).await.ok();
+        sink.send(Frame::Close(Some((
+            CloseCode::from(4100),
+            "over capacity".into(),
+        ))))
+        .await
+        .ok();
+        return;
+    };
     let (socket, to_me, mut mine) = broadcasts.connect();
     let evicted = Arc::new(AtomicBool::new(false));
     let socket_id = format!("{}.{socket}", rand::random::<u32>());
@@ -102,7 +113,6 @@ async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
     {
         return;
     }
-    metrics::gauge!("broadcast_connections", "protocol" => "pusher").increment(1.0);
     let mut joined: HashSet<String> = HashSet::new();
     let mut heard = Instant::now();
     let mut pinged = false;
@@ -157,7 +167,6 @@ async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
     for channel in &joined {
         broadcasts.unsubscribe(socket, channel);
     }
-    metrics::gauge!("broadcast_connections", "protocol" => "pusher").decrement(1.0);
 }
 
 /// The replies to one client message.

@@ -19,7 +19,7 @@ use futures::{Stream, stream};
 use tokio::sync::mpsc;
 
 use super::{Broadcasts, Message, position};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The most channels one stream may follow.
 pub const MAX_CHANNELS: usize = 20;
@@ -51,6 +51,7 @@ struct Subscription {
     broadcasts: Arc<Broadcasts>,
     socket: u64,
     channels: Vec<String>,
+    _opened: super::Opened,
 }
 
 impl Drop for Subscription {
@@ -58,7 +59,6 @@ impl Drop for Subscription {
         for c in &self.channels {
             self.broadcasts.unsubscribe(self.socket, c);
         }
-        metrics::gauge!("broadcast_connections", "protocol" => "sse").decrement(1.0);
     }
 }
 
@@ -77,16 +77,19 @@ pub async fn open(
     channels: Vec<String>,
     last_event_id: Option<&str>,
 ) -> Result<impl Stream<Item = Item> + Send + 'static> {
+    let opened = broadcasts
+        .open("sse")
+        .ok_or_else(|| Error::Unavailable("too many event streams open here; retry".into()))?;
     let (socket, to_me, live) = broadcasts.connect();
     let evicted = Arc::new(AtomicBool::new(false));
     for c in &channels {
         broadcasts.subscribe(socket, c, to_me.clone(), evicted.clone());
     }
-    metrics::gauge!("broadcast_connections", "protocol" => "sse").increment(1.0);
     let subscription = Subscription {
         broadcasts: broadcasts.clone(),
         socket,
         channels: channels.clone(),
+        _opened: opened,
     };
     let mut cursor: HashMap<String, (u64, u64)> = last_event_id
         .map(parse_cursor)

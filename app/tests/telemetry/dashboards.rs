@@ -209,6 +209,33 @@ fn emitted(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     (series, families)
 }
 
+/// A Pusher socket of `app` subscribed to the tenant's channel.
+async fn listen(
+    app: &crate::helpers::TestApp,
+    slug: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures::{SinkExt, StreamExt};
+    let url = format!("{}/app/policy-service", app.address.replace("http", "ws"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("socket");
+    let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(hello))) = ws.next().await else {
+        panic!("no connection_established");
+    };
+    let hello: Value = serde_json::from_str(hello.as_str()).expect("JSON");
+    let data: Value = serde_json::from_str(hello["data"].as_str().expect("data")).expect("JSON");
+    let socket_id = data["socket_id"].as_str().expect("socket id");
+    let channel = format!("private-tenant.{slug}");
+    let auth = app.state.signer.sign(socket_id, &channel);
+    let subscribe =
+        json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth}});
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        subscribe.to_string().into(),
+    ))
+    .await
+    .expect("subscribe");
+    ws.next().await;
+    ws
+}
+
 /// A flow that touches every part: the business, both cache tiers and two replicas, the jobs,
 /// and a Redis outage (errors, the breaker, the backplane's reconnect, a push kept for later).
 async fn everything(t: &TenantClient, other: &TenantClient, redis: &mut RedisServer) {
@@ -276,6 +303,8 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
     }
     let t = app.tenant().await;
     let other = replica.client_for(&t.slug).await;
+    // A Pusher socket on the tenant's channel, so broadcasts are delivered.
+    let _socket = listen(&app, &t.slug).await;
     // The worker's metrics too: it runs the app's jobs, in this process.
     let (stop_worker, worker_stops) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(policy_service::queue::worker::run(

@@ -132,6 +132,19 @@ async fn an_event_publish_continues_the_trace_of_its_change() {
         attribute(publish, "messaging.destination.name").as_deref(),
         Some("insurance.policy")
     );
+    let broadcast = spans
+        .iter()
+        .find(|s| s.name == "broadcast PolicyBound")
+        .expect("a broadcast span");
+    assert_eq!(
+        hex::encode(&broadcast.trace_id),
+        trace,
+        "broadcast in the bind's trace"
+    );
+    assert_eq!(
+        broadcast.parent_span_id, publish.span_id,
+        "inside the publish"
+    );
     for name in ["process RelayOutbox", "process UpdateSearchIndex"] {
         let job = spans
             .iter()
