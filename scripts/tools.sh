@@ -120,6 +120,7 @@ ensure_contract_tools() {
     command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
     command -v npm >/dev/null 2>&1 || apt_install nodejs npm
     command -v curl >/dev/null 2>&1 || apt_install curl
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
     venv_pin schemathesis "$SCHEMATHESIS_VERSION"
     venv_pin openapi-generator-cli "$OPENAPI_GENERATOR_VERSION"
     export SCHEMATHESIS="$TOOLS_VENV/bin/st" OPENAPI_GENERATOR="$TOOLS_VENV/bin/openapi-generator-cli"

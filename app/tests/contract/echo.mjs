@@ -5,48 +5,16 @@
 import Echo from 'laravel-echo';
 import Pusher from 'pusher-js/node.js';
 
+import { bind, kongHeaders, wrongPayload } from './bind.mjs';
+
 const base = process.env.BASE_URL;
 const tenant = process.env.TENANT;
 const url = new URL(base);
-const headers = {
-  'X-Consumer-ID': `echo-${tenant}`,
-  'X-Authenticated-Userid': 'echo',
-  'X-Consumer-Custom-ID': tenant,
-};
+const headers = kongHeaders(tenant, 'echo');
 
 function fail(why) {
   console.error(`echo: ${why}`);
   process.exit(1);
-}
-
-async function call(method, path, body) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { ...headers, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const json = await response.json();
-  if (!response.ok) fail(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function bind() {
-  const day = (n) => new Date(Date.now() + n * 86400000).toISOString().slice(0, 10);
-  const insured = await call('POST', '/v1/insureds', {
-    full_name: 'Echo Listener',
-    email: `echo-${Date.now()}@example.org`,
-  });
-  const quote = await call('POST', '/v1/quotes', {
-    insured_id: insured.id,
-    product: 'auto',
-    currency: 'EUR',
-    effective_date: day(0),
-    expiry_date: day(364),
-    coverages: [
-      { code: 'liability', limit_minor: 100000000, deductible_minor: 50000, premium_minor: 45000 },
-    ],
-  });
-  return call('POST', `/v1/quotes/${quote.id}/bind`, {});
 }
 
 const echo = new Echo({
@@ -68,14 +36,12 @@ echo
   .private(`tenant.${tenant}`)
   .error((e) => fail(`subscription refused: ${JSON.stringify(e)}`))
   .subscribed(async () => {
-    policy = await bind();
+    policy = await bind(base, headers).catch((e) => fail(e.message));
   })
   .listen('.PolicyBound', (e) => {
     if (!policy || e.policy_id !== policy.id) return;
-    for (const [k, v] of Object.entries({ policy_number: policy.number, status: 'bound' })) {
-      if (e[k] !== v) fail(`${k}: ${e[k]} (wanted ${v})`);
-    }
-    if (Number.isNaN(Date.parse(e.timestamp))) fail(`timestamp: ${e.timestamp}`);
+    const wrong = wrongPayload(e, policy);
+    if (wrong) fail(wrong);
     clearTimeout(timer);
     console.log(`echo: PolicyBound ${e.policy_number} received on private-tenant.${tenant}`);
     echo.disconnect();

@@ -4,7 +4,8 @@
 #   2. a TypeScript client generated from it by openapi-generator (typescript-fetch) type-checks
 #      under `tsc --strict` and drives the whole insurance flow under Node (flow.ts);
 #   3. laravel-echo and pusher-js (echo.mjs), as a front end uses them, join the tenant's private
-#      channel through /broadcasting/auth and receive PolicyBound over the Pusher protocol;
+#      channel through /broadcasting/auth and receive PolicyBound over the Pusher protocol; so
+#      does pusher-js in headless Chromium (browser.mjs);
 #   4. schemathesis, every check and phase (schemathesis.toml), finds no disagreement between the
 #      document and the server.
 # 2, 3 and 4 run against one instance on embedded defaults (SQLite in a temporary DATA_DIR)
@@ -68,10 +69,14 @@ ln -s "$CONTRACT_NODE/node_modules" "$client/node_modules"
 
 step "contract: laravel-echo + pusher-js receive PolicyBound on a private channel"
 mkdir -p "$work/echo"
-cp "$here/echo.mjs" "$work/echo/"
+cp "$here/echo.mjs" "$here/browser.mjs" "$here/bind.mjs" "$work/echo/"
 ln -s "$CONTRACT_NODE/node_modules" "$work/echo/node_modules"
 (cd "$work/echo" && BASE_URL="$base" TENANT=contract node echo.mjs) \
     || { tail -n 20 "$work/service.log" >&2; die "the broadcasting check failed"; }
+
+step "contract: pusher-js in headless Chromium receives PolicyBound"
+(cd "$work/echo" && BASE_URL="$base" TENANT=contract node browser.mjs) \
+    || { tail -n 20 "$work/service.log" >&2; die "the browser check failed"; }
 
 step "contract: schemathesis"
 headers=(-H "X-Consumer-ID: contract-checks" -H "X-Authenticated-Userid: schemathesis"
