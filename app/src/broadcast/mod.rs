@@ -181,13 +181,12 @@ impl Broadcasts {
         };
         let data = payload.to_string();
         for channel in channels {
-            self.send(&channel, &event.event_type, &data, event.created_at)
-                .await?;
+            self.send(&channel, &event.event_type, &data).await?;
         }
         Ok(())
     }
 
-    async fn send(&self, channel: &Channel, event: &str, data: &str, at_ms: i64) -> Result<()> {
+    async fn send(&self, channel: &Channel, event: &str, data: &str) -> Result<()> {
         let wire = channel.wire();
         let span = tracing::info_span!(
             "broadcast",
@@ -196,12 +195,10 @@ impl Broadcasts {
             messaging.system = "pusher",
             messaging.destination.name = %wire,
         );
-        self.append(&wire, event, data, at_ms)
-            .instrument(span)
-            .await
+        self.append(&wire, event, data).instrument(span).await
     }
 
-    async fn append(&self, wire: &str, event: &str, data: &str, at_ms: i64) -> Result<()> {
+    async fn append(&self, wire: &str, event: &str, data: &str) -> Result<()> {
         metrics::counter!("broadcast_events_total", "event" => event.to_owned()).increment(1);
         match &self.redis {
             Some((kv, prefix)) => {
@@ -219,9 +216,11 @@ impl Broadcasts {
                     .await?;
             }
             None => {
+                // Ordered by the sequence (the time is for the lag): ids follow the order
+                // broadcasts are made in, which is not their changes' commit order.
                 let n = self.sequence.fetch_add(1, Ordering::Relaxed);
                 let message = Arc::new(Message {
-                    id: format!("{at_ms}-{n}"),
+                    id: format!("{}-{n}", crate::db::now_ms()),
                     channel: wire.to_owned(),
                     event: event.to_owned(),
                     data: data.to_owned(),
@@ -239,31 +238,37 @@ impl Broadcasts {
         Ok(())
     }
 
-    /// The channel's broadcasts after `after` (a message id), oldest first, as many as are kept.
-    pub async fn after(&self, channel: &str, after: &str) -> Result<Vec<Arc<Message>>> {
+    /// The channel's broadcasts after `after` (a message id), oldest first: the newest
+    /// `BROADCAST_HISTORY` of them, if more were missed.
+    pub async fn after(&self, channel: &str, after: (u64, u64)) -> Result<Vec<Arc<Message>>> {
         let Some((kv, prefix)) = &self.redis else {
-            let since = position(after);
             let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-            return Ok(recent
+            let mut missed: Vec<_> = recent
                 .iter()
-                .filter(|m| m.channel == channel && position(&m.id) > since)
+                .filter(|m| m.channel == channel && position(&m.id) > after)
                 .cloned()
-                .collect());
+                .collect();
+            missed.drain(..missed.len().saturating_sub(self.history));
+            return Ok(missed);
         };
-        let mut xrange = redis::cmd("XRANGE");
-        xrange
+        // Newest first and inclusive (any two numbers make a valid start, so a client's
+        // Last-Event-ID can never make Redis refuse the command); the entry at `after` dropped.
+        let mut xrevrange = redis::cmd("XREVRANGE");
+        xrevrange
             .arg(format!("{prefix}bc:{{{channel}}}"))
-            .arg(format!("({after}"))
             .arg("+")
+            .arg(format!("{}-{}", after.0, after.1))
             .arg("COUNT")
-            .arg(self.history);
+            .arg(self.history + 1);
         let entries: Vec<(String, HashMap<String, String>)> = kv
             .call("broadcast_history", |mut c| async move {
-                xrange.query_async(&mut c).await
+                xrevrange.query_async(&mut c).await
             })
             .await?;
-        Ok(entries
+        let mut missed: Vec<_> = entries
             .into_iter()
+            .filter(|(id, _)| position(id) > after)
+            .take(self.history)
             .map(|(id, mut fields)| {
                 Arc::new(Message {
                     id,
@@ -272,7 +277,34 @@ impl Broadcasts {
                     data: fields.remove("data").unwrap_or_default(),
                 })
             })
-            .collect())
+            .collect();
+        missed.reverse();
+        Ok(missed)
+    }
+
+    /// Where the channel's history ends now (0-0 when it has none).
+    pub async fn last(&self, channel: &str) -> Result<(u64, u64)> {
+        let Some((kv, prefix)) = &self.redis else {
+            let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            return Ok(recent
+                .iter()
+                .rev()
+                .find(|m| m.channel == channel)
+                .map_or((0, 0), |m| position(&m.id)));
+        };
+        let mut xrevrange = redis::cmd("XREVRANGE");
+        xrevrange
+            .arg(format!("{prefix}bc:{{{channel}}}"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1);
+        let newest: Vec<(String, HashMap<String, String>)> = kv
+            .call("broadcast_history", |mut c| async move {
+                xrevrange.query_async(&mut c).await
+            })
+            .await?;
+        Ok(newest.first().map_or((0, 0), |(id, _)| position(id)))
     }
 
     /// Hands a message to this process's subscribers of its channel; a socket whose queue is

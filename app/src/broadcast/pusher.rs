@@ -28,7 +28,7 @@ use poem::{
     IntoResponse, handler,
     web::{
         Data, Path,
-        websocket::{CloseCode, Message as Frame, WebSocket, WebSocketStream},
+        websocket::{CloseCode, Message as Frame, WebSocket, WebSocketConfig, WebSocketStream},
     },
 };
 use serde_json::{Value, json};
@@ -42,6 +42,8 @@ pub const ACTIVITY_TIMEOUT: u64 = 30;
 const PONG_WITHIN: Duration = Duration::from_secs(30);
 /// The largest message a client may send.
 const MAX_MESSAGE: usize = 10_000;
+/// The longest one write to a client may take; a client that stops reading is closed.
+const WRITE_WITHIN: Duration = Duration::from_secs(10);
 
 #[handler]
 pub fn upgrade(
@@ -50,7 +52,12 @@ pub fn upgrade(
     Data(state): Data<&Arc<AppState>>,
 ) -> impl IntoResponse {
     let state = state.clone();
-    ws.on_upgrade(move |stream| session(state, key, stream))
+    // Larger messages are refused while they are read, not after they are buffered.
+    let limits = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    ws.config(limits)
+        .on_upgrade(move |stream| session(state, key, stream))
 }
 
 fn frame(event: &str, channel: Option<&str>, data: Value) -> Frame {
@@ -128,7 +135,7 @@ async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
                     }
                     let replies = handle(&text, &socket_id, socket, &to_me, &evicted, &mut joined, broadcasts, &state.signer);
                     for reply in replies {
-                        if sink.send(reply).await.is_err() {
+                        if !write(&mut sink, reply).await {
                             break;
                         }
                     }
@@ -138,7 +145,7 @@ async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
             },
             Some(message) = mine.recv() => {
                 let out = json!({ "event": message.event, "channel": message.channel, "data": message.data });
-                if sink.send(Frame::Text(out.to_string())).await.is_err() {
+                if !write(&mut sink, Frame::Text(out.to_string())).await {
                     break None;
                 }
             },
@@ -152,7 +159,7 @@ async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
                 }
                 if !pinged && silent > Duration::from_secs(ACTIVITY_TIMEOUT) {
                     pinged = true;
-                    if sink.send(frame("pusher:ping", None, "{}".into())).await.is_err() {
+                    if !write(&mut sink, frame("pusher:ping", None, "{}".into())).await {
                         break None;
                     }
                 }
@@ -167,6 +174,14 @@ async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
     for channel in &joined {
         broadcasts.unsubscribe(socket, channel);
     }
+}
+
+/// Sends one frame within `WRITE_WITHIN`; false if the client is gone or not reading.
+async fn write(sink: &mut (impl SinkExt<Frame> + Unpin), frame: Frame) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_WITHIN, sink.send(frame)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// The replies to one client message.

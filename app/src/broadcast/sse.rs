@@ -38,10 +38,19 @@ pub fn parse_cursor(text: &str) -> HashMap<String, (u64, u64)> {
         .collect()
 }
 
-fn cursor_text(cursor: &HashMap<String, (u64, u64)>, order: &[String]) -> String {
+/// Each channel's position: what was delivered, or where its history stood when the stream
+/// opened, whichever is later.
+fn cursor_text(
+    cursor: &HashMap<String, (u64, u64)>,
+    floor: &HashMap<String, (u64, u64)>,
+    order: &[String],
+) -> String {
     order
         .iter()
-        .filter_map(|c| cursor.get(c).map(|(ms, seq)| format!("{c}@{ms}-{seq}")))
+        .filter_map(|c| {
+            let at = cursor.get(c).copied().max(floor.get(c).copied())?;
+            Some(format!("{c}@{}-{}", at.0, at.1))
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -68,6 +77,7 @@ struct State {
     live: mpsc::Receiver<Arc<Message>>,
     evicted: Arc<AtomicBool>,
     cursor: HashMap<String, (u64, u64)>,
+    floor: HashMap<String, (u64, u64)>,
     order: Vec<String>,
 }
 
@@ -98,13 +108,19 @@ pub async fn open(
         .filter(|(c, _)| channels.contains(c))
         .collect();
     let mut missed = Vec::new();
-    for (channel, (ms, seq)) in &cursor {
-        missed.extend(broadcasts.after(channel, &format!("{ms}-{seq}")).await?);
+    for (channel, at) in &cursor {
+        missed.extend(broadcasts.after(channel, *at).await?);
     }
     missed.sort_by_key(|m| position(&m.id));
-    // A channel without a position starts from now: later messages only.
+    // A channel the client has no position in starts now: every live message is sent (one
+    // appended while this was being read included), and its cursor starts where the history
+    // stood, so a resume never replays what came before the stream opened.
+    let mut floor = HashMap::new();
     for c in &channels {
-        cursor.entry(c.clone()).or_insert((0, 0));
+        if !cursor.contains_key(c) {
+            floor.insert(c.clone(), broadcasts.last(c).await?);
+            cursor.insert(c.clone(), (0, 0));
+        }
     }
     let state = State {
         _subscription: subscription,
@@ -112,6 +128,7 @@ pub async fn open(
         live,
         evicted,
         cursor,
+        floor,
         order: channels,
     };
     Ok(stream::unfold(state, |mut state| async move {
@@ -136,7 +153,7 @@ pub async fn open(
                 continue;
             }
             state.cursor.insert(message.channel.clone(), at);
-            let cursor = cursor_text(&state.cursor, &state.order);
+            let cursor = cursor_text(&state.cursor, &state.floor, &state.order);
             return Some((Item { cursor, message }, state));
         }
     }))
@@ -154,7 +171,12 @@ mod tests {
             ("private-policy.b".to_owned(), (18, 0)),
         ]
         .into();
-        let text = cursor_text(&cursor, &order);
+        let floor: HashMap<_, _> = [("private-policy.b".to_owned(), (20, 1))].into();
+        assert_eq!(
+            cursor_text(&cursor, &floor, &order),
+            "private-tenant.a@17-2,private-policy.b@20-1"
+        );
+        let text = cursor_text(&cursor, &HashMap::new(), &order);
         assert_eq!(text, "private-tenant.a@17-2,private-policy.b@18-0");
         assert_eq!(parse_cursor(&text), cursor);
         assert!(parse_cursor("junk").is_empty());

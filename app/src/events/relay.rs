@@ -65,10 +65,27 @@ async fn drain(
     publisher: &dyn EventPublisher,
 ) -> Result<usize> {
     let mut published = 0;
+    let mut renewed = std::time::Instant::now();
     loop {
         let batch = store::outbox::unsent(&mut conn.sql(), BATCH).await?;
         let full = batch.len() == BATCH as usize;
         for event in batch {
+            // A slow publisher must not outlive the lease: renewed well before it ends, and
+            // the round stops if another relay has it.
+            if renewed.elapsed() > LEASE / 3 {
+                let now = now_ms();
+                if !store::outbox::lease(
+                    &mut conn.sql(),
+                    holder,
+                    now,
+                    now + LEASE.as_millis() as i64,
+                )
+                .await?
+                {
+                    return Ok(published);
+                }
+                renewed = std::time::Instant::now();
+            }
             let topic = format!("{topic_prefix}{}", event.aggregate_type);
             let span = tracing::info_span!(
                 "publish",
@@ -108,5 +125,6 @@ async fn drain(
         {
             return Ok(published);
         }
+        renewed = std::time::Instant::now();
     }
 }

@@ -175,17 +175,16 @@ async fn resend(queue: Weak<RedisQueue>, unsent: Weak<Unsent>) {
         if !queue.kv().is_up() {
             continue;
         }
-        let batch = std::mem::take(&mut *lock(&unsent));
-        let mut left = batch.into_iter();
-        while let Some((tenant, jobs)) = left.next() {
+        // Oldest first, each removed only once Redis took it: `settled` never sees an empty
+        // list while a push is still on its way.
+        loop {
+            let Some((tenant, jobs)) = lock(&unsent).first().cloned() else {
+                break;
+            };
             if queue.push(&tenant, &jobs, 0).await.is_err() {
-                let mut kept = lock(&unsent);
-                let later = std::mem::take(&mut *kept);
-                kept.push((tenant, jobs));
-                kept.extend(left);
-                kept.extend(later);
                 break;
             }
+            lock(&unsent).remove(0);
         }
         let waiting: usize = lock(&unsent).iter().map(|(_, j)| j.len()).sum();
         metrics::gauge!("queue_unsent_jobs").set(waiting as f64);

@@ -340,8 +340,8 @@ pub async fn hold(queue: &RedisQueue, reserved: &Reserved, lease: Duration) -> I
     }
 }
 
-/// Puts tenants whose pushes are announced on the wake channel in the rotation; on every
-/// (re)subscription, all of them (pushes may have been missed).
+/// Puts tenants whose pushes are announced on the wake channel in the rotation (wakes missed
+/// while it was down are made up by the poll).
 async fn listen(queue: Arc<RedisQueue>, turns: Arc<Turns>) {
     let channel = queue.wake_channel();
     let nodes = queue.kv().nodes().to_vec();
