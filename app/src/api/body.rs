@@ -49,23 +49,29 @@ impl<T: ParseFromJSON + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let limit = req
-            .data::<Arc<AppState>>()
-            .map(|s| s.config.max_body_bytes)
-            .unwrap_or(1 << 20);
-        let bytes = body
-            .take()?
-            .into_bytes_limit(limit)
-            .await
-            .map_err(|e| match e {
-                ReadBodyError::PayloadTooLarge => Error::PayloadTooLarge(limit),
-                other => Error::bad_request(None, other.to_string()),
-            })?;
+        let bytes = read_limited(req, body).await?;
         Ok(JsonBody(parse(&bytes)?))
     }
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + DeserializeOwned);
+
+/// The whole body, at most MAX_BODY_BYTES (counted while reading, so a missing Content-Length
+/// does not get around it): 413 beyond.
+pub async fn read_limited(req: &Request, body: &mut RequestBody) -> poem::Result<bytes::Bytes> {
+    let limit = req
+        .data::<Arc<AppState>>()
+        .map(|s| s.config.max_body_bytes)
+        .unwrap_or(1 << 20);
+    Ok(body
+        .take()?
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => Error::PayloadTooLarge(limit),
+            other => Error::bad_request(None, other.to_string()),
+        })?)
+}
 
 /// Two passes over a small body, each catching what the other misses: serde (with the path of
 /// the failing field, duplicate keys, missing fields), then poem-openapi's own parser, which

@@ -2,9 +2,7 @@
 //! `/broadcasting/auth`), bounded like `JsonBody` and naming the field at fault: a missing,
 //! unknown or repeated field is 422 with `field`.
 
-use std::sync::Arc;
-
-use poem::{Request, RequestBody, error::ReadBodyError};
+use poem::{Request, RequestBody};
 use poem_openapi::{
     impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
@@ -13,7 +11,7 @@ use poem_openapi::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{error::Error, state::AppState};
+use crate::error::Error;
 
 pub struct FormBody<T>(pub T);
 
@@ -41,18 +39,7 @@ impl<T: DeserializeOwned> ParsePayload for FormBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let limit = req
-            .data::<Arc<AppState>>()
-            .map(|s| s.config.max_body_bytes)
-            .unwrap_or(1 << 20);
-        let bytes = body
-            .take()?
-            .into_bytes_limit(limit)
-            .await
-            .map_err(|e| match e {
-                ReadBodyError::PayloadTooLarge => Error::PayloadTooLarge(limit),
-                other => Error::bad_request(None, other.to_string()),
-            })?;
+        let bytes = super::body::read_limited(req, body).await?;
         Ok(FormBody(parse(&bytes)?))
     }
 }

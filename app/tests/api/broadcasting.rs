@@ -179,6 +179,15 @@ async fn only_the_channels_tenant_may_join_and_signatures_are_per_socket() {
     authorize(&a, &socket_id, "presence-tenant.x")
         .await
         .problem(422, Some("channel_name"));
+    // Not the form pusher-js posts: JSON is 415, a missing field 422 naming it.
+    a.post("/broadcasting/auth", json!({"socket_id": socket_id}))
+        .await
+        .problem(415, None);
+    let missing = a
+        .request(reqwest::Method::POST, "/broadcasting/auth")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("socket_id={socket_id}"));
+    a.send(missing).await.problem(422, Some("channel_name"));
 
     // A's signature, made for another socket: refused by this one.
     let other = authorize(&a, "1.1", &a_tenant).await;
