@@ -10,12 +10,31 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungsten
 
 use crate::{
     helpers::{Engine, TenantClient, TestApp, quote_body, spawn_app, spawn_with, unique},
+    queue::worker_in,
     worker::REDIS,
 };
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SECRET: &str = "a-broadcast-secret-shared-by-the-instances";
+
+/// Flags for instances sharing the machine's Redis under a prefix of their own, with one
+/// broadcast secret.
+fn on_redis() -> Vec<String> {
+    let prefix = format!("pstest:{}:", unique());
+    [
+        "--redis-url",
+        REDIS,
+        "--redis-prefix",
+        &prefix,
+        "--queue-prefix",
+        &format!("{prefix}q:"),
+        "--broadcast-app-secret",
+        SECRET,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
 
 /// The next Pusher message (pings answered), within 5 seconds.
 async fn next(ws: &mut Socket) -> Value {
@@ -95,23 +114,11 @@ async fn bind(t: &TenantClient) -> Value {
 /// subscriber of instance B, on both private channels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_bound_on_one_instance_reaches_a_subscriber_of_another() {
-    let prefix = format!("pstest:{}:", unique());
-    let flags = [
-        "--redis-url",
-        REDIS,
-        "--redis-prefix",
-        &prefix,
-        "--queue-prefix",
-        &format!("{prefix}q:"),
-        "--broadcast-app-secret",
-        SECRET,
-    ];
+    let flags = on_redis();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let a = spawn_with(Engine::Sqlite, &flags).await;
     let b = a.replica(&flags).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(policy_service::queue::worker::run(a.state.clone(), async {
-        stopped.await.ok();
-    }));
+    let _worker = worker_in(&a);
     let t = a.tenant().await;
     let on_b = b.client_for(&t.slug).await;
     let (mut ws, socket_id) = connect(&b, "policy-service").await;
@@ -156,7 +163,6 @@ async fn a_policy_bound_on_one_instance_reaches_a_subscriber_of_another() {
     let mut wanted = vec![policy_channel, channel];
     wanted.sort();
     assert_eq!(seen, wanted);
-    stop.send(()).ok();
 }
 
 /// A consumer gets signatures for its own tenant's channels only; the socket takes a signature
@@ -338,30 +344,14 @@ async fn sse_resumes_after_a_disconnect_within_one_instance() {
     resumes(&app, settle).await;
 }
 
-/// With Redis: the history is the channel's stream, read back by another instance.
+/// With Redis: the history is the channel's Redis stream, relayed by a worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sse_resumes_from_redis_streams_on_another_instance() {
-    let prefix = format!("pstest:{}:", unique());
-    let flags = [
-        "--redis-url",
-        REDIS,
-        "--redis-prefix",
-        &prefix,
-        "--queue-prefix",
-        &format!("{prefix}q:"),
-        "--broadcast-app-secret",
-        SECRET,
-    ];
+async fn sse_resumes_from_redis_streams() {
+    let flags = on_redis();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let app = spawn_with(Engine::Sqlite, &flags).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(policy_service::queue::worker::run(
-        app.state.clone(),
-        async {
-            stopped.await.ok();
-        },
-    ));
+    let _worker = worker_in(&app);
     // The worker relays; give it the moment a bind's broadcast takes.
     let settle = async || tokio::time::sleep(Duration::from_millis(500)).await;
     resumes(&app, settle).await;
-    stop.send(()).ok();
 }

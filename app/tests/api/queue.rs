@@ -29,7 +29,7 @@ async fn app_on(prefix: &QueuePrefix, engine: Engine, extra: &[&str]) -> TestApp
 }
 
 /// Runs a worker inside the test on the app's own state, until the sender is dropped.
-fn worker_in(app: &TestApp) -> oneshot::Sender<()> {
+pub fn worker_in(app: &TestApp) -> oneshot::Sender<()> {
     let (stop, stopped) = oneshot::channel::<()>();
     let state = app.state.clone();
     tokio::spawn(async move {
