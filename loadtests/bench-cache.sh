@@ -26,7 +26,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}
 . scripts/tools.sh
 split_cpus
 ensure_wrk
-command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 
 step "cargo build --release"
 cargo build --release --locked --bin policy-service --example bench_l2 >&2
@@ -39,20 +38,12 @@ NAMES="bench_$(date +%s)_$RANDOM"
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    if [[ "$DB" == mariadb ]]; then
-        mariadb -h127.0.0.1 -uroot -N -e "SELECT schema_name FROM information_schema.schemata
-            WHERE schema_name LIKE '${NAMES}\_%'" | while read -r name; do
-            mariadb -h127.0.0.1 -uroot -e "DROP DATABASE \`$name\`"
-        done
-    fi
+    if [[ "$DB" == mariadb ]]; then drop_databases_like "$NAMES"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-REDIS_PORT="$(free_port)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-    >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
+bench_redis "$WORK"
 REDIS="redis://127.0.0.1:$REDIS_PORT"
 
 SERVICE_ENV=(PATH="$PATH" HOME="$HOME" HOST=127.0.0.1 DATA_DIR="$WORK/data" APP_ENV=production

@@ -20,7 +20,6 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
 # shellcheck source=scripts/tools.sh
 . scripts/tools.sh
-command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 # Two thousand sockets (both ends) and their connections.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -35,20 +34,12 @@ NAMES="bench_$(date +%s)_$RANDOM"
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    if [[ "$DB" == mariadb ]]; then
-        mariadb -h127.0.0.1 -uroot -N -e "SELECT schema_name FROM information_schema.schemata
-            WHERE schema_name LIKE '${NAMES}\_%'" | while read -r name; do
-            mariadb -h127.0.0.1 -uroot -e "DROP DATABASE \`$name\`"
-        done
-    fi
+    if [[ "$DB" == mariadb ]]; then drop_databases_like "$NAMES"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-REDIS_PORT="$(free_port)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-    >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
+bench_redis "$WORK"
 
 SERVICE_ENV=(PATH="$PATH" HOME="$HOME" HOST=127.0.0.1 DATA_DIR="$WORK/data" APP_ENV=production
     DEMO_TENANT=false RUST_LOG=warn OTEL_TRACES_SAMPLER=always_off SHUTDOWN_DRAIN_SECS=0

@@ -18,7 +18,6 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
 # shellcheck source=scripts/tools.sh
 . scripts/tools.sh
-command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 
 step "cargo build --release --example bench_queue"
 cargo build --release --locked --example bench_queue >&2
@@ -33,14 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-REDIS_PORT="$(free_port)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-    >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
-    sleep 0.05
-done
+bench_redis "$WORK"
 
 step "bench: $JOBS jobs, $CONCURRENCY at a time"
 (cd "$WORK" && "$BENCH" "redis://127.0.0.1:$REDIS_PORT" "$JOBS" "$CONCURRENCY")

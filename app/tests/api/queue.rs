@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::{
-    helpers::{Engine, TestApp, quote_body, spawn_with},
+    helpers::{Engine, TestApp, spawn_with},
     worker::{QueuePrefix, llen},
 };
 
@@ -359,17 +359,8 @@ async fn the_worker_keeps_the_search_index_within_a_second() {
     let app = app_on(&prefix, Engine::MariaDb, &[]).await;
     let _worker = worker_in(&app);
     let (a, b) = (app.tenant().await, app.tenant().await);
-    let insured = a
-        .post(
-            "/v1/insureds",
-            json!({"full_name": "Wilhelmina Quackenbush", "email": "wq@example.com"}),
-        )
-        .await
-        .id();
-    let quote = a.post("/v1/quotes", quote_body(&insured)).await.id();
-    let bound = a.post(&format!("/v1/quotes/{quote}/bind"), json!({})).await;
+    let policy = crate::search::policy_of(&a, "Wilhelmina Quackenbush").await;
     let bound_at = Instant::now();
-    let policy = bound.ok(201).clone();
     let found = wait_until(Duration::from_secs(1), || async {
         let r = a.get("/v1/policies/search?q=quackenbush").await;
         r.body["items"][0]["id"] == policy["id"]

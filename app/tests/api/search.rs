@@ -13,7 +13,7 @@ use crate::{
 both_engines!(policies_are_found_by_words_and_only_by_their_tenant);
 
 /// A bound policy for a new insured named `name`.
-async fn policy_of(t: &TenantClient, name: &str) -> Value {
+pub async fn policy_of(t: &TenantClient, name: &str) -> Value {
     let email = format!("{}@example.org", unique());
     let insured = t
         .post("/v1/insureds", json!({"full_name": name, "email": email}))
