@@ -184,6 +184,8 @@ main() {
     ensure_redis
     ensure_telemetry_tools
     ensure_tansu
+    ensure_moto
+    ensure_s3s_fs
     drop_stale_test_databases
 
     export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"

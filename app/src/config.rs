@@ -41,6 +41,25 @@ pub struct Config {
     #[command(flatten)]
     pub database: DatabaseConfig,
 
+    #[command(flatten)]
+    pub documents: crate::documents::settings::DocumentsConfig,
+
+    /// The service's own base URL, as clients reach it (Laravel's APP_URL): the start of the
+    /// URLs it hands out for the local disk's objects.
+    #[arg(long, env = "APP_URL", default_value = "http://localhost:8080")]
+    pub app_url: String,
+
+    /// Signs the local disk's download URLs (Laravel's APP_KEY). Every instance needs the same
+    /// one. Unset: a random one per process.
+    #[arg(long, env = "APP_KEY", hide_env_values = true)]
+    pub app_key: Option<SecretString>,
+
+    /// The CDN in front of the public bucket and the service's static assets (the Swagger UI's),
+    /// e.g. `https://cdn.example.com`. Used when APP_ENV=production (the seed's AssetService);
+    /// otherwise URLs are the service's or the bucket's own.
+    #[arg(long, env = "CDN_BASE_URL")]
+    pub cdn_base_url: Option<String>,
+
     /// Loki base URL, e.g. `http://loki:3100`. Unset: logs go to stdout only.
     #[arg(long, env = "LOKI_URL")]
     pub loki_url: Option<String>,
@@ -436,6 +455,14 @@ impl Config {
             otlp_endpoint: self.otlp_endpoint.clone(),
             log_queue: self.log_queue_lines,
         }
+    }
+
+    /// The CDN's base URL when it serves: in production, when configured.
+    pub fn cdn(&self) -> Option<&str> {
+        self.cdn_base_url
+            .as_deref()
+            .filter(|c| !c.is_empty() && self.app_env == AppEnv::Production)
+            .map(|c| c.trim_end_matches('/'))
     }
 
     /// The demo tenant is for a newcomer's first run: embedded defaults in development.

@@ -37,6 +37,10 @@ pub enum Error {
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
 
+    /// 415: a body, or an uploaded file (`field`), is of a type the operation does not take.
+    #[error("{detail}")]
+    UnsupportedMediaType { field: String, detail: String },
+
     /// 422: the request is well-formed but a field's value is not acceptable.
     #[error("{field}: {detail}")]
     Validation { field: String, detail: String },
@@ -106,6 +110,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Conflict { .. } => 409,
             Error::PayloadTooLarge(_) => 413,
+            Error::UnsupportedMediaType { .. } => 415,
             Error::Validation { .. } | Error::IdempotencyMismatch => 422,
             Error::Unavailable(_) => 503,
             Error::Config(_) | Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => 500,

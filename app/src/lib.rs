@@ -3,11 +3,13 @@
 
 pub mod api;
 pub mod backlog;
+pub mod breaker;
 pub mod broadcast;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod events;

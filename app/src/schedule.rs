@@ -3,7 +3,9 @@
 //!   with or without traffic);
 //! - every EXPIRY_SWEEP_SECS, and once at start, each active tenant's active policies past their
 //!   expiry date get an `ExpirePolicy` job each;
-//! - every OUTBOX_SWEEP_SECS, each active tenant gets a sweeping `RelayOutbox` job (see `events`).
+//! - every OUTBOX_SWEEP_SECS, each active tenant gets a sweeping `RelayOutbox` job (see `events`);
+//! - every DOCUMENTS_SWEEP_SECS, and once at start, each active tenant gets a `SweepDocuments`
+//!   job, which cleans up after uploads and deletes that did not finish (see `documents`).
 //!
 //! The clocks only queue jobs; jobs do the work (`queue`). Two replicas queueing the same job
 //! at once queue it once (its unique key), and the jobs themselves are guarded, so a policy is
@@ -28,7 +30,7 @@ const SWEEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // Three clocks, polled side by side: a long sweep never delays closing idle pools.
+        // Four clocks, polled side by side: a long sweep never delays closing idle pools.
         let expiry = async {
             let mut every = tokio::time::interval(state.config.expiry_sweep());
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -44,7 +46,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                relay_all(&state).await;
+                for_each_tenant(&state, || Task::RelayOutbox { sweep: true }).await;
             }
         };
         let idle = async {
@@ -55,7 +57,16 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
                 state.tenancy.close_idle_pools();
             }
         };
-        tokio::join!(expiry, outbox, idle);
+        let documents = async {
+            let period = Duration::from_secs(state.config.documents.documents_sweep_secs);
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                for_each_tenant(&state, || Task::SweepDocuments).await;
+            }
+        };
+        tokio::join!(expiry, outbox, documents, idle);
     })
 }
 
@@ -94,15 +105,13 @@ async fn due(state: &AppState, tenant: &Tenant) -> Result<Vec<String>> {
     due
 }
 
-/// A sweeping relay for every active tenant: what a relay missed goes out, sent rows are pruned.
-async fn relay_all(state: &AppState) {
+/// One job for every active tenant: a sweeping relay (what a relay missed goes out, sent rows
+/// are pruned), or a documents sweep.
+async fn for_each_tenant(state: &AppState, task: impl Fn() -> Task) {
     let Ok(tenants) = state.tenancy.list_active().await else {
         return;
     };
     for tenant in tenants {
-        state
-            .jobs
-            .dispatch(&tenant.slug, [Task::RelayOutbox { sweep: true }])
-            .await;
+        state.jobs.dispatch(&tenant.slug, [task()]).await;
     }
 }

@@ -30,10 +30,11 @@ use poem::{
 use secrecy::SecretString;
 
 use crate::{
-    api::{problem, spec},
+    api::{self, problem, spec},
     broadcast::{self, Broadcasts, signature::Signer},
     cache::Cache,
     config::{AppEnv, Config},
+    documents::Documents,
     error::{Error, Result},
     events::Events,
     gateway, kv, observability,
@@ -188,7 +189,8 @@ pub async fn open_state(config: Config) -> Result<AppState> {
     let secret = config.broadcast_app_secret.clone().unwrap_or_else(|| {
         if config.app_env == AppEnv::Production {
             tracing::warn!(
-                "BROADCAST_APP_SECRET is not set: a random one signs this process's private                  channels, so a client authorised by another instance cannot subscribe here"
+                "BROADCAST_APP_SECRET is not set: a random one signs this process's private \
+                 channels, so a client authorised by another instance cannot subscribe here"
             );
         }
         SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
@@ -196,6 +198,25 @@ pub async fn open_state(config: Config) -> Result<AppState> {
     let signer = Signer::new(&config.broadcast_app_key, secret);
     let events = Events::new(&config, broadcasts.clone())?;
     let jobs = Arc::new(Jobs::new(&config, kv.clone()));
+    let url_key = config.app_key.clone().unwrap_or_else(|| {
+        if config.app_env == AppEnv::Production && !config.documents.is_s3() {
+            tracing::warn!(
+                "APP_KEY is not set: a random one signs this process's document URLs, so a URL \
+                 from another instance is refused here"
+            );
+        }
+        SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
+    });
+    let documents = Arc::new(
+        Documents::open(
+            &config.documents,
+            &config.database.data_dir,
+            &config.app_url,
+            config.cdn(),
+            url_key,
+        )
+        .await?,
+    );
     Ok(AppState {
         config,
         tenancy,
@@ -203,6 +224,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         kv,
         jobs,
         events,
+        documents,
         broadcasts,
         signer,
         draining: AtomicBool::new(false),
@@ -233,15 +255,22 @@ pub fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let service = spec::service();
     let document = spec::document(&service);
-    let swagger = spec::swagger_html(&service, &document);
+    let swagger = spec::swagger_ui(&service, &document, state.config.cdn().unwrap_or(""));
     let metrics_here = state.config.metrics_port.is_none();
-    let beside: &[&str] = if metrics_here {
-        &["/openapi.json", "/docs", "/app/{key}", "/metrics"]
-    } else {
-        &["/openapi.json", "/docs", "/app/{key}"]
-    };
-    let templates = spec::route_templates(&document, beside);
+    let mut beside = vec![
+        "/openapi.json",
+        "/docs",
+        spec::SWAGGER_CSS,
+        spec::SWAGGER_JS,
+        "/app/{key}",
+        "/storage/{visibility}/tenant/{tenant_id}/documents/{object}",
+    ];
+    if metrics_here {
+        beside.push("/metrics");
+    }
+    let templates = spec::route_templates(&document, &beside);
     let known = Arc::new(templates.clone());
+    let html = swagger.html;
     let mut route = Route::new();
     if metrics_here {
         route = route.at("/metrics", get(exposition(state.clone())));
@@ -256,12 +285,25 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
                     .body(document.clone())
             })),
         )
-        .at("/docs", get(make_sync(move |_| Html(swagger.clone()))))
+        .at("/docs", get(make_sync(move |_| Html(html.clone()))))
+        .at(spec::SWAGGER_CSS, get(asset("text/css", swagger.css)))
+        .at(spec::SWAGGER_JS, get(asset("text/javascript", swagger.js)))
         .at("/app/:key", get(broadcast::pusher::upgrade))
+        .at("/storage/:visibility/*key", get(api::storage::serve))
         .around(gateway::warn_near_rate_limit)
         .with(AddData::new(state))
         .around(move |next, req| problem::catch(next, req, known.clone()))
         .with(telemetry::http::Observe::new(templates))
+}
+
+/// A static asset, cached for good: its URL changes with its content (`?v=`).
+fn asset(content_type: &'static str, body: String) -> impl poem::Endpoint {
+    make_sync(move |_| {
+        poem::Response::builder()
+            .content_type(content_type)
+            .header("Cache-Control", "public, max-age=31536000, immutable")
+            .body(body.clone())
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed by this call, not when the future

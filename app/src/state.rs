@@ -1,5 +1,5 @@
 //! What every request can reach: configuration, the tenancy (landlord and tenant pools), the
-//! read cache, the optional Redis connection, the jobs and the event relay. Built once by
+//! read cache, the optional Redis connection, the jobs, the event relay and the document store. Built once by
 //! `startup`, shared as `Arc<AppState>`.
 
 use std::sync::{Arc, atomic::AtomicBool};
@@ -8,6 +8,7 @@ use crate::{
     broadcast::{Broadcasts, signature::Signer},
     cache::Cache,
     config::Config,
+    documents::Documents,
     events::Events,
     kv::Kv,
     observer::Observer,
@@ -25,6 +26,8 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     /// The outbox relay, run by jobs (`events`).
     pub events: Events,
+    /// Where documents' bytes live (`documents`).
+    pub documents: Arc<Documents>,
     /// The sockets' channels and the fan-out (`broadcast`).
     pub broadcasts: Arc<Broadcasts>,
     /// Signs and checks private-channel subscriptions.

@@ -213,6 +213,27 @@ def other_alerts():
                 "runbook_url": runbook("jobs-waiting"),
             },
         },
+        {
+            "alert": "PolicyServiceObjectStoreDown",
+            "expr": 'max(circuit_breaker_state{breaker="object_store"}) >= 1',
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "policy-service cannot reach its document store",
+                "description": "The object store's breaker has been open or probing for 5 minutes: uploads and downloads get 503.",
+                "runbook_url": runbook("object-store-down"),
+            },
+        },
+        {
+            "alert": "PolicyServiceDocumentIntegrity",
+            "expr": "sum(increase(documents_integrity_failures_total[15m])) > 0",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "Stored documents do not match their SHA-256",
+                "description": "{{ $value | humanize }} downloads were cut off in 15 minutes: their bytes changed in storage.",
+                "runbook_url": runbook("document-integrity"),
+            },
+        },
     ]
 
 

@@ -219,6 +219,26 @@ DASHBOARDS = {
                   "From a broadcast's append to its delivery by an instance with subscribers."),
         ],
     ),
+    "documents": (
+        "policy-service / Documents",
+        "Documents of policies and claims in object storage (S3, or the local disk): bytes up and "
+        "down, every store call's latency and errors by operation, the store's circuit breaker, "
+        "restores of archived documents, downloads cut off by a checksum mismatch, and the "
+        "sweep that cleans up after unfinished uploads and deletes.",
+        [
+            panel("Bytes uploaded and downloaded", [q(f"sum by (direction) (rate(documents_bytes_total[{RATE}])) or vector(0)", "{{direction}}")], "Bps"),
+            panel("Uploads and downloads by status", [q(f'sum by (route, method, status_class) (rate(http_server_request_duration_seconds_count{{route=~"/v1/(policies|claims)/.+/documents|/v1/documents/.+/content"}}[{RATE}]))', "{{method}} {{route}} {{status_class}}")], "reqps"),
+            panel("Object store call duration by operation (p50, p95, p99)", quantiles("object_store_request_duration_seconds", "operation"), "s", width=24),
+            panel("Object store errors", [q(f"sum by (operation, error) (rate(object_store_errors_total[{RATE}])) or vector(0)", "{{operation}} {{error}}")], "ops",
+                  "unavailable: no answer, a timeout or a 5xx (counts toward the breaker); refused: the store said no (credentials, a missing bucket); breaker_open: failed fast."),
+            panel("Breaker", [q('max by (breaker) (circuit_breaker_state{breaker="object_store"})', "state (0 closed, 1 open, 2 half-open)"),
+                              q(f'sum(increase(circuit_breaker_transitions_total{{breaker="object_store", to="open"}}[{RATE}]))', "opened")]),
+            panel("Archived restores, integrity failures, swept", [q(f"sum(increase(documents_restores_total[{RATE}]))", "restores started"),
+                                                                   q(f"sum(increase(documents_integrity_failures_total[{RATE}]))", "downloads cut off (SHA-256 mismatch)"),
+                                                                   q(f"sum(increase(documents_swept_total[{RATE}]))", "unfinished uploads/deletes cleaned")], "short",
+                  "A restore is started by the first download of an archived (GLACIER) document. An integrity failure means the stored bytes changed: investigate at once.", width=24),
+        ],
+    ),
     "telemetry": (
         "policy-service / Telemetry health",
         "What the service could not ship: spans and log lines dropped because a queue was full or a "

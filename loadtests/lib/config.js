@@ -20,6 +20,8 @@ export const ENDPOINTS = [
   'POST /v1/policies/{id}/activate',
   'POST /v1/payments',
   'POST /v1/claims',
+  'POST /v1/claims/{id}/documents',
+  'GET /v1/documents/{id}/content',
   'GET /v1/policies/{id}',
   'GET /v1/policies/active',
   'GET /v1/policies/search',

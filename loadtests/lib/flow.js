@@ -1,26 +1,41 @@
-// The workload: a tenant's insured is quoted, bound, activated, paid for and claimed on; the
-// policy is read back (cache hits) and the active-policies list read, as a portal would.
+// The workload: a tenant's insured is quoted, bound, activated, paid for and claimed on, with a
+// photo of the loss uploaded and downloaded; the policy is read back (cache hits) and the
+// active-policies list read, as a portal would.
 import http from 'k6/http';
 import { check } from 'k6';
 import { BASE_URL } from './config.js';
 import { kongHeaders, pickTenant } from './kong.js';
 import { newTrace } from './trace.js';
 
-function call(method, path, name, tenant, body) {
+// A PNG's signature and header: the service knows a file's type by its bytes.
+const PHOTO = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]).buffer;
+
+/** The response if 2xx, else null (with a warning naming its trace). A JSON body is sent as
+ * JSON; an object of k6 `http.file`s and strings as multipart/form-data. */
+function send(method, path, name, tenant, body, multipart = false) {
   const trace = newTrace();
   const params = {
     headers: { ...kongHeaders(tenant), traceparent: trace.traceparent },
     tags: { name },
   };
-  if (body !== undefined) {
+  let payload = null;
+  if (body !== undefined && multipart) {
+    payload = body;
+  } else if (body !== undefined) {
     params.headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
   }
-  const res = http.request(method, `${BASE_URL}${path}`, body === undefined ? null : JSON.stringify(body), params);
+  const res = http.request(method, `${BASE_URL}${path}`, payload, params);
   const ok = check(res, { [`${name} is 2xx`]: (r) => r.status >= 200 && r.status < 300 });
   if (!ok) {
     console.warn(`${name} answered ${res.status} (tenant ${tenant}, trace_id ${trace.traceId}): ${res.body}`);
   }
-  return ok ? res.json() : null;
+  return ok ? res : null;
+}
+
+function call(method, path, name, tenant, body) {
+  const res = send(method, path, name, tenant, body);
+  return res ? res.json() : null;
 }
 
 function day(offset) {
@@ -52,9 +67,16 @@ export function journey(reads = 3) {
   for (let i = 0; i < reads; i++) {
     call('GET', `/v1/policies/${policy.id}`, 'GET /v1/policies/{id}', tenant);
   }
-  call('POST', '/v1/claims', 'POST /v1/claims', tenant, {
+  const claim = call('POST', '/v1/claims', 'POST /v1/claims', tenant, {
     policy_id: policy.id, incident_date: day(0), description: 'Hail on the roof', amount_claimed_minor: 50000,
   });
+  if (claim) {
+    const form = { type: 'claim_photo', file: http.file(PHOTO, 'roof.png', 'image/png') };
+    const photo = send('POST', `/v1/claims/${claim.id}/documents`, 'POST /v1/claims/{id}/documents', tenant, form, true);
+    if (photo) {
+      send('GET', `/v1/documents/${photo.json().id}/content`, 'GET /v1/documents/{id}/content', tenant);
+    }
+  }
   call('GET', '/v1/policies/active', 'GET /v1/policies/active', tenant);
   call('GET', '/v1/policies/search?q=kay%20six', 'GET /v1/policies/search', tenant);
 }

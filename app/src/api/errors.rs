@@ -21,11 +21,14 @@ pub const CONFLICT: u16 = 2;
 pub const BODY: u16 = 4;
 /// It reads a form body (`application/x-www-form-urlencoded`): too large, not a form, a field.
 pub const FORM: u16 = 8;
+/// It reads an upload (`multipart/form-data`): too large, not multipart or a file of a type
+/// not taken, a field.
+pub const UPLOAD: u16 = 16;
 
 /// Every error status the API documents: the bit that lists it (0: every `/v1` operation), what
 /// it means, and an error of that status, rendered as the example shown with it.
 #[allow(clippy::type_complexity)]
-const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 12] = [
+const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 15] = [
     (
         400,
         0,
@@ -127,9 +130,41 @@ const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 12] = [
         },
     ),
     (
+        413,
+        UPLOAD,
+        "The file is larger than the service accepts (DOCUMENTS_MAX_BYTES).",
+        || Error::PayloadTooLarge(50 << 20).into(),
+    ),
+    (
+        415,
+        UPLOAD,
+        "The body is not `multipart/form-data`, or the file's bytes are not of an accepted type \
+         (PDF, JPEG, PNG, WebP, HEIC, TIFF); `field` is `file` then.",
+        || {
+            Error::UnsupportedMediaType {
+                field: "file".into(),
+                detail: "the file is not one of the accepted types".into(),
+            }
+            .into()
+        },
+    ),
+    (
+        422,
+        UPLOAD,
+        "A form field is missing, unknown or not acceptable, or the file's declared type \
+         contradicts its bytes; `field` names it.",
+        || {
+            Error::validation(
+                "file",
+                "declared as image/png, but its bytes are application/pdf",
+            )
+            .into()
+        },
+    ),
+    (
         503,
         0,
-        "A dependency (the database) is unavailable or busy; retry later.",
+        "A dependency (the database, the document store) is unavailable or busy; retry later.",
         || Error::Unavailable("database busy, try again".into()).into(),
     ),
 ];

@@ -45,6 +45,8 @@ const LINKS: &[(&str, &str, Targets)] = &[
             ("updatePolicy", PathId),
             ("cancelPolicy", PathId),
             ("listPayments", Query("policy_id")),
+            ("uploadPolicyDocument", PathId),
+            ("listPolicyDocuments", PathId),
         ],
     ),
     (
@@ -61,7 +63,30 @@ const LINKS: &[(&str, &str, Targets)] = &[
     (
         "createClaim",
         "201",
-        &[("getClaim", PathId), ("changeClaimStatus", PathId)],
+        &[
+            ("getClaim", PathId),
+            ("changeClaimStatus", PathId),
+            ("uploadClaimDocument", PathId),
+            ("listClaimDocuments", PathId),
+        ],
+    ),
+    (
+        "uploadPolicyDocument",
+        "201",
+        &[
+            ("getDocument", PathId),
+            ("downloadDocument", PathId),
+            ("deleteDocument", PathId),
+        ],
+    ),
+    (
+        "uploadClaimDocument",
+        "201",
+        &[
+            ("getDocument", PathId),
+            ("downloadDocument", PathId),
+            ("deleteDocument", PathId),
+        ],
     ),
 ];
 

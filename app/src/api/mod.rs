@@ -5,6 +5,7 @@
 mod body;
 mod broadcasting;
 mod claims;
+mod documents;
 pub mod errors;
 mod form;
 mod health;
@@ -17,6 +18,8 @@ pub mod problem;
 mod quotes;
 mod rendered;
 pub mod spec;
+pub mod storage;
+mod upload;
 
 use poem_openapi::{
     ApiResponse, Tags,
@@ -38,6 +41,8 @@ pub enum ApiTags {
     Payments,
     /// Claims on active policies.
     Claims,
+    /// Files kept for policies and claims (object storage).
+    Documents,
     /// Private channels of the Pusher-protocol socket (`/app/{key}`).
     Broadcasting,
 }

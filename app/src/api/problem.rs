@@ -88,6 +88,9 @@ impl From<&Error> for Problem {
             Error::Validation { field, detail } => {
                 Problem::new(status, "validation", detail).field(Some(field.clone()))
             }
+            Error::UnsupportedMediaType { field, detail } => {
+                Problem::new(status, "unsupported-media-type", detail).field(Some(field.clone()))
+            }
             Error::IdempotencyMismatch => {
                 Problem::new(status, "idempotency-mismatch", err.to_string())
                     .field(Some("Idempotency-Key".into()))

@@ -5,8 +5,9 @@
 //! - Security: poem-openapi lists each scheme of an operation as its own requirement, which
 //!   means "any one of them". Kong's three headers are required together: one requirement. An
 //!   operation without any (the probes) says so with an empty list.
-//! - Request bodies are closed: the server refuses unknown fields (`deny_unknown_fields`), so
-//!   every schema a body reaches gets `additionalProperties: false`. Its optional properties are
+//! - Request bodies are closed: the server refuses unknown fields (`deny_unknown_fields`, and
+//!   the upload form's reader), so every schema a body reaches, and the inline upload form,
+//!   gets `additionalProperties: false`. Its optional properties are
 //!   `nullable`, since `null` reads as absent, as it does for every generated client.
 //! - Every problem response carries an example (`errors::example`).
 //! - Links (`links.rs`) lead from what a create answers to the operations that take its id, so
@@ -17,11 +18,12 @@
 
 use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 use serde_json::{Map, Value};
+use sha2::Digest;
 
 use super::{
-    broadcasting::BroadcastingApi, claims::ClaimsApi, errors, health::HealthApi,
-    insureds::InsuredsApi, links, payments::PaymentsApi, policies::PoliciesApi, problem,
-    quotes::QuotesApi,
+    broadcasting::BroadcastingApi, claims::ClaimsApi, documents::DocumentsApi, errors,
+    health::HealthApi, insureds::InsuredsApi, links, payments::PaymentsApi, policies::PoliciesApi,
+    problem, quotes::QuotesApi,
 };
 
 pub type Apis = (
@@ -31,6 +33,7 @@ pub type Apis = (
     PoliciesApi,
     PaymentsApi,
     ClaimsApi,
+    DocumentsApi,
     BroadcastingApi,
 );
 
@@ -43,6 +46,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             PoliciesApi,
             PaymentsApi,
             ClaimsApi,
+            DocumentsApi,
             BroadcastingApi,
         ),
         "policy-service",
@@ -78,6 +82,13 @@ pub fn document(service: &OpenApiService<Apis, ()>) -> String {
                 None => operation["security"] = Value::Array(vec![]),
             }
             add_problem_examples(operation);
+            // An upload form is described inline: closed here (its reader refuses other fields).
+            if let Some(form) = operation
+                .pointer_mut("/requestBody/content/multipart~1form-data/schema")
+                .and_then(Value::as_object_mut)
+            {
+                form.insert("additionalProperties".into(), Value::Bool(false));
+            }
             bodies.extend(
                 operation["requestBody"]["content"]
                     .as_object()
@@ -201,9 +212,63 @@ fn with_head(mut methods: Vec<String>) -> Vec<String> {
     methods
 }
 
-/// Swagger UI with the corrected document embedded.
-pub fn swagger_html(service: &OpenApiService<Apis, ()>, document: &str) -> String {
-    service
+/// Swagger UI: its page, with the corrected document embedded, and its two assets, which the
+/// page loads from `asset_base` (the CDN in production, else the service itself) so that a
+/// browser or a CDN caches them once instead of receiving 1.5 MB with every page.
+pub struct SwaggerUi {
+    pub html: String,
+    pub css: String,
+    pub js: String,
+}
+
+/// The assets' paths; the page asks for them with `?v=` a hash of the page, so a new Swagger UI
+/// (or document) is a new URL and the old one can be cached for good.
+pub const SWAGGER_CSS: &str = "/docs/swagger-ui.css";
+pub const SWAGGER_JS: &str = "/docs/swagger-ui-bundle.js";
+
+pub fn swagger_ui(
+    service: &OpenApiService<Apis, ()>,
+    document: &str,
+    asset_base: &str,
+) -> SwaggerUi {
+    let html = service
         .swagger_ui_html()
-        .replacen(&service.spec(), document, 1)
+        .replacen(&service.spec(), document, 1);
+    let Some((before, css, after)) = cut(&html, "<style charset=\"UTF-8\">", "</style>") else {
+        return SwaggerUi {
+            html,
+            css: String::new(),
+            js: String::new(),
+        };
+    };
+    let version = &hex::encode(sha2::Sha256::digest(html.as_bytes()))[..12];
+    let linked = format!(
+        "{before}<link rel=\"stylesheet\" href=\"{asset_base}{SWAGGER_CSS}?v={version}\">{after}"
+    );
+    let Some((before, js, after)) = cut(&linked, "<script charset=\"UTF-8\">", "</script>") else {
+        return SwaggerUi {
+            html,
+            css: String::new(),
+            js: String::new(),
+        };
+    };
+    SwaggerUi {
+        html: format!(
+            "{before}<script charset=\"UTF-8\" src=\"{asset_base}{SWAGGER_JS}?v={version}\"></script>{after}"
+        ),
+        css: css.to_owned(),
+        js: js.to_owned(),
+    }
+}
+
+/// `text` split around the first `open … close`: before, between, after (markers dropped).
+fn cut<'a>(text: &'a str, open: &str, close: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    let start = text.find(open)?;
+    let inner = start + open.len();
+    let end = inner + text[inner..].find(close)?;
+    Some((
+        &text[..start],
+        &text[inner..end],
+        &text[end + close.len()..],
+    ))
 }

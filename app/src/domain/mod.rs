@@ -2,6 +2,7 @@
 //! (`values`, `scalars`, `text`), and the state machines with their legal moves. Nothing here does I/O.
 
 pub mod claim;
+pub mod document;
 pub mod event;
 pub mod insured;
 pub mod payment;

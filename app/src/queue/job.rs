@@ -44,6 +44,9 @@ pub enum Task {
     /// Expire a policy past its term: a guarded UPDATE and its PolicyExpired event in one
     /// transaction, so a second run finds it expired and does nothing.
     ExpirePolicy { policy_id: String },
+    /// Clean up after the tenant's uploads and deletes that did not finish: their objects, then
+    /// their rows (see `documents`). Deleting twice is harmless.
+    SweepDocuments,
 }
 
 impl Task {
@@ -52,16 +55,24 @@ impl Task {
             Task::UpdateSearchIndex { .. } => "UpdateSearchIndex",
             Task::RelayOutbox { .. } => "RelayOutbox",
             Task::ExpirePolicy { .. } => "ExpirePolicy",
+            Task::SweepDocuments => "SweepDocuments",
         }
     }
 
-    pub const NAMES: [&'static str; 3] = ["UpdateSearchIndex", "RelayOutbox", "ExpirePolicy"];
+    pub const NAMES: [&'static str; 4] = [
+        "UpdateSearchIndex",
+        "RelayOutbox",
+        "ExpirePolicy",
+        "SweepDocuments",
+    ];
 
     /// Events are what other systems wait for: they go first.
     pub fn priority(&self) -> Priority {
         match self {
             Task::RelayOutbox { .. } => Priority::High,
-            Task::UpdateSearchIndex { .. } | Task::ExpirePolicy { .. } => Priority::Default,
+            Task::UpdateSearchIndex { .. } | Task::ExpirePolicy { .. } | Task::SweepDocuments => {
+                Priority::Default
+            }
         }
     }
 
@@ -74,20 +85,21 @@ impl Task {
             Task::RelayOutbox { sweep: false } => "relay".to_owned(),
             Task::RelayOutbox { sweep: true } => "relay-sweep".to_owned(),
             Task::ExpirePolicy { policy_id } => format!("expire:{policy_id}"),
+            Task::SweepDocuments => "documents-sweep".to_owned(),
         }
     }
 
-    /// Whether a job that used up its tries is kept in failed jobs. A relay's is not: the events
-    /// wait in the outbox, and the next sweep relays them.
+    /// Whether a job that used up its tries is kept in failed jobs. A sweep's is not: the next
+    /// sweep does its work (a relay's events wait in the outbox, unfinished documents in theirs).
     pub fn kept_when_failed(&self) -> bool {
-        !matches!(self, Task::RelayOutbox { .. })
+        !matches!(self, Task::RelayOutbox { .. } | Task::SweepDocuments)
     }
 
     /// Tries before the job counts as failed.
     pub fn max_tries(&self) -> u32 {
         match self {
             // The sweep queues them again anyway; a relay that cannot publish is retried by it.
-            Task::RelayOutbox { .. } => 3,
+            Task::RelayOutbox { .. } | Task::SweepDocuments => 3,
             Task::UpdateSearchIndex { .. } | Task::ExpirePolicy { .. } => 5,
         }
     }

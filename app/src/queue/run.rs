@@ -121,6 +121,13 @@ async fn handle(state: &AppState, job: &Job) -> Result<()> {
             }
             Ok(())
         }
+        Task::SweepDocuments => {
+            let borrowed = state.tenancy.borrow_db(&tenant).await?;
+            let swept =
+                services::documents::sweep(&state.documents, borrowed.db(), &tenant.id).await;
+            borrowed.done().await;
+            swept.map(drop)
+        }
     }
 }
 

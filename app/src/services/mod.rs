@@ -2,6 +2,7 @@
 //! another tenant's data), checks the domain rules, and decides what runs in one transaction.
 
 pub mod claims;
+pub mod documents;
 pub mod insureds;
 pub mod payments;
 pub mod policies;

@@ -6,6 +6,7 @@
 //! extra row says whether a next page exists.
 
 pub mod claims;
+pub mod documents;
 pub mod idempotency;
 pub mod insureds;
 pub mod outbox;

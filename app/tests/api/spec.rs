@@ -33,7 +33,7 @@ async fn served_spec_equals_the_committed_file() {
 }
 
 /// Generated clients name their methods and classes after these: renaming one breaks them.
-const OPERATIONS: [(&str, &str); 26] = [
+const OPERATIONS: [(&str, &str); 33] = [
     ("live", "Health"),
     ("ready", "Health"),
     ("createInsured", "Insureds"),
@@ -58,6 +58,13 @@ const OPERATIONS: [(&str, &str); 26] = [
     ("listClaims", "Claims"),
     ("getClaim", "Claims"),
     ("changeClaimStatus", "Claims"),
+    ("uploadPolicyDocument", "Documents"),
+    ("uploadClaimDocument", "Documents"),
+    ("listPolicyDocuments", "Documents"),
+    ("listClaimDocuments", "Documents"),
+    ("getDocument", "Documents"),
+    ("downloadDocument", "Documents"),
+    ("deleteDocument", "Documents"),
     ("authorizeChannel", "Broadcasting"),
     ("streamEvents", "Broadcasting"),
 ];
@@ -202,6 +209,34 @@ fn inputs_are_closed_and_typed() {
             if field.ends_with("_at") {
                 assert_eq!(property["format"], "date-time", "{name}.{field}");
             }
+        }
+    }
+}
+
+/// Object keys are the service's: no operation takes one (a path, a key, a bucket), so no tenant
+/// can name another's object. Documents are reached by id only, through the tenant's database.
+#[test]
+fn no_operation_names_an_object_key() {
+    let spec: Value = serde_json::from_str(COMMITTED).unwrap();
+    for (method, path, op) in operations(&spec)
+        .into_iter()
+        .filter(|o| o.1.contains("document"))
+    {
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap_or_default();
+            assert!(
+                ["id", "cursor", "limit", "redirect"].contains(&name),
+                "{method} {path} takes {name}"
+            );
+        }
+        let form = &op["requestBody"]["content"]["multipart/form-data"]["schema"];
+        if form.is_object() {
+            assert_eq!(
+                form["additionalProperties"], false,
+                "{method} {path}: a closed form"
+            );
+            let fields: Vec<&String> = form["properties"].as_object().unwrap().keys().collect();
+            assert_eq!(fields, ["file", "type", "visibility"], "{method} {path}");
         }
     }
 }

@@ -257,6 +257,22 @@ async fn everything(t: &TenantClient, other: &TenantClient, redis: &mut RedisSer
         .clone();
     let claim_path = format!("/v1/claims/{}/status", claim["id"].as_str().unwrap());
     t.post(&claim_path, json!({"status": "in_review"})).await;
+    // A document up and down (the local disk): its bytes and the object store's calls.
+    let part = reqwest::multipart::Part::bytes(b"%PDF-1.7\n%%EOF\n".to_vec()).file_name("a.pdf");
+    let form = reqwest::multipart::Form::new()
+        .text("type", "other")
+        .part("file", part);
+    let documents = format!("/v1/claims/{}/documents", claim["id"].as_str().unwrap());
+    let document = t
+        .send(t.request(reqwest::Method::POST, &documents).multipart(form))
+        .await;
+    let content = format!("/v1/documents/{}/content", document.id());
+    assert_eq!(
+        t.send(t.request(reqwest::Method::GET, &content))
+            .await
+            .status,
+        200
+    );
     let path = format!("/v1/policies/{id}");
     for c in [t, other, t, other] {
         c.get(&path).await.ok(200);
