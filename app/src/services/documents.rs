@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::{
     db::{Db, now_ms},
@@ -79,9 +80,10 @@ pub async fn upload(
         let (docs, db, row, tenant_id) =
             (docs.clone(), db.clone(), row.clone(), tenant_id.to_owned());
         let storage_class = new.kind.storage_class();
-        tokio::spawn(async move {
-            write(&docs, &db, &row, &tenant_id, &key, storage_class, new.file).await
-        })
+        // In the request's span, so the store's calls stay in its trace.
+        let written =
+            async move { write(&docs, &db, &row, &tenant_id, &key, storage_class, new.file).await };
+        tokio::spawn(written.instrument(tracing::Span::current()))
     };
     write
         .await

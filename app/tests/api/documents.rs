@@ -468,3 +468,117 @@ async fn a_100_mb_upload_streams_with_flat_memory() {
         "memory grew with the file"
     );
 }
+
+/// The seed's AssetService: in production with CDN_BASE_URL, public documents and the Swagger
+/// UI's assets are the CDN's; otherwise they are the service's own, cached for good.
+#[tokio::test]
+async fn the_cdn_serves_public_documents_and_assets_in_production() {
+    let cdn = "https://cdn.example.com";
+    let app = spawn_with(
+        Engine::Sqlite,
+        &["--app-env", "production", "--cdn-base-url", cdn],
+    )
+    .await;
+    let a = app.tenant().await;
+    let (policy_id, _) = policy_and_claim(&a).await;
+    let path = format!("/v1/policies/{policy_id}/documents");
+    let public = upload(
+        &a,
+        &path,
+        form(PDF, "application/pdf", "other", Some("public")),
+    )
+    .await;
+    let url = public.ok(201)["url"].as_str().expect("url").to_owned();
+    assert!(
+        url.starts_with(&format!("{cdn}/tenant/")) && url.ends_with(".pdf"),
+        "{url}"
+    );
+    let page = app
+        .get("/docs")
+        .await
+        .body
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        page.contains(&format!("src=\"{cdn}/docs/swagger-ui-bundle.js?v=")),
+        "the script is the CDN's"
+    );
+    assert!(
+        page.contains(&format!("href=\"{cdn}/docs/swagger-ui.css?v=")),
+        "the stylesheet too"
+    );
+
+    let local = spawn_app(Engine::Sqlite).await;
+    let page = local
+        .get("/docs")
+        .await
+        .body
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        page.contains("src=\"/docs/swagger-ui-bundle.js?v="),
+        "outside production: our own"
+    );
+    let document = reqwest::get(format!("{}/openapi.json", local.address))
+        .await
+        .expect("document");
+    let document = document.text().await.expect("text");
+    assert!(
+        page.len() < document.len() + 10_000,
+        "the page carries the document, not the assets"
+    );
+    for (asset, kind) in [
+        ("/docs/swagger-ui-bundle.js", "text/javascript"),
+        ("/docs/swagger-ui.css", "text/css"),
+    ] {
+        let resp = reqwest::get(format!("{}{asset}", local.address))
+            .await
+            .expect("asset");
+        assert_eq!(resp.status(), 200);
+        let headers = resp.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with(kind)
+        );
+        assert!(
+            headers["cache-control"]
+                .to_str()
+                .unwrap_or_default()
+                .contains("immutable")
+        );
+        assert!(resp.bytes().await.expect("bytes").len() > 10_000, "{asset}");
+    }
+}
+
+/// A stored file changed behind the service's back: its download is cut short of its
+/// Content-Length, so no client keeps the changed bytes as the document.
+#[tokio::test]
+async fn a_document_changed_in_storage_is_never_delivered_whole() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let a = app.tenant().await;
+    let (policy_id, _) = policy_and_claim(&a).await;
+    let path = format!("/v1/policies/{policy_id}/documents");
+    let big = [PDF, &vec![1u8; 300_000][..]].concat();
+    let id = upload(&a, &path, form(&big, "application/pdf", "other", None))
+        .await
+        .id();
+    let files = files_under(&data_dir(&app).join("documents"));
+    let mut changed = big.clone();
+    changed[200_000] ^= 1;
+    std::fs::write(&files[0], &changed).expect("change the stored file");
+    let resp = a
+        .request(Method::GET, &format!("/v1/documents/{id}/content"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(resp.status(), 200);
+    let received = resp.bytes().await;
+    assert!(
+        received.as_ref().map_or(true, |b| b.len() < big.len()),
+        "the changed bytes were delivered whole"
+    );
+}

@@ -110,7 +110,8 @@ fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
         "--port".into(),
         "0".into(),
     ];
-    for (name, value) in env {
+    // A flag in `extra` overrides the default given here (`--app-env production`, say).
+    for (name, value) in env.iter().filter(|(name, _)| !extra.contains(&flag(name))) {
         args.push(flag(name).to_owned());
         args.push(value.clone());
     }
@@ -125,7 +126,8 @@ fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// Builds and serves the app; `extra` are more command-line flags (e.g. `--redis-url`).
+/// Builds and serves the app; `extra` are more command-line flags (e.g. `--redis-url`), which
+/// override the defaults (`--app-env`).
 pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (env, mysql_prefix) = database_env(engine, &dir);

@@ -52,6 +52,63 @@ async fn cache_calls_are_child_spans_holding_their_loads() {
     }
 }
 
+/// Every object store call is a client span in the request's trace: an upload's write (which
+/// runs in a task of its own) and a download's read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_store_calls_are_client_spans_of_the_request() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let telemetry = install(&receiver);
+    let app = spawn_app(Engine::Sqlite).await;
+    let t = app.tenant().await;
+    let policy = t.bound_policy().await;
+    let path = format!(
+        "/v1/policies/{}/documents",
+        policy["id"].as_str().unwrap_or_default()
+    );
+    let part = reqwest::multipart::Part::bytes(b"%PDF-1.7\n%%EOF\n".to_vec()).file_name("a.pdf");
+    let form = reqwest::multipart::Form::new()
+        .text("type", "other")
+        .part("file", part);
+    let up = t
+        .request(reqwest::Method::POST, &path)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 201);
+    let upload_trace = header(&up, "x-b3-traceid");
+    let id = up.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let down = t
+        .request(reqwest::Method::GET, &format!("/v1/documents/{id}/content"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), 200);
+    let download_trace = header(&down, "x-b3-traceid");
+    down.bytes().await.unwrap();
+    telemetry.shutdown(Duration::from_secs(10)).await;
+
+    let spans = received.spans();
+    for (trace, operation) in [(&upload_trace, "PutObject"), (&download_trace, "GetObject")] {
+        let of_trace = |s: &&Span| hex::encode(&s.trace_id) == *trace;
+        let server = spans.iter().filter(of_trace).find(|s| s.kind == 2);
+        let server = server.unwrap_or_else(|| panic!("no server span for {operation}"));
+        let call = spans
+            .iter()
+            .filter(of_trace)
+            .find(|s| s.name == format!("LocalDisk {operation}"))
+            .unwrap_or_else(|| panic!("no span for {operation} in its request's trace"));
+        assert_eq!(call.kind, 3, "{operation}: a client span");
+        assert_eq!(call.parent_span_id, server.span_id, "{operation}");
+        assert_eq!(attribute(call, "rpc.method").as_deref(), Some(operation));
+        assert_eq!(attribute(call, "aws.s3.bucket").as_deref(), Some("private"));
+    }
+}
+
 /// With Redis, a miss's L2 calls are client spans under the cache span, beside its load's SQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_calls_are_client_spans_under_the_cache_span() {
