@@ -138,7 +138,14 @@ async fn jobs_survive_a_worker_killed_mid_job_again_and_again() {
     let mut mid_job = 0;
     for _ in 0..kills {
         let mut worker = app.worker_process(&flags);
-        tokio::time::sleep(Duration::from_millis(200 + rand::random::<u64>() % 300)).await;
+        // Killed while it works, not while it starts (however slow a start is on a busy
+        // machine): once it holds a job, at a random moment of the next 150 ms.
+        wait_until(Duration::from_secs(5), || async {
+            let [high, default] = q.depth(&t.slug).await.expect("depth");
+            high.reserved + default.reserved > 0
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 150)).await;
         worker.kill();
         let [high, default] = q.depth(&t.slug).await.expect("depth");
         if high.reserved + default.reserved > 0 {
