@@ -45,9 +45,14 @@ trap cleanup EXIT
 PORT="$(free_port)"
 WORKER_PORT="$(free_port)"
 PROM_PORT="$(free_port)"
+PARTNER_PORT="$(free_port)"
+# A stand-in for Camel, so the partner calls (rating, policy-bound notices) have an answer.
+python3 loadtests/partner.py "$PARTNER_PORT" &
+PIDS+=($!)
 SERVICE_ENV=(PATH="$PATH" HOME="$HOME" HOST=127.0.0.1 PORT="$PORT" DATA_DIR="$WORK/data"
     DEMO_TENANT=false RUST_LOG=warn REDIS_URL=redis://127.0.0.1:6379 REDIS_PREFIX="$PREFIX"
-    QUEUE_PREFIX="${PREFIX}queues:" METRICS_STATUS_REFRESH_MS=500 SHUTDOWN_DRAIN_SECS=0)
+    QUEUE_PREFIX="${PREFIX}queues:" METRICS_STATUS_REFRESH_MS=500 SHUTDOWN_DRAIN_SECS=0
+    CAMEL_URL="http://127.0.0.1:$PARTNER_PORT")
 for tenant in acme globex; do
     (cd "$WORK" && env -i "${SERVICE_ENV[@]}" "$BIN" tenants create "$tenant" --name "$tenant" >/dev/null)
 done
@@ -75,7 +80,7 @@ PIDS+=($!)
 wait_for "http://127.0.0.1:$PROM_PORT/-/ready"
 
 step "k6 smoke against the instance"
-(cd loadtests && BASE_URL="http://127.0.0.1:$PORT" TENANTS=acme,globex SUMMARY="$WORK/smoke.json" \
+(cd loadtests && BASE_URL="http://127.0.0.1:$PORT" TENANTS=acme,globex RATING=1 SUMMARY="$WORK/smoke.json" \
     "$K6" run --no-usage-report --quiet smoke.js) || {
     tail -n 20 "$WORK/service.log" >&2
     die "the k6 smoke test failed its thresholds"

@@ -47,7 +47,7 @@ struct Inner {
 }
 
 pub struct Breaker {
-    name: &'static str,
+    name: Arc<str>,
     trip_after: u32,
     open_for: Duration,
     inner: Arc<Mutex<Inner>>,
@@ -58,7 +58,7 @@ pub struct Breaker {
 pub struct Permit {
     /// The breaker's state; taken when the call reports.
     inner: Option<Arc<Mutex<Inner>>>,
-    breaker: &'static str,
+    breaker: Arc<str>,
     trip_after: u32,
 }
 
@@ -69,12 +69,12 @@ pub struct Open {
 }
 
 impl Breaker {
-    pub fn new(name: &'static str, trip_after: u32, open_for: Duration) -> Breaker {
-        metrics::gauge!("circuit_breaker_state", "breaker" => name).set(0.0);
-        metrics::counter!("circuit_breaker_transitions_total", "breaker" => name, "to" => "open")
+    pub fn new(name: &str, trip_after: u32, open_for: Duration) -> Breaker {
+        metrics::gauge!("circuit_breaker_state", "breaker" => name.to_owned()).set(0.0);
+        metrics::counter!("circuit_breaker_transitions_total", "breaker" => name.to_owned(), "to" => "open")
             .absolute(0);
         Breaker {
-            name,
+            name: name.into(),
             trip_after: trip_after.max(1),
             open_for,
             inner: Arc::new(Mutex::new(Inner {
@@ -94,7 +94,7 @@ impl Breaker {
         let mut inner = self.lock();
         let permit = |inner| Permit {
             inner,
-            breaker: self.name,
+            breaker: self.name.clone(),
             trip_after: self.trip_after,
         };
         match inner.state {
@@ -109,7 +109,7 @@ impl Breaker {
                         retry_after: self.open_for - waited,
                     });
                 }
-                move_to(&mut inner, State::HalfOpen, self.name);
+                move_to(&mut inner, State::HalfOpen, &self.name);
                 Ok(permit(Some(self.inner.clone())))
             }
         }
@@ -126,7 +126,7 @@ impl Permit {
             let mut inner = inner.lock().unwrap_or_else(PoisonError::into_inner);
             inner.failures = 0;
             if inner.state != State::Closed {
-                move_to(&mut inner, State::Closed, self.breaker);
+                move_to(&mut inner, State::Closed, &self.breaker);
             }
         }
     }
@@ -143,7 +143,7 @@ impl Permit {
                 || (inner.state == State::Closed && inner.failures >= self.trip_after);
             if trips {
                 inner.opened_at = Instant::now();
-                move_to(&mut inner, State::Open, self.breaker);
+                move_to(&mut inner, State::Open, &self.breaker);
             }
         }
     }
@@ -161,11 +161,11 @@ impl Drop for Permit {
     }
 }
 
-fn move_to(inner: &mut Inner, to: State, breaker: &'static str) {
+fn move_to(inner: &mut Inner, to: State, breaker: &str) {
     let from = inner.state;
     inner.state = to;
-    metrics::gauge!("circuit_breaker_state", "breaker" => breaker).set(to.gauge());
-    metrics::counter!("circuit_breaker_transitions_total", "breaker" => breaker, "to" => to.as_str())
+    metrics::gauge!("circuit_breaker_state", "breaker" => breaker.to_owned()).set(to.gauge());
+    metrics::counter!("circuit_breaker_transitions_total", "breaker" => breaker.to_owned(), "to" => to.as_str())
         .increment(1);
     match to {
         State::Open => tracing::warn!(

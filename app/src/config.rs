@@ -44,6 +44,9 @@ pub struct Config {
     #[command(flatten)]
     pub documents: crate::documents::settings::DocumentsConfig,
 
+    #[command(flatten)]
+    pub partners: crate::partners::settings::PartnersConfig,
+
     /// The service's own base URL, as clients reach it (Laravel's APP_URL): the start of the
     /// URLs it hands out for the local disk's objects.
     #[arg(long, env = "APP_URL", default_value = "http://localhost:8080")]

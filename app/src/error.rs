@@ -53,6 +53,14 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
 
+    /// 503 with `Retry-After`: a circuit breaker is open in front of `what` (a partner, the
+    /// document store); calls fail at once until it lets a probe through.
+    #[error("{what} is unavailable; retry in {} s", retry_after.as_secs().max(1))]
+    CircuitOpen {
+        what: String,
+        retry_after: std::time::Duration,
+    },
+
     /// 500: configuration is unusable (start-up only; never reached by a request's input).
     #[error("configuration: {0}")]
     Config(String),
@@ -98,7 +106,19 @@ impl Error {
     pub fn shared(err: &Error, what: &str) -> Error {
         match err {
             Error::Unavailable(m) => Error::Unavailable(m.clone()),
+            Error::CircuitOpen { what, retry_after } => Error::CircuitOpen {
+                what: what.clone(),
+                retry_after: *retry_after,
+            },
             other => Error::Internal(format!("{what}: {other}")),
+        }
+    }
+
+    /// The seconds a 503 asks the client to wait (`Retry-After`), when known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            _ => None,
         }
     }
 
@@ -112,7 +132,7 @@ impl Error {
             Error::PayloadTooLarge(_) => 413,
             Error::UnsupportedMediaType { .. } => 415,
             Error::Validation { .. } | Error::IdempotencyMismatch => 422,
-            Error::Unavailable(_) => 503,
+            Error::Unavailable(_) | Error::CircuitOpen { .. } => 503,
             Error::Config(_) | Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => 500,
         }
     }

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod kv;
 pub mod observability;
 pub mod observer;
+pub mod partners;
 pub mod queue;
 pub mod schedule;
 pub mod server;

@@ -38,6 +38,7 @@ use crate::{
     error::{Error, Result},
     events::Events,
     gateway, kv, observability,
+    partners::Partners,
     queue::{self, Jobs},
     schedule, server,
     state::AppState,
@@ -217,6 +218,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         )
         .await?,
     );
+    let partners = Arc::new(Partners::new(&config.partners)?);
     Ok(AppState {
         config,
         tenancy,
@@ -224,6 +226,7 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         kv,
         jobs,
         events,
+        partners,
         documents,
         broadcasts,
         signer,

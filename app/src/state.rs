@@ -12,6 +12,7 @@ use crate::{
     events::Events,
     kv::Kv,
     observer::Observer,
+    partners::Partners,
     queue::Jobs,
     tenancy::Tenancy,
 };
@@ -26,6 +27,8 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     /// The outbox relay, run by jobs (`events`).
     pub events: Events,
+    /// The partner routes, through Camel (`partners`).
+    pub partners: Arc<Partners>,
     /// Where documents' bytes live (`documents`).
     pub documents: Arc<Documents>,
     /// The sockets' channels and the fan-out (`broadcast`).
@@ -39,6 +42,11 @@ pub struct AppState {
 impl AppState {
     /// What a committed change of tenant `slug` is reported to.
     pub fn observer(&self, slug: &str) -> Observer {
-        Observer::new(self.cache.tenant(slug), slug, self.jobs.clone())
+        Observer::new(
+            self.cache.tenant(slug),
+            slug,
+            self.jobs.clone(),
+            self.partners.configured(),
+        )
     }
 }

@@ -225,6 +225,17 @@ def other_alerts():
             },
         },
         {
+            "alert": "PolicyServicePartnerDown",
+            "expr": 'max by (breaker) (circuit_breaker_state{breaker=~"partner:.*"}) >= 1',
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "The {{ $labels.breaker }} route has failed for 5 minutes",
+                "description": "Its breaker is open or probing: rating answers 503, bound-policy notices wait in the queue.",
+                "runbook_url": runbook("partner-down"),
+            },
+        },
+        {
             "alert": "PolicyServiceDocumentIntegrity",
             "expr": "sum(increase(documents_integrity_failures_total[15m])) > 0",
             "labels": {"severity": "critical"},

@@ -239,6 +239,20 @@ DASHBOARDS = {
                   "A restore is started by the first download of an archived (GLACIER) document. An integrity failure means the stored bytes changed: investigate at once.", width=24),
         ],
     ),
+    "partners": (
+        "policy-service / Partners",
+        "Calls to partner routes through Camel (rating, policy-bound notices): rate and outcome, "
+        "latency, and each route's circuit breaker (open: calls fail fast with 503 and Retry-After).",
+        [
+            panel("Partner calls by route and outcome", [q(f"sum by (route, outcome) (rate(partner_requests_total[{RATE}]))", "{{route}} {{outcome}}")], "ops",
+                  "failed: a timeout, no connection or a 5xx (counts toward the breaker); refused: a 4xx; breaker_open: failed fast, the partner not called."),
+            panel("Partner call duration (p50, p95, p99)", quantiles("partner_request_duration_seconds", "route"), "s"),
+            panel("Breakers", [q('max by (breaker) (circuit_breaker_state{breaker=~"partner:.*"}) or vector(0)', "{{breaker}} (0 closed, 1 open, 2 half-open)"),
+                               q(f'sum by (breaker) (increase(circuit_breaker_transitions_total{{breaker=~"partner:.*", to="open"}}[{RATE}])) or vector(0)', "{{breaker}} opened")]),
+            panel("Partner notices waiting or failed", [q(f'sum by (outcome) (rate(queue_jobs_total{{type="NotifyPartner"}}[{RATE}])) or vector(0)', "{{outcome}}")], "ops",
+                  "policy-bound notices are jobs: retried with backoff while the partner is down, then kept in failed jobs."),
+        ],
+    ),
     "telemetry": (
         "policy-service / Telemetry health",
         "What the service could not ship: spans and log lines dropped because a queue was full or a "

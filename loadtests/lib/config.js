@@ -25,6 +25,8 @@ export const ENDPOINTS = [
   'GET /v1/policies/{id}',
   'GET /v1/policies/active',
   'GET /v1/policies/search',
+  // The rating partner's call, when the journey makes it (RATING=1, with CAMEL_URL set).
+  ...(__ENV.RATING === '1' ? ['POST /v1/quotes/{id}/rate'] : []),
 ];
 
 /** Thresholds for a scenario: overall, and per endpoint (p95, p99, failed requests). */

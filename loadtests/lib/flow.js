@@ -58,6 +58,10 @@ export function journey(reads = 3) {
     coverages: [{ code: 'liability', limit_minor: 100000000, deductible_minor: 50000, premium_minor: 45000 }],
   });
   if (!quote) return;
+  // With a partner behind CAMEL_URL (RATING=1): the synchronous partner call.
+  if (__ENV.RATING === '1') {
+    call('POST', `/v1/quotes/${quote.id}/rate`, 'POST /v1/quotes/{id}/rate', tenant);
+  }
   const policy = call('POST', `/v1/quotes/${quote.id}/bind`, 'POST /v1/quotes/{id}/bind', tenant, {});
   if (!policy) return;
   call('POST', `/v1/policies/${policy.id}/activate`, 'POST /v1/policies/{id}/activate', tenant);

@@ -6,7 +6,7 @@
 use poem_openapi::error::ContentTypeError;
 use poem_openapi::{
     ApiResponse,
-    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::Type,
 };
 
@@ -164,7 +164,8 @@ const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 15] = [
     (
         503,
         0,
-        "A dependency (the database, the document store) is unavailable or busy; retry later.",
+        "A dependency (the database, the document store, a partner) is unavailable or busy; \
+         retry later. While a circuit breaker is open, `Retry-After` gives the seconds to wait.",
         || Error::Unavailable("database busy, try again".into()).into(),
     ),
 ];
@@ -217,7 +218,19 @@ impl<const S: u16> ApiResponse for Problems<S> {
                         content_type: CONTENT_TYPE,
                         schema: Problem::schema_ref(),
                     }],
-                    headers: vec![],
+                    headers: if *status == 503 {
+                        vec![MetaHeader {
+                            name: "Retry-After".into(),
+                            description: Some(
+                                "Seconds to wait before retrying, when known.".into(),
+                            ),
+                            required: false,
+                            deprecated: false,
+                            schema: u64::schema_ref(),
+                        }]
+                    } else {
+                        vec![]
+                    },
                 })
                 .collect(),
         }

@@ -34,7 +34,11 @@ const LINKS: &[(&str, &str, Targets)] = &[
     (
         "createQuote",
         "201",
-        &[("getQuote", PathId), ("bindQuote", PathId)],
+        &[
+            ("getQuote", PathId),
+            ("bindQuote", PathId),
+            ("rateQuote", PathId),
+        ],
     ),
     (
         "bindQuote",

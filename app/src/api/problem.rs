@@ -104,7 +104,9 @@ impl From<&Error> for Problem {
             Error::Forbidden(_) => Problem::new(status, "forbidden", err.to_string()),
             Error::NotFound(_) => Problem::new(status, "not-found", err.to_string()),
             Error::PayloadTooLarge(_) => Problem::new(status, "about:blank", err.to_string()),
-            Error::Unavailable(_) => Problem::new(status, "unavailable", err.to_string()),
+            Error::Unavailable(_) | Error::CircuitOpen { .. } => {
+                Problem::new(status, "unavailable", err.to_string())
+            }
             Error::Config(_) | Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => {
                 // The cause is logged, never sent: it may name tables, hosts or secrets.
                 tracing::error!(error = %err, "request failed");
@@ -124,7 +126,7 @@ impl ResponseError for Error {
     }
 
     fn as_response(&self) -> Response {
-        Problem::from(self).into_response()
+        with_retry_after(Problem::from(self).into_response(), self)
     }
 }
 
@@ -144,12 +146,24 @@ pub async fn catch<E: Endpoint>(
     };
     let route = routes.find(&path);
     let mut resp = of(&err, route.map(|r| r.0)).into_response();
+    if let Some(e) = err.downcast_ref::<Error>() {
+        resp = with_retry_after(resp, e);
+    }
     if err.is::<MethodNotAllowedError>()
         && let Some(Ok(allow)) = route.map(|r| r.1.join(", ").parse())
     {
         resp.headers_mut().insert(header::ALLOW, allow);
     }
     Ok(resp)
+}
+
+/// A 503 that knows when to come back says so (RFC 9110 `Retry-After`, in seconds).
+fn with_retry_after(mut resp: Response, err: &Error) -> Response {
+    if let Some(secs) = err.retry_after() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    resp
 }
 
 /// The problem an error becomes; `template` is the route's (`/v1/quotes/{id}/bind`), if known.

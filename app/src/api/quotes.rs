@@ -202,4 +202,42 @@ impl QuotesApi {
         let memo = services::quotes::get(&ctx.db, &ctx.cache, id.as_str()).await?;
         Ok(Rendered::of(&memo, Quote::clone))
     }
+
+    /// Price a quote with the rating partner
+    ///
+    /// Asks the partner's `rating` route (through Camel) for its premium, synchronously; the
+    /// quote is not changed. While the partner is down, or its circuit breaker open after
+    /// repeated failures, the answer is 503 at once, with `Retry-After`.
+    #[oai(path = "/quotes/:id/rate", method = "post", operation_id = "rateQuote")]
+    async fn rate(
+        &self,
+        ctx: TenantCtx,
+        state: Data<&Arc<AppState>>,
+        #[doc = "The quote's id."] id: Path<Id>,
+    ) -> Result<Json<Rating>, Problems<{ NOT_FOUND }>> {
+        let rated = services::quotes::rate(
+            &ctx.db,
+            &ctx.cache,
+            &state.partners,
+            &ctx.tenant.id,
+            id.as_str(),
+        )
+        .await?;
+        Ok(Json(Rating {
+            quote_id: id.0.into_string(),
+            premium_minor: rated.premium_minor,
+            rated_at: chrono::Utc::now(),
+        }))
+    }
+}
+
+/// The rating partner's price for a quote.
+#[derive(Debug, Object)]
+pub struct Rating {
+    pub quote_id: String,
+    /// The partner's premium, in the quote's currency's minor units.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000")))]
+    pub premium_minor: i64,
+    /// When the partner answered.
+    pub rated_at: chrono::DateTime<chrono::Utc>,
 }

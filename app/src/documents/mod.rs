@@ -304,10 +304,10 @@ impl Documents {
         let store = self.store();
         let permit = self.breaker.call().map_err(|open| {
             metrics::counter!("object_store_errors_total", "store" => store, "operation" => operation, "error" => "breaker_open").increment(1);
-            Error::Unavailable(format!(
-                "the document store is unavailable; retry in {} s",
-                open.retry_after.as_secs().max(1)
-            ))
+            Error::CircuitOpen {
+                what: "the document store".into(),
+                retry_after: open.retry_after,
+            }
         })?;
         let span = tracing::info_span!(
             "object_store",

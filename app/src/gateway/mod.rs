@@ -139,7 +139,12 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         let db = state.tenancy.db(&tenant).await?;
         let cache = state.cache.tenant(&tenant.slug);
         Ok(TenantCtx {
-            observer: Observer::new(cache.clone(), &tenant.slug, state.jobs.clone()),
+            observer: Observer::new(
+                cache.clone(),
+                &tenant.slug,
+                state.jobs.clone(),
+                state.partners.configured(),
+            ),
             cache,
             tenant,
             db,

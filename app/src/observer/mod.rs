@@ -2,8 +2,8 @@
 //! payments and claims that hang off it, passes through. Handlers (and the expiry job) report
 //! what they committed here, once, after the transaction; what follows from a change is decided
 //! here and nowhere else: cache invalidation, the jobs it causes (the search update, the event
-//! relay), the business counters and the status gauges today; broadcasts and partner notices
-//! plug in here as they come, so no handler ever has to learn about them.
+//! relay, the partner notice of a bound policy), the business counters and the status gauges;
+//! broadcasts follow from the relayed events. No handler ever has to learn about them.
 //!
 //! An event is reported only once its transaction committed: a listener never acts on a change
 //! that was rolled back.
@@ -16,7 +16,7 @@ use crate::{
         keys::{PolicyKey, QuoteKey, Tag},
     },
     domain::{claim::Claim, payment::Payment, policy::Policy},
-    observability,
+    observability, partners,
     queue::{Jobs, Task},
 };
 
@@ -38,14 +38,17 @@ pub struct Observer {
     cache: TenantCache,
     slug: String,
     jobs: Arc<Jobs>,
+    /// Whether partners are told of bound policies (CAMEL_URL is set).
+    partners: bool,
 }
 
 impl Observer {
-    pub fn new(cache: TenantCache, slug: &str, jobs: Arc<Jobs>) -> Observer {
+    pub fn new(cache: TenantCache, slug: &str, jobs: Arc<Jobs>, partners: bool) -> Observer {
         Observer {
             cache,
             slug: slug.to_owned(),
             jobs,
+            partners,
         }
     }
 
@@ -66,8 +69,16 @@ impl Observer {
         };
         let relay = (!matches!(event, PolicyEvent::Changed(_)))
             .then_some(Task::RelayOutbox { sweep: false });
+        // The partners hear of a bound policy through a job: their outage never fails a bind.
+        let notice = match &event {
+            PolicyEvent::Bound(p) if self.partners => Some(Task::NotifyPartner {
+                route: partners::POLICY_BOUND.to_owned(),
+                data: bound_notice(p),
+            }),
+            _ => None,
+        };
         self.jobs
-            .dispatch(slug, relay.into_iter().chain([index]))
+            .dispatch(slug, relay.into_iter().chain([index]).chain(notice))
             .await;
         // The business counters.
         match &event {
@@ -86,6 +97,21 @@ impl Observer {
             observability::statuses::changed(slug);
         }
     }
+}
+
+/// What a partner is told of a bound policy; `id` lets it ignore a repeated notice.
+fn bound_notice(p: &Policy) -> serde_json::Value {
+    serde_json::json!({
+        "id": p.id,
+        "policy_number": p.number,
+        "quote_id": p.quote_id,
+        "insured_id": p.insured_id,
+        "currency": p.currency,
+        "premium_minor": p.premium_minor,
+        "effective_date": p.effective_date.to_string(),
+        "expiry_date": p.expiry_date.to_string(),
+        "bound_at": p.bound_at.to_rfc3339(),
+    })
 }
 
 /// What the change makes stale, as the seed's PolicyObserver says: the policy (tags `policies`

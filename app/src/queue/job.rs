@@ -47,6 +47,13 @@ pub enum Task {
     /// Clean up after the tenant's uploads and deletes that did not finish: their objects, then
     /// their rows (see `documents`). Deleting twice is harmless.
     SweepDocuments,
+    /// Tell a partner route about a change (the seed's CamelIntegrationService), after the
+    /// response: a partner outage delays the notice, never the request. `data` carries the
+    /// record's id, which a partner can use to ignore a repeat.
+    NotifyPartner {
+        route: String,
+        data: serde_json::Value,
+    },
 }
 
 impl Task {
@@ -56,23 +63,26 @@ impl Task {
             Task::RelayOutbox { .. } => "RelayOutbox",
             Task::ExpirePolicy { .. } => "ExpirePolicy",
             Task::SweepDocuments => "SweepDocuments",
+            Task::NotifyPartner { .. } => "NotifyPartner",
         }
     }
 
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "UpdateSearchIndex",
         "RelayOutbox",
         "ExpirePolicy",
         "SweepDocuments",
+        "NotifyPartner",
     ];
 
     /// Events are what other systems wait for: they go first.
     pub fn priority(&self) -> Priority {
         match self {
             Task::RelayOutbox { .. } => Priority::High,
-            Task::UpdateSearchIndex { .. } | Task::ExpirePolicy { .. } | Task::SweepDocuments => {
-                Priority::Default
-            }
+            Task::UpdateSearchIndex { .. }
+            | Task::ExpirePolicy { .. }
+            | Task::SweepDocuments
+            | Task::NotifyPartner { .. } => Priority::Default,
         }
     }
 
@@ -86,6 +96,12 @@ impl Task {
             Task::RelayOutbox { sweep: true } => "relay-sweep".to_owned(),
             Task::ExpirePolicy { policy_id } => format!("expire:{policy_id}"),
             Task::SweepDocuments => "documents-sweep".to_owned(),
+            Task::NotifyPartner { route, data } => {
+                format!(
+                    "partner:{route}:{}",
+                    data["id"].as_str().unwrap_or_default()
+                )
+            }
         }
     }
 
@@ -101,6 +117,8 @@ impl Task {
             // The sweep queues them again anyway; a relay that cannot publish is retried by it.
             Task::RelayOutbox { .. } | Task::SweepDocuments => 3,
             Task::UpdateSearchIndex { .. } | Task::ExpirePolicy { .. } => 5,
+            // A partner down for its breaker's 30 s and more: the backoff's tries span minutes.
+            Task::NotifyPartner { .. } => 8,
         }
     }
 }

@@ -121,6 +121,11 @@ async fn handle(state: &AppState, job: &Job) -> Result<()> {
             }
             Ok(())
         }
+        Task::NotifyPartner { route, data } => state
+            .partners
+            .send(route, &tenant.id, data.clone())
+            .await
+            .map(drop),
         Task::SweepDocuments => {
             let borrowed = state.tenancy.borrow_db(&tenant).await?;
             let swept =

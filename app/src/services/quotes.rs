@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+use serde_json::json;
+
 use crate::{
     cache::{Memo, TenantCache, keys::QuoteKey},
     db::{Db, now_ms},
@@ -8,6 +10,7 @@ use crate::{
         values::new_id,
     },
     error::{Error, Result},
+    partners::{self, Partners},
     store::{self, Page, PageRequest},
 };
 
@@ -23,6 +26,47 @@ pub async fn create(db: &Db, new: NewQuote) -> Result<Quote> {
     let quote = found(store::quotes::get(&mut tx.sql(), &id).await?, "quote")?;
     tx.commit().await?;
     Ok(quote)
+}
+
+/// What the rating partner priced a quote at.
+pub struct Rated {
+    pub premium_minor: i64,
+}
+
+/// Asks the rating partner (Camel's `rating` route) to price the quote, synchronously: the
+/// fail-fast path. A partner down or its breaker open is a 503 with `Retry-After`.
+pub async fn rate(
+    db: &Db,
+    cache: &TenantCache,
+    partners: &Partners,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Rated> {
+    let quote = get(db, cache, id).await?;
+    let quote = quote.value();
+    let coverages: Vec<_> = quote
+        .coverages
+        .iter()
+        .map(|c| json!({"code": c.code, "limit_minor": c.limit_minor, "deductible_minor": c.deductible_minor}))
+        .collect();
+    let data = json!({
+        "id": quote.id,
+        "product": quote.product,
+        "currency": quote.currency,
+        "effective_date": quote.effective_date.to_string(),
+        "expiry_date": quote.expiry_date.to_string(),
+        "coverages": coverages,
+    });
+    let answer = partners.send(partners::RATING, tenant_id, data).await?;
+    let premium_minor = answer["premium_minor"]
+        .as_i64()
+        .filter(|p| (0..=1_000_000_000_000).contains(p))
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "the rating partner answered without a premium_minor of 0 to 10^12: {answer}"
+            ))
+        })?;
+    Ok(Rated { premium_minor })
 }
 
 /// The quote, shared with every request the cache serves it to.

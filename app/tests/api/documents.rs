@@ -570,13 +570,15 @@ async fn a_document_changed_in_storage_is_never_delivered_whole() {
     let mut changed = big.clone();
     changed[200_000] ^= 1;
     std::fs::write(&files[0], &changed).expect("change the stored file");
-    let resp = a
+    // The connection is cut: before the head (a small file read at once) or mid-body.
+    let sent = a
         .request(Method::GET, &format!("/v1/documents/{id}/content"))
         .send()
-        .await
-        .expect("download");
-    assert_eq!(resp.status(), 200);
-    let received = resp.bytes().await;
+        .await;
+    let received = match sent {
+        Ok(resp) => resp.bytes().await,
+        Err(e) => Err(e),
+    };
     assert!(
         received.as_ref().map_or(true, |b| b.len() < big.len()),
         "the changed bytes were delivered whole"

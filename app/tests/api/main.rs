@@ -18,6 +18,8 @@ mod isolation;
 mod kafka;
 mod kafka_broker;
 mod lifecycle;
+mod partner;
+mod partners;
 mod queue;
 mod redis_server;
 mod replica;

@@ -33,7 +33,7 @@ async fn served_spec_equals_the_committed_file() {
 }
 
 /// Generated clients name their methods and classes after these: renaming one breaks them.
-const OPERATIONS: [(&str, &str); 33] = [
+const OPERATIONS: [(&str, &str); 34] = [
     ("live", "Health"),
     ("ready", "Health"),
     ("createInsured", "Insureds"),
@@ -42,6 +42,7 @@ const OPERATIONS: [(&str, &str); 33] = [
     ("createQuote", "Quotes"),
     ("listQuotes", "Quotes"),
     ("getQuote", "Quotes"),
+    ("rateQuote", "Quotes"),
     ("bindQuote", "Policies"),
     ("listPolicies", "Policies"),
     ("listActivePolicies", "Policies"),

@@ -28,14 +28,23 @@ ensure_contract_tools
 
 work="$(mktemp -d)"
 pid=""
+partner=""
 cleanup() {
     [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    # SIGTERM ends it with 143: not a failure of the checks.
+    [[ -n "$partner" ]] && kill "$partner" 2>/dev/null && { wait "$partner" 2>/dev/null || true; }
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export DATA_DIR="$work/data" HOST=127.0.0.1 PORT="$port" RUST_LOG=warn
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port="$(free)"
+# The rating partner behind Camel (loadtests/partner.py), so rateQuote answers as it would.
+partner_port="$(free)"
+python3 "$root/loadtests/partner.py" "$partner_port" &
+partner=$!
+export DATA_DIR="$work/data" HOST=127.0.0.1 PORT="$port" RUST_LOG=warn \
+    CAMEL_URL="http://127.0.0.1:$partner_port"
 base="http://127.0.0.1:$port"
 
 step "contract: starting the service on embedded defaults at $base"

@@ -304,6 +304,8 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
     let mut redis = RedisServer::start().await;
     let prefix = format!("pstest:{}:", unique());
     let url = redis.url();
+    // A partner behind Camel: the bound policies' notices and a rating go to it.
+    let partner = crate::partner::Partner::start().await;
     let flags = [
         "--redis-url",
         &url,
@@ -311,6 +313,8 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
         &prefix,
         "--metrics-status-refresh-ms",
         "50",
+        "--camel-url",
+        &partner.url,
     ];
     let app = spawn_with(Engine::Sqlite, &flags).await;
     let replica = app.replica(&flags).await;
@@ -330,6 +334,12 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
         },
     ));
     everything(&t, &other, &mut redis).await;
+    let insured = t.insured().await;
+    let quote = t.quote(insured["id"].as_str().unwrap()).await;
+    let rate = format!("/v1/quotes/{}/rate", quote["id"].as_str().unwrap());
+    t.send(t.request(reqwest::Method::POST, &rate))
+        .await
+        .ok(200);
 
     let (mut shown, mut checked) = (BTreeSet::new(), 0);
     for (file, board) in dashboards() {

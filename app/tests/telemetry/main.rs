@@ -6,6 +6,9 @@ mod dashboards;
 #[allow(dead_code)]
 mod helpers;
 mod labels;
+#[path = "../api/partner.rs"]
+#[allow(dead_code)]
+mod partner;
 mod real;
 mod receivers;
 #[path = "../api/redis_server.rs"]

@@ -109,6 +109,58 @@ async fn object_store_calls_are_client_spans_of_the_request() {
     }
 }
 
+/// A partner call is a client span of the request, and the partner receives the request's
+/// trace in W3C and B3 headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_call_carries_the_request_trace() {
+    let received = Received::default();
+    let receiver = receivers::start(received.clone()).await;
+    let telemetry = install(&receiver);
+    let partner = crate::partner::Partner::start().await;
+    let app = crate::helpers::spawn_with(Engine::Sqlite, &["--camel-url", &partner.url]).await;
+    let t = app.tenant().await;
+    let insured = t.insured().await;
+    let quote = t.quote(insured["id"].as_str().unwrap_or_default()).await;
+    let path = format!(
+        "/v1/quotes/{}/rate",
+        quote["id"].as_str().unwrap_or_default()
+    );
+    let resp = t
+        .request(reqwest::Method::POST, &path)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let trace = header(&resp, "x-b3-traceid");
+    telemetry.shutdown(Duration::from_secs(10)).await;
+
+    let (_, _, headers) = partner.received().remove(0);
+    let traceparent = headers["traceparent"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        traceparent.contains(&trace),
+        "{traceparent} carries {trace}"
+    );
+    assert_eq!(headers["x-b3-traceid"].to_str().unwrap_or_default(), trace);
+    let spans = received.spans();
+    let of_trace = |s: &&Span| hex::encode(&s.trace_id) == trace;
+    let server = spans
+        .iter()
+        .filter(of_trace)
+        .find(|s| s.kind == 2)
+        .expect("server span");
+    let call = spans
+        .iter()
+        .filter(of_trace)
+        .find(|s| {
+            s.kind == 3 && attribute(s, "url.full").is_some_and(|u| u.ends_with("/camel/rating"))
+        })
+        .expect("the partner call's client span");
+    assert_eq!(call.parent_span_id, server.span_id);
+}
+
 /// With Redis, a miss's L2 calls are client spans under the cache span, beside its load's SQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_calls_are_client_spans_under_the_cache_span() {
