@@ -186,6 +186,7 @@ main() {
     ensure_tansu
     ensure_moto
     ensure_s3s_fs
+    ensure_openbao
     drop_stale_test_databases
 
     export TEST_MYSQL_URL="${TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306}"

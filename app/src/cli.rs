@@ -73,8 +73,35 @@ pub enum TenantsCommand {
     Activate { slug: String },
 }
 
-pub async fn run() -> ExitCode {
+/// The environment variables the configuration reads (what a secret store may set).
+pub fn variables() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Reads `.env`, then the secret stores (see `secrets`), into the environment, before the
+/// configuration is parsed. Runs before the main runtime exists, on a single thread: setting
+/// the process's environment is only sound while no other thread reads it.
+pub fn prepare() -> Result<(), String> {
     dotenvy::dotenv().ok();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let pairs = runtime.block_on(crate::secrets::load(&variables()))?;
+    drop(runtime);
+    for (key, value) in pairs {
+        // SAFETY: no other thread runs yet (see above).
+        unsafe { std::env::set_var(key, value) };
+    }
+    Ok(())
+}
+
+pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Openapi = cli.command {
         print!("{}", spec::document(&spec::service()));

@@ -2,6 +2,7 @@
 //! gateway (Kong auth, tenant) → api (handlers) → services (use cases) → store (SQL) → db.
 
 pub mod api;
+pub mod aws;
 pub mod backlog;
 pub mod breaker;
 pub mod broadcast;
@@ -20,6 +21,7 @@ pub mod observer;
 pub mod partners;
 pub mod queue;
 pub mod schedule;
+pub mod secrets;
 pub mod server;
 pub mod services;
 pub mod startup;

@@ -1,5 +1,5 @@
-//! The S3 backend (`FILESYSTEM_DISK=s3`), through `aws-sdk-s3`: credentials from the standard
-//! AWS chain (environment, profile, EKS web identity, instance metadata), TLS by rustls.
+//! The S3 backend (`FILESYSTEM_DISK=s3`), through `aws-sdk-s3` on the shared AWS configuration
+//! (`aws`: the standard credential chain, TLS by rustls).
 //! `AWS_ENDPOINT` and `AWS_USE_PATH_STYLE_ENDPOINT` point it at an S3-compatible server.
 //!
 //! Errors are sorted for the breaker: no answer, a timeout or a 5xx means the store is down
@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
 use aws_sdk_s3::{
     Client,
     config::http::HttpResponse,
@@ -21,7 +20,6 @@ use aws_sdk_s3::{
         Tier,
     },
 };
-use aws_smithy_http_client::tls;
 use base64::Engine;
 use futures::StreamExt;
 
@@ -41,23 +39,7 @@ impl S3 {
             .clone()
             .filter(|b| !b.is_empty())
             .ok_or("FILESYSTEM_DISK=s3 needs AWS_BUCKET")?;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        // A connection that cannot open fails fast (the breaker then takes over); a slow
-        // transfer is left to run: a large upload may take minutes.
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .read_timeout(Duration::from_secs(30))
-            .build();
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(config.aws_default_region.clone()))
-            .http_client(http)
-            .timeout_config(timeouts)
-            .load()
-            .await;
+        let shared = crate::aws::config(&config.aws_default_region).await;
         let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.aws_use_path_style_endpoint);
         if let Some(endpoint) = &config.aws_endpoint {

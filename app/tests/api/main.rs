@@ -26,6 +26,7 @@ mod replica;
 mod replicas;
 mod s3_server;
 mod search;
+mod secrets;
 mod spec;
 mod transitions;
 mod underwriting;

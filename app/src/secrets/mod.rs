@@ -1,0 +1,121 @@
+//! Configuration from secret stores, read at boot before anything connects (the seed's
+//! SecretsServiceProvider and VaultService::getSecret), and laid over the environment:
+//!
+//! 1. AWS Secrets Manager, when `AWS_SECRETS_ID` names a secret (its endpoint through the SDK's
+//!    standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SECRETS_MANAGER`);
+//! 2. Vault's KV v2, when `VAULT_ADDR` and `VAULT_KV_PATH` are set (`vault`).
+//!
+//! Each holds a JSON object whose keys are the service's own variable names
+//! (`{"DATABASE_URL": "mysql://…", "GATEWAY_SECRET": "…"}`). **Precedence**: a value from a
+//! secret store wins over the environment and `.env`, as the seed's provider overwrote config;
+//! Vault's wins over Secrets Manager's; a default applies only when none gives a value. The
+//! variables that locate the stores (`AWS_SECRETS_ID`, `AWS_*` credentials and endpoints,
+//! `VAULT_*`) cannot come from a store.
+//!
+//! A store that is set but missing, unreadable or malformed stops the start, with a message that
+//! names the secret and the key at fault, never a value: a service must not run on half its
+//! configuration.
+
+mod aws;
+pub mod vault;
+
+use serde_json::Value;
+
+/// Names that locate the stores: read from the environment only.
+fn bootstrap(key: &str) -> bool {
+    key.starts_with("AWS_") || key.starts_with("VAULT_")
+}
+
+/// The variables to set, in order (later ones win), from every configured store. `known` are
+/// the variables the service reads: a key outside them is refused (a typo would otherwise be
+/// ignored silently).
+pub async fn load(known: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    if let Some(id) = env("AWS_SECRETS_ID") {
+        let source = format!("AWS secret {id}");
+        let text = aws::read(&id).await?;
+        pairs.extend(variables(&source, parse(&source, &text)?, known)?);
+    }
+    if let Some(vault) = vault::Vault::from_env()?
+        && let Some(path) = env("VAULT_KV_PATH")
+    {
+        let (source, value) = vault.read_kv(&path).await?;
+        pairs.extend(variables(&source, value, known)?);
+    }
+    Ok(pairs)
+}
+
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A secret's text as JSON; the error says where, not what (serde's message may quote a value).
+fn parse(source: &str, text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| {
+        format!(
+            "{source} is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+/// The secret's JSON object as variables. Errors name `source` and the key, never a value.
+fn variables(
+    source: &str,
+    value: Value,
+    known: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let Value::Object(map) = value else {
+        return Err(format!("{source} is not a JSON object of variables"));
+    };
+    map.into_iter()
+        .map(|(key, value)| {
+            if bootstrap(&key) {
+                return Err(format!(
+                    "{source}: {key} locates the secret stores and is read from the environment only"
+                ));
+            }
+            if !known.contains(&key) {
+                return Err(format!("{source}: {key} is not a variable policy-service reads"));
+            }
+            let value = match value {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return Err(format!("{source}: {key} must be a string, a number or a boolean")),
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Vec<String> {
+        vec!["DATABASE_URL".into(), "PORT".into()]
+    }
+
+    #[test]
+    fn keys_are_checked_and_values_never_shown() {
+        let read =
+            |text: &str| parse("secret s", text).and_then(|v| variables("secret s", v, &known()));
+        let ok = read(r#"{"DATABASE_URL": "mysql://u:hunter2@db", "PORT": 8081}"#);
+        assert_eq!(ok.map(|v| v.len()), Ok(2));
+        for (text, named) in [
+            (r#"{"DATABSE_URL": "hunter2"}"#, "DATABSE_URL"),
+            (r#"{"PORT": {"x": "hunter2"}}"#, "PORT"),
+            (r#"{"AWS_SECRETS_ID": "hunter2"}"#, "AWS_SECRETS_ID"),
+            (r#"["hunter2"]"#, "object"),
+            (r#"{"PORT": "hunter2""#, "not JSON"),
+        ] {
+            let Err(e) = read(text) else {
+                panic!("{text} taken")
+            };
+            assert!(e.contains(named) && e.contains("secret s"), "{e}");
+            assert!(!e.contains("hunter2"), "a value in {e}");
+        }
+    }
+}
