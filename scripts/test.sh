@@ -134,6 +134,10 @@ drop_stale_test_databases() {
         echo "    dropping $db"
         mariadb -h127.0.0.1 -uroot -e "DROP DATABASE \`${db//\`/\`\`}\`"
     done
+    # Users an OpenBao dev server made for the credentials test outlive a killed run.
+    step "dropping leftover v-token-* MariaDB users"
+    mariadb -N -h127.0.0.1 -uroot -e "SELECT CONCAT('\\'', user, '\\'@\\'', host, '\\'') FROM mysql.user WHERE user LIKE 'v-token-%'" \
+        | while read -r user; do mariadb -h127.0.0.1 -uroot -e "DROP USER $user"; done
     step "dropping leftover pstest:* Redis keys"
     redis-cli -h 127.0.0.1 -p 6379 --scan --pattern 'pstest:*' \
         | xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null

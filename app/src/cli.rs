@@ -152,7 +152,11 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
                     stopped.await.ok();
                 },
             ));
+            let credentials = crate::startup::spawn_credentials(&state);
             let worked = crate::queue::worker::run(state.clone(), shutdown).await;
+            if let Some(task) = credentials {
+                task.abort();
+            }
             stop.send(()).ok();
             probes.await.ok();
             state.tenancy.close().await;

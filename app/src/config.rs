@@ -319,6 +319,46 @@ pub struct DatabaseConfig {
     /// Tenants migrated at once by `migrate`.
     #[arg(long, env = "MIGRATE_CONCURRENCY", default_value_t = 4)]
     pub migrate_concurrency: usize,
+
+    /// `static`: every connection as DATABASE_URL's user. `vault` (MariaDB): each tenant's
+    /// requests as the user of its own Vault lease (`{VAULT_DATABASE_MOUNT}/creds/{role}`),
+    /// renewed and rotated by the service.
+    #[arg(long, env = "DATABASE_CREDENTIALS", value_enum, default_value_t = CredentialsSource::Static)]
+    pub database_credentials: CredentialsSource,
+
+    /// Vault's (or OpenBao's) address, for DATABASE_CREDENTIALS=vault (and the boot overlay).
+    #[arg(long, env = "VAULT_ADDR")]
+    pub vault_addr: Option<String>,
+
+    /// A Vault token; unset: a Kubernetes login as VAULT_K8S_ROLE.
+    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
+    pub vault_token: Option<SecretString>,
+
+    /// The Vault role of a Kubernetes login (the pod's service account token).
+    #[arg(long, env = "VAULT_K8S_ROLE")]
+    pub vault_k8s_role: Option<String>,
+
+    /// The service account token a Kubernetes login presents.
+    #[arg(long, env = "VAULT_K8S_TOKEN_PATH")]
+    pub vault_k8s_token_path: Option<String>,
+
+    /// The mount of Vault's Kubernetes auth method.
+    #[arg(long, env = "VAULT_K8S_MOUNT")]
+    pub vault_k8s_mount: Option<String>,
+
+    /// The mount of Vault's database secrets engine.
+    #[arg(long, env = "VAULT_DATABASE_MOUNT", default_value = "database")]
+    pub vault_database_mount: String,
+
+    /// The database role of a tenant; `{tenant}` is its slug (the seed's `tenant-{tenant}`).
+    #[arg(long, env = "VAULT_DATABASE_ROLE", default_value = "tenant-{tenant}")]
+    pub vault_database_role: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialsSource {
+    Static,
+    Vault,
 }
 
 /// Where databases live: decided once from DATABASE_URL.

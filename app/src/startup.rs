@@ -33,14 +33,19 @@ use crate::{
     api::{self, problem, spec},
     broadcast::{self, Broadcasts, signature::Signer},
     cache::Cache,
-    config::{AppEnv, Config},
+    config::{AppEnv, Config, CredentialsSource, DatabaseConfig},
     documents::Documents,
     error::{Error, Result},
     events::Events,
     gateway, kv, observability,
     partners::Partners,
     queue::{self, Jobs},
-    schedule, server,
+    schedule,
+    secrets::{
+        leases::Leases,
+        vault::{Auth, Vault},
+    },
+    server,
     state::AppState,
     tenancy::{Tenancy, TenantSlug},
 };
@@ -122,6 +127,7 @@ impl Application {
         let sweep = schedule::spawn(state.clone());
         let jobs = queue::spawn_local(state.clone());
         let fanout = broadcast::spawn_listener(state.broadcasts.clone());
+        let credentials = spawn_credentials(&state);
         server::serve(
             self.acceptor,
             routes(state.clone()),
@@ -142,7 +148,7 @@ impl Application {
         // The last requests' jobs (their events, their search updates) are done before the
         // process goes, or handed to Redis.
         state.jobs.settled(state.config.shutdown_grace()).await;
-        for task in [jobs, fanout].into_iter().flatten() {
+        for task in [jobs, fanout, credentials].into_iter().flatten() {
             task.abort();
             task.await.ok();
         }
@@ -168,7 +174,11 @@ pub async fn label_tenants(state: &AppState) -> Result<()> {
 
 /// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
 pub async fn open_state(config: Config) -> Result<AppState> {
-    let tenancy = Tenancy::open(&config.database).await?;
+    let mut tenancy = Tenancy::open(&config.database).await?;
+    crate::secrets::leases::describe();
+    if let Some(leases) = dynamic_credentials(&config.database)? {
+        tenancy.use_leases(leases)?;
+    }
     // Connected in the background: the service starts, and serves, while Redis is down.
     let kv = kv::open(config.redis_url.as_ref(), config.redis_cluster)?;
     if config.wants_demo_tenant() && tenancy.find("demo").await?.is_none() {
@@ -232,6 +242,45 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         signer,
         draining: AtomicBool::new(false),
     })
+}
+
+/// Vault's per-tenant database users, when DATABASE_CREDENTIALS=vault.
+fn dynamic_credentials(cfg: &DatabaseConfig) -> Result<Option<Arc<Leases>>> {
+    if cfg.database_credentials != CredentialsSource::Vault {
+        return Ok(None);
+    }
+    let addr = cfg
+        .vault_addr
+        .as_deref()
+        .ok_or_else(|| Error::Config("DATABASE_CREDENTIALS=vault needs VAULT_ADDR".into()))?;
+    let auth = Auth::from_parts(
+        cfg.vault_token.clone(),
+        cfg.vault_k8s_role.clone(),
+        cfg.vault_k8s_token_path.clone(),
+        cfg.vault_k8s_mount.clone(),
+    )
+    .map_err(Error::Config)?;
+    let vault = Vault::new(addr, auth).map_err(Error::Config)?;
+    Ok(Some(Arc::new(Leases::new(
+        vault,
+        &cfg.vault_database_mount,
+        &cfg.vault_database_role,
+    ))))
+}
+
+/// Keeps the dynamic database credentials alive (renewals, rotations, revocations), if used.
+pub fn spawn_credentials(state: &Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    let leases = state.tenancy.leases()?;
+    let weak = Arc::downgrade(state);
+    Some(tokio::spawn(async move {
+        leases
+            .maintain(|slug| {
+                if let Some(state) = weak.upgrade() {
+                    state.tenancy.credentials_replaced(slug);
+                }
+            })
+            .await;
+    }))
 }
 
 pub async fn listen(host: &str, port: u16) -> Result<(TcpAcceptor, u16)> {

@@ -148,7 +148,8 @@ DASHBOARDS = {
     ),
     "database": (
         "policy-service / Database",
-        "The landlord and tenant pools (use against their budget, waits), and the statements run.",
+        "The landlord and tenant pools (use against their budget, waits), dynamic credentials, and "
+        "the statements run.",
         [
             row("Pools"),
             panel("Connections by pool and state", [q("sum by (pool, state) (db_pool_connections)", "{{pool}} {{state}}"),
@@ -157,6 +158,10 @@ DASHBOARDS = {
             panel("Acquire wait (p50, p95, p99)", quantiles("db_pool_acquire_duration_seconds", "pool"), "s"),
             panel("Transaction begin wait (p50, p95, p99)", quantiles("db_transaction_begin_duration_seconds", "pool"), "s"),
             panel("Requests refused for want of a connection", [q(f"sum(rate(db_pool_budget_timeouts_total[{RATE}]))", "503s")], "ops"),
+            panel("Dynamic credentials (Vault)", [q(f"sum(increase(database_credentials_issued_total[{RATE}]))", "issued"),
+                                                  q(f"sum(increase(database_credentials_renewals_total[{RATE}]))", "renewed"),
+                                                  q(f"sum(increase(database_credentials_rotations_total[{RATE}]))", "rotated (pool reconnected)")], "short",
+                  "DATABASE_CREDENTIALS=vault: tenant users from Vault leases, renewed before they end and replaced at their max TTL or when revoked."),
             row("Statements"),
             panel("Statements by operation and table", [q(f"sum by (operation, table) (rate(db_statements_total[{RATE}]))", "{{operation}} {{table}}")], "ops", width=24),
         ],

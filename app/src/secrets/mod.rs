@@ -17,6 +17,7 @@
 //! configuration.
 
 mod aws;
+pub mod leases;
 pub mod vault;
 
 use serde_json::Value;

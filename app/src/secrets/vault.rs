@@ -1,8 +1,9 @@
 //! Vault (or OpenBao) over its HTTP API: a token from `VAULT_TOKEN`, or a Kubernetes login
-//! (`VAULT_K8S_ROLE` with the pod's service account token), then reads. KV v2 at
-//! `{VAULT_KV_MOUNT}/data/{path}` (the seed's `secret/data/{path}`).
+//! (`VAULT_K8S_ROLE` with the pod's service account token, kept and redone when refused), then
+//! calls: KV v2 reads at `{VAULT_KV_MOUNT}/data/{path}` (the seed's `secret/data/{path}`), and
+//! the database engine's credentials and their leases (`leases`).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -11,7 +12,7 @@ use super::env;
 
 const K8S_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
-enum Auth {
+pub enum Auth {
     Token(SecretString),
     Kubernetes {
         role: String,
@@ -20,50 +21,74 @@ enum Auth {
     },
 }
 
+impl Auth {
+    /// A token if given, else a Kubernetes role (with the token file and auth mount, or their
+    /// defaults); an error if neither.
+    pub fn from_parts(
+        token: Option<SecretString>,
+        role: Option<String>,
+        jwt: Option<String>,
+        mount: Option<String>,
+    ) -> Result<Auth, String> {
+        match (token, role) {
+            (Some(token), _) => Ok(Auth::Token(token)),
+            (None, Some(role)) => Ok(Auth::Kubernetes {
+                role,
+                jwt: jwt.unwrap_or_else(|| K8S_TOKEN.to_owned()).into(),
+                mount: mount.unwrap_or_else(|| "kubernetes".to_owned()),
+            }),
+            (None, None) => Err("Vault needs VAULT_TOKEN or VAULT_K8S_ROLE".into()),
+        }
+    }
+}
+
 pub struct Vault {
     addr: String,
     auth: Auth,
+    /// The Kubernetes login's token, once logged in.
+    login: Mutex<Option<SecretString>>,
     kv_mount: String,
     http: reqwest::Client,
 }
 
 impl Vault {
+    pub fn new(addr: &str, auth: Auth) -> Result<Vault, String> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("Vault HTTP client: {e}"))?;
+        Ok(Vault {
+            addr: addr.trim_end_matches('/').to_owned(),
+            auth,
+            login: Mutex::new(None),
+            kv_mount: env("VAULT_KV_MOUNT").unwrap_or_else(|| "secret".to_owned()),
+            http,
+        })
+    }
+
     /// From `VAULT_ADDR` and its auth variables; `None` without `VAULT_ADDR`.
     pub fn from_env() -> Result<Option<Vault>, String> {
         let Some(addr) = env("VAULT_ADDR") else {
             return Ok(None);
         };
-        let auth = match (env("VAULT_TOKEN"), env("VAULT_K8S_ROLE")) {
-            (Some(token), _) => Auth::Token(token.into()),
-            (None, Some(role)) => Auth::Kubernetes {
-                role,
-                jwt: env("VAULT_K8S_TOKEN_PATH")
-                    .unwrap_or_else(|| K8S_TOKEN.to_owned())
-                    .into(),
-                mount: env("VAULT_K8S_MOUNT").unwrap_or_else(|| "kubernetes".to_owned()),
-            },
-            (None, None) => {
-                return Err("VAULT_ADDR is set but neither VAULT_TOKEN nor VAULT_K8S_ROLE".into());
-            }
-        };
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("Vault HTTP client: {e}"))?;
-        Ok(Some(Vault {
-            addr: addr.trim_end_matches('/').to_owned(),
-            auth,
-            kv_mount: env("VAULT_KV_MOUNT").unwrap_or_else(|| "secret".to_owned()),
-            http,
-        }))
+        let auth = Auth::from_parts(
+            env("VAULT_TOKEN").map(SecretString::from),
+            env("VAULT_K8S_ROLE"),
+            env("VAULT_K8S_TOKEN_PATH"),
+            env("VAULT_K8S_MOUNT"),
+        )?;
+        Vault::new(&addr, auth).map(Some)
     }
 
-    /// A token to call with: the configured one, or a Kubernetes login's.
+    /// A token to call with: the configured one, or a Kubernetes login's (kept).
     async fn token(&self) -> Result<SecretString, String> {
         let (role, jwt, mount) = match &self.auth {
             Auth::Token(token) => return Ok(token.clone()),
             Auth::Kubernetes { role, jwt, mount } => (role, jwt, mount),
         };
+        if let Some(token) = self.login.lock().ok().and_then(|l| l.clone()) {
+            return Ok(token);
+        }
         let jwt = std::fs::read_to_string(jwt).map_err(|e| {
             format!(
                 "cannot read the service account token {}: {e}",
@@ -76,18 +101,45 @@ impl Vault {
         let answer = login
             .await
             .map_err(|e| format!("Vault Kubernetes login as {role}: {e}"))?;
-        answer["auth"]["client_token"]
+        let token = answer["auth"]["client_token"]
             .as_str()
             .map(|t| SecretString::from(t.to_owned()))
-            .ok_or_else(|| format!("Vault Kubernetes login as {role} gave no token"))
+            .ok_or_else(|| format!("Vault Kubernetes login as {role} gave no token"))?;
+        if let Ok(mut login) = self.login.lock() {
+            *login = Some(token.clone());
+        }
+        Ok(token)
+    }
+
+    /// Calls `path` with a token; a refused login token is dropped and the call tried once
+    /// more with a new one.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let token = self.token().await?;
+        match self
+            .call(method.clone(), path, Some(&token), body.clone())
+            .await
+        {
+            Err(e) if e.starts_with("403") && matches!(self.auth, Auth::Kubernetes { .. }) => {
+                if let Ok(mut login) = self.login.lock() {
+                    *login = None;
+                }
+                let token = self.token().await?;
+                self.call(method, path, Some(&token), body).await
+            }
+            other => other,
+        }
     }
 
     /// KV v2 `path`'s data, and the name of the secret (for messages).
     pub async fn read_kv(&self, path: &str) -> Result<(String, Value), String> {
         let name = format!("Vault secret {}/{path}", self.kv_mount);
-        let token = self.token().await?;
         let data_path = format!("{}/data/{path}", self.kv_mount);
-        let read = self.call(reqwest::Method::GET, &data_path, Some(&token), None);
+        let read = self.request(reqwest::Method::GET, &data_path, None);
         let mut answer = read.await.map_err(|e| format!("cannot read {name}: {e}"))?;
         match answer["data"]["data"].take() {
             Value::Null => Err(format!("{name} holds no data")),

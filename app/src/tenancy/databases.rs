@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Connection, mysql::MySqlDatabaseError};
 use crate::{
     config::Engine,
     error::{Error, Result},
+    secrets::leases::Credentials,
 };
 
 #[derive(Debug, Clone)]
@@ -49,6 +50,25 @@ impl Databases {
 
     pub fn is_sqlite(&self) -> bool {
         matches!(self.engine, Engine::Sqlite { .. })
+    }
+
+    /// The database's URL as `user` (dynamic credentials) instead of DATABASE_URL's user; the
+    /// same as `url` on SQLite.
+    pub fn url_as(&self, db: &DatabaseName, user: Option<&Credentials>) -> String {
+        let url = self.url(db);
+        let (Some(user), Engine::MySql { .. }) = (user, &self.engine) else {
+            return url;
+        };
+        match url::Url::parse(&url) {
+            Ok(mut parsed) => {
+                let named = parsed.set_username(&user.username).is_ok()
+                    && parsed
+                        .set_password(Some(user.password.expose_secret()))
+                        .is_ok();
+                if named { parsed.to_string() } else { url }
+            }
+            Err(_) => url,
+        }
     }
 
     pub fn url(&self, db: &DatabaseName) -> String {

@@ -32,6 +32,7 @@ use crate::{
     config::DatabaseConfig,
     db::{Db, PoolRole, PoolUsage, now_ms},
     error::{Error, Result},
+    secrets::leases::Leases,
 };
 
 static LANDLORD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/landlord");
@@ -166,6 +167,8 @@ pub struct Tenancy {
     resolved: Cache<String, Option<Arc<Tenant>>>,
     tenant_max_connections: u32,
     background: Arc<tokio::sync::Semaphore>,
+    /// Per-tenant users from Vault (DATABASE_CREDENTIALS=vault); else DATABASE_URL's user.
+    leases: Option<Arc<Leases>>,
 }
 
 impl Tenancy {
@@ -209,7 +212,48 @@ impl Tenancy {
                 .build(),
             tenant_max_connections: cfg.tenant_max_connections,
             background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_CONNECTIONS)),
+            leases: None,
         })
+    }
+
+    /// Requests and background work connect to tenant databases as the users of `leases`
+    /// (MariaDB only). The landlord, `migrate` and `tenants create` keep DATABASE_URL's user:
+    /// creating a database and changing its schema come before any role can be granted on it,
+    /// and need privileges request traffic should not have.
+    pub fn use_leases(&mut self, leases: Arc<Leases>) -> Result<()> {
+        if self.databases.is_sqlite() {
+            return Err(Error::Config(
+                "DATABASE_CREDENTIALS=vault needs MariaDB (DATABASE_URL)".into(),
+            ));
+        }
+        self.leases = Some(leases);
+        Ok(())
+    }
+
+    /// The dynamic credentials' leases, when used (their maintenance runs beside the server).
+    pub fn leases(&self) -> Option<Arc<Leases>> {
+        self.leases.clone()
+    }
+
+    /// The database name of tenant `slug`: the prefix and the slug, `-` as `_`.
+    fn database_of(&self, slug: &str) -> Result<DatabaseName> {
+        DatabaseName::parse(&format!("{}{}", self.prefix, slug.replace('-', "_")))
+    }
+
+    /// Lets go of tenant `slug`'s pool: its credentials were replaced (see `secrets::leases`).
+    pub fn credentials_replaced(&self, slug: &str) {
+        if let Ok(name) = self.database_of(slug) {
+            self.pools.forget(name.as_str());
+        }
+    }
+
+    /// The URL a tenant's pool connects with: its lease's user, or DATABASE_URL's.
+    async fn tenant_url(&self, tenant: &Tenant) -> Result<String> {
+        let user = match &self.leases {
+            Some(leases) => Some(leases.credentials(&tenant.slug).await?),
+            None => None,
+        };
+        Ok(self.databases.url_as(&tenant.database, user.as_ref()))
     }
 
     pub fn landlord(&self) -> &Db {
@@ -236,11 +280,7 @@ impl Tenancy {
                 format!("tenant `{}` exists", slug.as_str()),
             ));
         }
-        let database = DatabaseName::parse(&format!(
-            "{}{}",
-            self.prefix,
-            slug.as_str().replace('-', "_")
-        ))?;
+        let database = self.database_of(slug.as_str())?;
         let now = now_ms();
         let tenant = Tenant {
             id: uuid::Uuid::now_v7().to_string(),
@@ -299,13 +339,10 @@ impl Tenancy {
 
     /// The tenant's pool, opened on first use, within the replica's connection budget.
     pub async fn db(&self, tenant: &Tenant) -> Result<Db> {
+        let url = self.tenant_url(tenant).await?;
         self.pools
             .get(tenant.database.as_str(), || {
-                Db::connect_lazy(
-                    &self.databases.url(&tenant.database),
-                    self.tenant_max_connections,
-                    PoolRole::Tenant,
-                )
+                Db::connect_lazy(&url, self.tenant_max_connections, PoolRole::Tenant)
             })
             .await
     }
@@ -362,14 +399,16 @@ impl Tenancy {
             .acquire_owned()
             .await
             .map_err(|_| Error::Unavailable("shutting down".into()))?;
+        let url = self.tenant_url(tenant).await?;
         Ok(Borrowed {
-            db: self.one_off_db(tenant)?,
+            db: Db::connect_lazy(&url, 1, PoolRole::Tenant)?,
             one_off: Some(permit),
         })
     }
 
-    /// A pool of one connection outside the bounded set, for work that must not keep the
-    /// tenant's own pool open (migrations, background counts). Close it when done.
+    /// A pool of one connection outside the bounded set, as DATABASE_URL's user, for work that
+    /// must not keep the tenant's own pool open and may change the schema (migrations). Close
+    /// it when done.
     pub fn one_off_db(&self, tenant: &Tenant) -> Result<Db> {
         Db::connect_lazy(&self.databases.url(&tenant.database), 1, PoolRole::Tenant)
     }

@@ -153,6 +153,12 @@ impl Pools {
         self.list().retain(|o| o.used.elapsed() < idle);
     }
 
+    /// Lets go of the pool named `name` (its credentials were replaced): requests holding it
+    /// finish on it, and the next one opens a new pool.
+    pub fn forget(&self, name: &str) {
+        self.list().retain(|o| o.name != name);
+    }
+
     /// The pool if it is open, without counting as use.
     pub fn peek(&self, name: &str) -> Option<Db> {
         self.list()

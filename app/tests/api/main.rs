@@ -8,6 +8,7 @@ mod broadcasting;
 mod cache;
 mod cli;
 mod connections;
+mod credentials;
 mod documents;
 mod documents_s3;
 mod events;
