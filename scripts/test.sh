@@ -174,6 +174,10 @@ run_checks() {
     step "contract checks"
     bash app/tests/contract/run.sh "$CARGO_TARGET_DIR/debug/policy-service"
 
+    # Kubernetes, Istio and Kong manifests, rendered and checked (no cluster needed).
+    step "deployment manifests"
+    bash deploy/check.sh
+
     # The dashboards, rules and k6 smoke against a running instance and a real Prometheus.
     step "dashboards, alerts, load tests"
     bash dashboards/prove.sh "$CARGO_TARGET_DIR/debug/policy-service"

