@@ -32,7 +32,7 @@ use crate::{
     config::DatabaseConfig,
     db::{Db, PoolRole, PoolUsage, now_ms},
     error::{Error, Result},
-    secrets::leases::Leases,
+    secrets::leases::{Credentials, Leases},
 };
 
 static LANDLORD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/landlord");
@@ -247,13 +247,12 @@ impl Tenancy {
         }
     }
 
-    /// The URL a tenant's pool connects with: its lease's user, or DATABASE_URL's.
-    async fn tenant_url(&self, tenant: &Tenant) -> Result<String> {
-        let user = match &self.leases {
-            Some(leases) => Some(leases.credentials(&tenant.slug).await?),
-            None => None,
-        };
-        Ok(self.databases.url_as(&tenant.database, user.as_ref()))
+    /// The user a tenant's pool connects as: its lease's, or (None) DATABASE_URL's.
+    async fn tenant_user(&self, tenant: &Tenant) -> Result<Option<Credentials>> {
+        match &self.leases {
+            Some(leases) => Ok(Some(leases.credentials(&tenant.slug).await?)),
+            None => Ok(None),
+        }
     }
 
     pub fn landlord(&self) -> &Db {
@@ -339,9 +338,10 @@ impl Tenancy {
 
     /// The tenant's pool, opened on first use, within the replica's connection budget.
     pub async fn db(&self, tenant: &Tenant) -> Result<Db> {
-        let url = self.tenant_url(tenant).await?;
+        let user = self.tenant_user(tenant).await?;
         self.pools
             .get(tenant.database.as_str(), || {
+                let url = self.databases.url_as(&tenant.database, user.as_ref());
                 Db::connect_lazy(&url, self.tenant_max_connections, PoolRole::Tenant)
             })
             .await
@@ -399,7 +399,8 @@ impl Tenancy {
             .acquire_owned()
             .await
             .map_err(|_| Error::Unavailable("shutting down".into()))?;
-        let url = self.tenant_url(tenant).await?;
+        let user = self.tenant_user(tenant).await?;
+        let url = self.databases.url_as(&tenant.database, user.as_ref());
         Ok(Borrowed {
             db: Db::connect_lazy(&url, 1, PoolRole::Tenant)?,
             one_off: Some(permit),

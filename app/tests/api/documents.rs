@@ -469,6 +469,11 @@ async fn a_100_mb_upload_streams_with_flat_memory() {
     );
 }
 
+async fn docs_page(app: &TestApp) -> String {
+    let page = app.get("/docs").await;
+    page.body.as_str().unwrap_or_default().to_owned()
+}
+
 /// The seed's AssetService: in production with CDN_BASE_URL, public documents and the Swagger
 /// UI's assets are the CDN's; otherwise they are the service's own, cached for good.
 #[tokio::test]
@@ -493,13 +498,7 @@ async fn the_cdn_serves_public_documents_and_assets_in_production() {
         url.starts_with(&format!("{cdn}/tenant/")) && url.ends_with(".pdf"),
         "{url}"
     );
-    let page = app
-        .get("/docs")
-        .await
-        .body
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let page = docs_page(&app).await;
     assert!(
         page.contains(&format!("src=\"{cdn}/docs/swagger-ui-bundle.js?v=")),
         "the script is the CDN's"
@@ -510,13 +509,7 @@ async fn the_cdn_serves_public_documents_and_assets_in_production() {
     );
 
     let local = spawn_app(Engine::Sqlite).await;
-    let page = local
-        .get("/docs")
-        .await
-        .body
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let page = docs_page(&local).await;
     assert!(
         page.contains("src=\"/docs/swagger-ui-bundle.js?v="),
         "outside production: our own"
