@@ -15,7 +15,9 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 use super::ApiTags;
 use crate::state::AppState;
 
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// A check slower than this fails: a database that takes longer for `SELECT 1` cannot serve,
+/// and readiness must say so well within the probe's own timeout.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 /// Outcome of a probe or of one check. `degraded`: served, but without something that only

@@ -7,10 +7,14 @@
 //!
 //! `Sql` runs them: each of its four methods counts the statement and runs it inside a client
 //! span named `{operation} {table}` with `db.system.name`, `db.operation.name`,
-//! `db.collection.name` and `db.query.text`, a child of the request's server span. A failed
-//! statement's span is marked as an error.
+//! `db.collection.name` and `db.query.text`, a child of the request's server span, bounded by
+//! `STATEMENT_TIMEOUT`. A failed statement's span is marked as an error.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    future::Future,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use sqlx::{
     Any, AnyConnection, Encode, FromRow, SqlSafeStr, SqlStr, Type,
@@ -19,7 +23,7 @@ use sqlx::{
 };
 use tracing::{Instrument, Span, field::Empty};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A statement that returns no rows (or whose rows are not wanted).
 pub struct Stmt<'q> {
@@ -145,13 +149,7 @@ impl<'c> Sql<'c> {
         T: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
     {
         let span = self.start(&q.text);
-        failed(
-            &span,
-            q.query
-                .fetch_all(&mut *self.conn)
-                .instrument(span.clone())
-                .await,
-        )
+        bounded(&span, q.query.fetch_all(&mut *self.conn)).await
     }
 
     pub async fn optional<T>(&mut self, q: StmtAs<'_, T>) -> Result<Option<T>>
@@ -159,8 +157,7 @@ impl<'c> Sql<'c> {
         T: Send + Unpin + for<'r> FromRow<'r, AnyRow>,
     {
         let span = self.start(&q.text);
-        let fetched = q.query.fetch_optional(&mut *self.conn);
-        failed(&span, fetched.instrument(span.clone()).await)
+        bounded(&span, q.query.fetch_optional(&mut *self.conn)).await
     }
 
     pub async fn scalar<T>(&mut self, q: StmtScalar<'_, T>) -> Result<T>
@@ -169,33 +166,43 @@ impl<'c> Sql<'c> {
         (T,): for<'r> FromRow<'r, AnyRow>,
     {
         let span = self.start(&q.text);
-        failed(
-            &span,
-            q.query
-                .fetch_one(&mut *self.conn)
-                .instrument(span.clone())
-                .await,
-        )
+        bounded(&span, q.query.fetch_one(&mut *self.conn)).await
     }
 
     /// Runs a statement and returns the number of rows it changed.
     pub async fn execute(&mut self, q: Stmt<'_>) -> Result<u64> {
         let span = self.start(&q.text);
-        let done = q
-            .query
-            .execute(&mut *self.conn)
-            .instrument(span.clone())
-            .await;
-        failed(&span, done).map(|d| d.rows_affected())
+        let done = bounded(&span, q.query.execute(&mut *self.conn)).await;
+        done.map(|d| d.rows_affected())
     }
 }
 
-/// Marks the span of a statement that failed (a constraint, a lost connection) as an error.
-fn failed<T>(span: &Span, result: std::result::Result<T, sqlx::Error>) -> Result<T> {
-    if result.is_err() {
+/// The longest a statement may take. A database that stalls (a network partition, a hung
+/// server) would otherwise hold the request, and its connection, until TCP gives up, minutes
+/// later; past this it is unavailable (503) and the connection is discarded. Migrations do not
+/// run through here, so a long ALTER is not cut.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a statement in its span, bounded by STATEMENT_TIMEOUT; a failure (a constraint, a lost
+/// connection, the timeout) marks the span as an error.
+async fn bounded<T>(
+    span: &Span,
+    run: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> Result<T> {
+    let result = tokio::time::timeout(STATEMENT_TIMEOUT, run.instrument(span.clone())).await;
+    if !matches!(result, Ok(Ok(_))) {
         span.record("otel.status_code", "ERROR");
     }
-    Ok(result?)
+    match result {
+        Ok(done) => Ok(done?),
+        Err(_) => {
+            metrics::counter!("db_statement_timeouts_total").increment(1);
+            tracing::warn!(parent: span, seconds = STATEMENT_TIMEOUT.as_secs(), "a statement got no answer in time: the database is treated as unavailable");
+            Err(Error::Unavailable(
+                "the database did not answer in time".into(),
+            ))
+        }
+    }
 }
 
 /// The operation and the table a statement works on, for the span's name: `SELECT policies`.

@@ -18,8 +18,13 @@ pub(super) fn describe() {
         "db_pool_budget_timeouts_total",
         "Requests refused (503) because no tenant-connection budget came free in time"
     );
+    metrics::describe_counter!(
+        "db_statement_timeouts_total",
+        "Statements the database did not answer within 10 s (the request got 503)"
+    );
     // At 0 from the start, so a rate (and an alert on it) has a series before the first one.
     metrics::counter!("db_pool_budget_timeouts_total").absolute(0);
+    metrics::counter!("db_statement_timeouts_total").absolute(0);
     metrics::describe_counter!(
         "db_statements_total",
         "SQL statements run, by operation and table"

@@ -12,6 +12,8 @@ mod credentials;
 mod documents;
 mod documents_s3;
 mod events;
+mod fault_proxy;
+mod faults;
 mod flow;
 mod gateway;
 mod health;
