@@ -163,9 +163,9 @@ impl Db {
     pub async fn begin(&self) -> Result<DbTx> {
         let started = Instant::now();
         let tx = if self.immediate {
-            self.pool.begin_with("BEGIN IMMEDIATE").await
+            sql::answered(self.pool.begin_with("BEGIN IMMEDIATE")).await
         } else {
-            self.pool.begin().await
+            sql::answered(self.pool.begin()).await
         };
         metrics::histogram!("db_transaction_begin_duration_seconds", "pool" => self.role.as_str())
             .record(started.elapsed().as_secs_f64());
@@ -222,7 +222,7 @@ impl DbTx {
     }
 
     pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+        sql::answered(self.tx.commit()).await
     }
 }
 

@@ -189,15 +189,25 @@ async fn bounded<T>(
     span: &Span,
     run: impl Future<Output = std::result::Result<T, sqlx::Error>>,
 ) -> Result<T> {
-    let result = tokio::time::timeout(STATEMENT_TIMEOUT, run.instrument(span.clone())).await;
-    if !matches!(result, Ok(Ok(_))) {
+    let result = answered(run.instrument(span.clone())).await;
+    if result.is_err() {
         span.record("otel.status_code", "ERROR");
     }
-    match result {
+    result
+}
+
+/// Waits for the database's answer (a statement, a BEGIN, a COMMIT) at most STATEMENT_TIMEOUT.
+pub(super) async fn answered<T>(
+    run: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(STATEMENT_TIMEOUT, run).await {
         Ok(done) => Ok(done?),
         Err(_) => {
             metrics::counter!("db_statement_timeouts_total").increment(1);
-            tracing::warn!(parent: span, seconds = STATEMENT_TIMEOUT.as_secs(), "a statement got no answer in time: the database is treated as unavailable");
+            tracing::warn!(
+                seconds = STATEMENT_TIMEOUT.as_secs(),
+                "the database did not answer in time: treated as unavailable"
+            );
             Err(Error::Unavailable(
                 "the database did not answer in time".into(),
             ))
