@@ -40,18 +40,20 @@ async fn until_ready(app: &TestApp, within: Duration) -> Duration {
     started.elapsed()
 }
 
-#[tokio::test]
-async fn r2_a_database_that_stalls_or_drops_is_a_clean_503_and_recovers() {
+/// A fault proxy in front of the test MariaDB, and the DATABASE_URL that goes through it.
+async fn proxied_mariadb() -> (FaultProxy, String) {
     let url = url::Url::parse(&mysql_url()).expect("TEST_MYSQL_URL");
-    let target = format!(
-        "{}:{}",
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(3306)
-    );
-    let proxy = FaultProxy::start(&target).await;
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let proxy = FaultProxy::start(&format!("{host}:{}", url.port().unwrap_or(3306))).await;
     let mut through = url.clone();
     through.set_port(Some(proxy.port)).ok();
     let through = through.as_str().trim_end_matches('/').to_owned();
+    (proxy, through)
+}
+
+#[tokio::test]
+async fn r2_a_database_that_stalls_or_drops_is_a_clean_503_and_recovers() {
+    let (proxy, through) = proxied_mariadb().await;
     let app = spawn_with(Engine::MariaDb, &["--database-url", &through]).await;
     let t = app.tenant().await;
     assert_eq!(write(&t).await, (201, false));
@@ -96,16 +98,7 @@ async fn r2_a_database_that_stalls_or_drops_is_a_clean_503_and_recovers() {
 /// request's, and cannot be turned off.
 #[tokio::test]
 async fn p9_an_uncached_read_is_one_round_trip() {
-    let url = url::Url::parse(&mysql_url()).expect("TEST_MYSQL_URL");
-    let target = format!(
-        "{}:{}",
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(3306)
-    );
-    let proxy = FaultProxy::start(&target).await;
-    let mut through = url.clone();
-    through.set_port(Some(proxy.port)).ok();
-    let through = through.as_str().trim_end_matches('/').to_owned();
+    let (proxy, through) = proxied_mariadb().await;
     // No L1: every read goes to the database.
     let app = spawn_with(
         Engine::MariaDb,

@@ -25,6 +25,7 @@ mod partner;
 mod partners;
 mod queue;
 mod redis_server;
+mod replay;
 mod replica;
 mod replicas;
 mod s3_server;
