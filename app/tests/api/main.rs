@@ -11,6 +11,7 @@ mod connections;
 mod credentials;
 mod documents;
 mod documents_s3;
+mod drain;
 mod events;
 mod fault_proxy;
 mod faults;
