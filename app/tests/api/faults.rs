@@ -99,12 +99,17 @@ async fn r2_a_database_that_stalls_or_drops_is_a_clean_503_and_recovers() {
 #[tokio::test]
 async fn p9_an_uncached_read_is_one_round_trip() {
     let (proxy, through) = proxied_mariadb().await;
-    // No L1: every read goes to the database.
-    let app = spawn_with(
-        Engine::MariaDb,
-        &["--database-url", &through, "--cache-l1-max-bytes", "0"],
-    )
-    .await;
+    // No L1: every read goes to the database. One tenant connection, so the warm-up reads
+    // leave the one the measured read uses with its statement prepared.
+    let flags = [
+        "--database-url",
+        &through,
+        "--cache-l1-max-bytes",
+        "0",
+        "--tenant-max-connections",
+        "1",
+    ];
+    let app = spawn_with(Engine::MariaDb, &flags).await;
     let t = app.tenant().await;
     let policy = t.bound_policy().await;
     let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap_or_default());
