@@ -197,27 +197,22 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         usize::try_from(config.broadcast_history).unwrap_or(1000),
         usize::try_from(config.broadcast_max_connections).unwrap_or(usize::MAX),
     ));
-    let secret = config.broadcast_app_secret.clone().unwrap_or_else(|| {
-        if config.app_env == AppEnv::Production {
-            tracing::warn!(
-                "BROADCAST_APP_SECRET is not set: a random one signs this process's private \
-                 channels, so a client authorised by another instance cannot subscribe here"
-            );
-        }
-        SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
-    });
+    let production = config.app_env == AppEnv::Production;
+    let secret = given_or_random(
+        &config.broadcast_app_secret,
+        production,
+        "BROADCAST_APP_SECRET is not set: a random one signs this process's private channels, \
+         so a client authorised by another instance cannot subscribe here",
+    );
     let signer = Signer::new(&config.broadcast_app_key, secret);
     let events = Events::new(&config, broadcasts.clone())?;
     let jobs = Arc::new(Jobs::new(&config, kv.clone()));
-    let url_key = config.app_key.clone().unwrap_or_else(|| {
-        if config.app_env == AppEnv::Production && !config.documents.is_s3() {
-            tracing::warn!(
-                "APP_KEY is not set: a random one signs this process's document URLs, so a URL \
-                 from another instance is refused here"
-            );
-        }
-        SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
-    });
+    let url_key = given_or_random(
+        &config.app_key,
+        production && !config.documents.is_s3(),
+        "APP_KEY is not set: a random one signs this process's document URLs, so a URL from \
+         another instance is refused here",
+    );
     let documents = Arc::new(
         Documents::open(
             &config.documents,
@@ -241,6 +236,17 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         broadcasts,
         signer,
         draining: AtomicBool::new(false),
+    })
+}
+
+/// A signing secret as configured, or a random one for this process (saying so when `warn`:
+/// another instance cannot check what this one signed).
+fn given_or_random(given: &Option<SecretString>, warn: bool, warning: &str) -> SecretString {
+    given.clone().unwrap_or_else(|| {
+        if warn {
+            tracing::warn!("{warning}");
+        }
+        SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
     })
 }
 

@@ -148,10 +148,6 @@ impl Documents {
         })
     }
 
-    fn store(&self) -> &'static str {
-        self.backend.name()
-    }
-
     /// Whether public documents can be stored (S3 needs AWS_PUBLIC_BUCKET).
     pub fn has_public_bucket(&self) -> bool {
         match &self.backend {
@@ -301,7 +297,7 @@ impl Documents {
         key: &ObjectKey,
         call: BoxFuture<'_, std::result::Result<T, StoreError>>,
     ) -> Result<T> {
-        let store = self.store();
+        let store = self.backend.name();
         let permit = self.breaker.call().map_err(|open| {
             metrics::counter!("object_store_errors_total", "store" => store, "operation" => operation, "error" => "breaker_open").increment(1);
             Error::CircuitOpen {

@@ -40,7 +40,8 @@ pub async fn load(known: &[String]) -> Result<Vec<(String, String)>, String> {
     if let Some(vault) = vault::Vault::from_env()?
         && let Some(path) = env("VAULT_KV_PATH")
     {
-        let (source, value) = vault.read_kv(&path).await?;
+        let mount = env("VAULT_KV_MOUNT").unwrap_or_else(|| "secret".to_owned());
+        let (source, value) = vault.read_kv(&mount, &path).await?;
         pairs.extend(variables(&source, value, known)?);
     }
     Ok(pairs)

@@ -47,7 +47,6 @@ pub struct Vault {
     auth: Auth,
     /// The Kubernetes login's token, once logged in.
     login: Mutex<Option<SecretString>>,
-    kv_mount: String,
     http: reqwest::Client,
 }
 
@@ -61,7 +60,6 @@ impl Vault {
             addr: addr.trim_end_matches('/').to_owned(),
             auth,
             login: Mutex::new(None),
-            kv_mount: env("VAULT_KV_MOUNT").unwrap_or_else(|| "secret".to_owned()),
             http,
         })
     }
@@ -135,10 +133,10 @@ impl Vault {
         }
     }
 
-    /// KV v2 `path`'s data, and the name of the secret (for messages).
-    pub async fn read_kv(&self, path: &str) -> Result<(String, Value), String> {
-        let name = format!("Vault secret {}/{path}", self.kv_mount);
-        let data_path = format!("{}/data/{path}", self.kv_mount);
+    /// KV v2 `path`'s data under `mount`, and the name of the secret (for messages).
+    pub async fn read_kv(&self, mount: &str, path: &str) -> Result<(String, Value), String> {
+        let name = format!("Vault secret {mount}/{path}");
+        let data_path = format!("{mount}/data/{path}");
         let read = self.request(reqwest::Method::GET, &data_path, None);
         let mut answer = read.await.map_err(|e| format!("cannot read {name}: {e}"))?;
         match answer["data"]["data"].take() {

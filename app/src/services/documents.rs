@@ -61,6 +61,7 @@ pub async fn upload(
     let policy_id = owner_policy(db, owner).await?;
     let id = new_id();
     let now = now_ms();
+    let storage_class = new.kind.storage_class();
     let row = Row {
         filename: filename(new.filename.as_deref(), content),
         kind: new.kind.as_str().to_owned(),
@@ -68,7 +69,7 @@ pub async fn upload(
         content_type: content.mime().to_owned(),
         size_bytes: i64::try_from(new.file.size).unwrap_or(i64::MAX),
         sha256: hex::encode(new.file.sha256),
-        storage_class: new.kind.storage_class().as_str().to_owned(),
+        storage_class: storage_class.as_str().to_owned(),
         claim_id: matches!(owner.0, Owner::Claim).then(|| owner.1.to_owned()),
         policy_id,
         id,
@@ -79,7 +80,6 @@ pub async fn upload(
     let write = {
         let (docs, db, row, tenant_id) =
             (docs.clone(), db.clone(), row.clone(), tenant_id.to_owned());
-        let storage_class = new.kind.storage_class();
         // In the request's span, so the store's calls stay in its trace.
         let written =
             async move { write(&docs, &db, &row, &tenant_id, &key, storage_class, new.file).await };
