@@ -82,6 +82,12 @@ pub async fn serve<E>(
                 }
             },
         };
+        // With Nagle's algorithm on (poem's acceptor leaves it on), a response written in two
+        // pieces (a streamed download's last chunk, held until its hash matches) waits for the
+        // client's delayed ACK of the first: 40 ms on Linux, in the p99 of every download (P6).
+        if let Err(e) = io.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
         let endpoint = endpoint.clone();
         let drain = drain.clone();
         tokio::spawn(async move {
