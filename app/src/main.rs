@@ -6,6 +6,7 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
+    limit_malloc_arenas();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -17,3 +18,19 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc gives each thread that contends for malloc an arena of its own, up to 8 per core, and
+/// keeps what each has freed. The runtime's workers and sqlx's SQLite threads (one per
+/// connection) would each hold one: two cut resident memory by about a tenth (P8) with no
+/// measurable cost to throughput. `MALLOC_ARENA_MAX`, if set, still decides.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter, under glibc's own lock; a refused
+        // one is ignored (it returns 0). Called before the runtime's threads start.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
