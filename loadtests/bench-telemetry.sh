@@ -140,5 +140,6 @@ on = [float(x) for x in sys.argv[2].split()]
 print(f"GET /v1/policies/{{id}}: telemetry off {statistics.median(off):.0f} req/s (runs {off})")
 print(f"GET /v1/policies/{{id}}: telemetry on  {statistics.median(on):.0f} req/s (runs {on})")
 print(f"Loki stand-in received: {sys.argv[3]}")
-print(f"ratio on / off (median): {statistics.median(on) / statistics.median(off):.3f}  (goal >= 0.9)")
+r = statistics.median(on) / statistics.median(off)
+print(f"| P2 | GET /v1/policies/{{id}} req/s, telemetry fully on ÷ off | {statistics.median(on):,.0f} ÷ {statistics.median(off):,.0f} = {r:.2f} | ≥ 0.9 | {'holds' if r >= 0.9 else 'MISSED'} |")
 EOF

@@ -3,16 +3,20 @@
 /camel/{route} with the service's body ({data, format: "json", tenant_id}) answers 200 with a
 premium for `rating` and {"accepted": true} for any other route, after DELAY_MS (default 5).
 Not a partner simulation: it is there so the service's partner calls, spans and breakers have
-something real to talk to. Usage: python3 partner.py PORT
+something real to talk to. With RECORD set, each accepted call appends a line, `route data.id`,
+to that file (the cluster script counts the bound-policy notices). Usage: python3 partner.py PORT
 """
 
 import json
 import os
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DELAY = int(os.environ.get("DELAY_MS", "5")) / 1000
+RECORD = os.environ.get("RECORD")
+recording = threading.Lock()
 
 
 class Camel(BaseHTTPRequestHandler):
@@ -24,6 +28,10 @@ class Camel(BaseHTTPRequestHandler):
             return
         time.sleep(DELAY)
         route = self.path[len("/camel/"):]
+        if RECORD:
+            data = body.get("data")
+            with recording, open(RECORD, "a") as f:
+                f.write(f"{route} {data.get('id') if isinstance(data, dict) else '-'}\n")
         answer = {"premium_minor": 45000} if route == "rating" else {"accepted": True}
         payload = json.dumps(answer).encode()
         self.send_response(200)

@@ -181,6 +181,11 @@ run_checks() {
     # The dashboards, rules and k6 smoke against a running instance and a real Prometheus.
     step "dashboards, alerts, load tests"
     bash dashboards/prove.sh "$CARGO_TARGET_DIR/debug/policy-service"
+
+    # Three replicas and two workers on a Redis Cluster, Kafka and MariaDB under a short k6 run:
+    # no stale read, one load per cold key, every event and job once, no telemetry dropped.
+    step "the cluster, briefly (loadtests/cluster/run.sh)"
+    PROFILE=debug RATE=3 DURATION=20s bash loadtests/cluster/run.sh
 }
 
 main() {

@@ -2,7 +2,16 @@
 // thresholds, derived from the one SLO file (dashboards/slo.json) the alert rules come from.
 const slo = JSON.parse(open('../../dashboards/slo.json'));
 
-export const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+// One URL, or several comma-separated (replicas, no balancer): each request takes the next in
+// turn, so a write and the read after it land on different replicas.
+export const BASE_URLS = (__ENV.BASE_URL || 'http://127.0.0.1:8080')
+  .split(',').map((u) => u.trim().replace(/\/$/, '')).filter(Boolean);
+let turn = 0;
+/** The URL for this VU's next request. */
+export function nextBaseUrl() {
+  turn = (turn + 1) % BASE_URLS.length;
+  return BASE_URLS[turn];
+}
 export const TENANTS = (__ENV.TENANTS || 'demo').split(',').map((t) => t.trim()).filter(Boolean);
 
 // Failed requests at most: what the availability objective allows (0.1% for 99.9%).
@@ -40,6 +49,8 @@ export function thresholds({ arrivalRate = true } = {}) {
     t[`http_req_duration{name:${name}}`] = [`p(95)<${p95}`, `p(99)<${p99}`];
     t[`http_req_failed{name:${name}}`] = [`rate<=${errorRate}`];
   }
+  // A read that did not see the write before it (on another replica, with several URLs).
+  t.stale_reads = ['count==0'];
   if (arrivalRate) {
     // An iteration the arrival rate wanted but no VU was free to run: the service fell behind.
     t.dropped_iterations = ['count==0'];

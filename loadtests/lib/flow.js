@@ -3,9 +3,15 @@
 // active-policies list read, as a portal would.
 import http from 'k6/http';
 import { check } from 'k6';
-import { BASE_URL } from './config.js';
+import { Counter } from 'k6/metrics';
+import { nextBaseUrl } from './config.js';
 import { kongHeaders, pickTenant } from './kong.js';
 import { newTrace } from './trace.js';
+
+// Reads of a policy after its activation that did not show it active (a stale cache), of all
+// such write-then-read pairs.
+const staleReads = new Counter('stale_reads');
+const readPairs = new Counter('read_after_write');
 
 // A PNG's signature and header: the service knows a file's type by its bytes.
 const PHOTO = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]).buffer;
@@ -25,7 +31,7 @@ function send(method, path, name, tenant, body, multipart = false) {
     params.headers['Content-Type'] = 'application/json';
     payload = JSON.stringify(body);
   }
-  const res = http.request(method, `${BASE_URL}${path}`, payload, params);
+  const res = http.request(method, `${nextBaseUrl()}${path}`, payload, params);
   const ok = check(res, { [`${name} is 2xx`]: (r) => r.status >= 200 && r.status < 300 });
   if (!ok) {
     console.warn(`${name} answered ${res.status} (tenant ${tenant}, trace_id ${trace.traceId}): ${res.body}`);
@@ -64,12 +70,20 @@ export function journey(reads = 3) {
   }
   const policy = call('POST', `/v1/quotes/${quote.id}/bind`, 'POST /v1/quotes/{id}/bind', tenant, {});
   if (!policy) return;
-  call('POST', `/v1/policies/${policy.id}/activate`, 'POST /v1/policies/{id}/activate', tenant);
+  const activated = call('POST', `/v1/policies/${policy.id}/activate`, 'POST /v1/policies/{id}/activate', tenant);
   call('POST', '/v1/payments', 'POST /v1/payments', tenant, {
     policy_id: policy.id, amount_minor: 45000, currency: 'EUR', method: 'card',
   });
+  staleReads.add(0);
   for (let i = 0; i < reads; i++) {
-    call('GET', `/v1/policies/${policy.id}`, 'GET /v1/policies/{id}', tenant);
+    const read = call('GET', `/v1/policies/${policy.id}`, 'GET /v1/policies/{id}', tenant);
+    if (activated && read) {
+      readPairs.add(1);
+      if (read.status !== 'active') {
+        staleReads.add(1);
+        console.warn(`stale read: policy ${policy.id} is ${read.status} after its activation (tenant ${tenant})`);
+      }
+    }
   }
   const claim = call('POST', '/v1/claims', 'POST /v1/claims', tenant, {
     policy_id: policy.id, incident_date: day(0), description: 'Hail on the roof', amount_claimed_minor: 50000,
@@ -94,11 +108,14 @@ export function summary(name) {
     const d = m.http_req_duration ? m.http_req_duration.values : {};
     const failed = m.http_req_failed ? m.http_req_failed.values.rate : 0;
     const dropped = m.dropped_iterations ? m.dropped_iterations.values.count : 0;
+    const stale = m.stale_reads ? m.stale_reads.values.count : 0;
+    const pairs = m.read_after_write ? m.read_after_write.values.count : 0;
     const crossed = Object.entries(data.metrics)
       .flatMap(([metric, v]) => Object.entries(v.thresholds || {}).filter(([, t]) => !t.ok).map(([t]) => `${metric}: ${t}`));
     const lines = [
       `${name}: ${m.http_reqs ? m.http_reqs.values.count : 0} requests, ${(failed * 100).toFixed(3)}% failed, ` +
-        `p95 ${(d['p(95)'] || 0).toFixed(1)} ms, p99 ${(d['p(99)'] || 0).toFixed(1)} ms, ${dropped} iterations dropped`,
+        `p95 ${(d['p(95)'] || 0).toFixed(1)} ms, p99 ${(d['p(99)'] || 0).toFixed(1)} ms, ${dropped} iterations dropped, ` +
+        `${stale} stale reads of ${pairs} read after a write`,
       crossed.length ? `thresholds crossed: ${crossed.join('; ')}` : 'every threshold held',
     ];
     return { [path]: JSON.stringify(data, null, 2), stdout: lines.join('\n') + '\n' };

@@ -4,7 +4,7 @@ import http from 'k6/http';
 import ws from 'k6/ws';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
-import { BASE_URL, TENANTS } from './config.js';
+import { BASE_URLS, TENANTS } from './config.js';
 import { kongHeaders } from './kong.js';
 
 export const broadcastsReceived = new Counter('broadcasts_received');
@@ -14,14 +14,16 @@ export function listen(seconds) {
   const tenant = TENANTS[(__VU - 1) % TENANTS.length];
   const channel = `private-tenant.${tenant}`;
   const key = __ENV.BROADCAST_APP_KEY || 'policy-service';
-  const url = `${BASE_URL.replace(/^http/, 'ws')}/app/${key}?protocol=7&client=k6&version=8.4.0`;
+  // With several replicas, the listeners spread over them: a broadcast crosses the backplane.
+  const base = BASE_URLS[(__VU - 1) % BASE_URLS.length];
+  const url = `${base.replace(/^http/, 'ws')}/app/${key}?protocol=7&client=k6&version=8.4.0`;
   const res = ws.connect(url, {}, (socket) => {
     socket.on('message', (text) => {
       const message = JSON.parse(text);
       if (message.event === 'pusher:connection_established') {
         const socketId = JSON.parse(message.data).socket_id;
         const auth = http.post(
-          `${BASE_URL}/broadcasting/auth`,
+          `${base}/broadcasting/auth`,
           { socket_id: socketId, channel_name: channel },
           { headers: kongHeaders(tenant), tags: { name: 'POST /broadcasting/auth' } },
         );

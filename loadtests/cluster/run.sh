@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# The service as its users run it, on one machine: 3 `serve` replicas and 2 `worker`s on MariaDB,
+# a 3-node Redis Cluster (cache L2, backplane, queues), a Kafka-protocol broker (tansu, 3
+# partitions a topic), an OTLP collector (rotel) and a Loki stand-in (app/examples/loki_sink.rs)
+# receiving every span (100% sampling) and log line, and the Camel stand-in (loadtests/partner.py).
+# k6 runs the mixed workload (load.js) over the three URLs in turn: each request goes to the next
+# replica, so every write and the read after it land on different replicas. Then it checks, and
+# prints (loadtests/cluster/check.py):
+#   - stale reads: 0 (every read after an activation, on another replica, saw it active);
+#   - database loads for 200 concurrent requests on one cold policy over the 3 replicas: 1;
+#   - the outboxes against the broker: every event on it exactly once by event id, none unknown;
+#   - jobs: every bound policy's partner notice sent exactly once, no failed job, queues empty;
+#   - telemetry: nothing dropped by any process, the log lines received by the Loki stand-in;
+#   - k6: failed requests 0, and its thresholds.
+# Everything it starts (tracked by PID) stops when it ends, and its databases are dropped.
+#
+#   bash loadtests/cluster/run.sh            # RATE=6 journeys/s for DURATION=60s, 3 tenants
+#   PROFILE=debug RATE=3 DURATION=20s bash loadtests/cluster/run.sh   # the test command's run
+#
+# Release build (PROFILE=debug: the debug build); MariaDB at 127.0.0.1:3306; every other server
+# on a free loopback port.
+set -euo pipefail
+shopt -s inherit_errexit
+
+RATE="${RATE:-6}"
+DURATION="${DURATION:-60s}"
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
+ensure_k6
+ensure_tansu
+ensure_rotel
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+PROFILE="${PROFILE:-release}"
+step "cargo build ($PROFILE)"
+cargo build --profile "${PROFILE/debug/dev}" --locked --bin policy-service --example loki_sink --example kafka_events >&2
+EXAMPLES="$CARGO_TARGET_DIR/$PROFILE/examples"
+DB=mariadb
+# shellcheck source=loadtests/lib/bench.sh
+. loadtests/lib/bench.sh
+# Pusher sockets, connections, three replicas' pools.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+TENANTS=(acme globex initech)
+
+step "a 3-node Redis Cluster"
+NODES=()
+for i in 1 2 3; do
+    port="$(free_port)"
+    mkdir -p "$WORK/redis-$i"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK/redis-$i" \
+        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+        >"$WORK/redis-$i/log" 2>&1 &
+    PIDS+=($!)
+    NODES+=("$port")
+done
+for port in "${NODES[@]}"; do
+    for ((i = 0; i < 100; i++)); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+done
+redis-cli --cluster create "${NODES[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster-create.log" 2>&1 \
+    || die "redis-cli --cluster create: $(cat "$WORK/cluster-create.log")"
+for ((i = 0; i < 100; i++)); do
+    redis-cli -p "${NODES[0]}" cluster info | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+done
+REDIS_URL="$(printf 'redis://127.0.0.1:%s,' "${NODES[@]}")"
+
+step "tansu, rotel, the Loki stand-in, the Camel stand-in"
+KAFKA="127.0.0.1:$(free_port)"
+"$TANSU" broker --listener-url "tcp://$KAFKA" --advertised-listener-url "tcp://$KAFKA" \
+    --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
+PIDS+=($!)
+for ((i = 0; i < 200; i++)); do (exec 3<>"/dev/tcp/${KAFKA/://}") 2>/dev/null && break; sleep 0.1; done
+TOPICS=(insurance.policy insurance.payment insurance.claim)
+for topic in "${TOPICS[@]}"; do
+    "$TANSU" topic create "$topic" --broker "tcp://$KAFKA" --partitions 3 >&2
+done
+LOKI_PORT="$(free_port)"
+"$EXAMPLES/loki_sink" "127.0.0.1:$LOKI_PORT" >"$WORK/sink.log" 2>&1 &
+PIDS+=($!)
+OTLP_PORT="$(free_port)"
+"$ROTEL_AGENT" start --otlp-grpc-endpoint "127.0.0.1:$(free_port)" --otlp-http-endpoint "127.0.0.1:$OTLP_PORT" \
+    --exporter blackhole --pid-file "$WORK/rotel.pid" --log-file "$WORK/rotel-agent.log" >"$WORK/rotel.log" 2>&1 &
+PIDS+=($!)
+CAMEL_PORT="$(free_port)"
+RECORD="$WORK/partner.calls" python3 loadtests/partner.py "$CAMEL_PORT" >"$WORK/partner.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$LOKI_PORT/stats"
+for ((i = 0; i < 100; i++)); do (exec 3<>"/dev/tcp/127.0.0.1/$OTLP_PORT") 2>/dev/null && break; sleep 0.1; done
+
+SERVICE_ENV+=(REDIS_URL="${REDIS_URL%,}" REDIS_CLUSTER=true EVENT_PUBLISHER=kafka KAFKA_BROKERS="$KAFKA"
+    LOKI_URL="http://127.0.0.1:$LOKI_PORT" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT"
+    OTEL_TRACES_SAMPLER=always_on RUST_LOG=info LOG_FORMAT=json CAMEL_URL="http://127.0.0.1:$CAMEL_PORT")
+for tenant in "${TENANTS[@]}"; do bench_cli tenants create "$tenant" --name "${tenant^} Insurance" >/dev/null; done
+
+step "3 serve replicas, 2 workers"
+SERVE=() WORKERS=()
+for i in 1 2 3; do SERVE+=("$(free_port)"); bench_start "${SERVE[-1]}"; done
+for i in 1 2; do WORKERS+=("$(free_port)"); bench_start "${WORKERS[-1]}" worker; done
+URLS="$(printf 'http://127.0.0.1:%s,' "${SERVE[@]}")"
+URLS="${URLS%,}"
+
+step "k6: load.js at $RATE journeys/s for $DURATION over the 3 replicas"
+(cd loadtests && BASE_URL="$URLS" TENANTS="$(IFS=,; echo "${TENANTS[*]}")" RATE="$RATE" DURATION="$DURATION" \
+    SUMMARY="$WORK/k6.json" "$K6" run --no-usage-report -q load.js >&2) || K6_EXIT=$?
+
+step "200 concurrent requests on a cold policy over the 3 replicas"
+loads() {
+    local port total=0
+    for port in "${SERVE[@]}"; do
+        total=$((total + $(metric_sum "http://127.0.0.1:$port" cache_load_duration_seconds_count)))
+    done
+    echo "$total"
+}
+HEADERS=(-H "X-Consumer-ID: acme" -H "X-Authenticated-Userid: acme" -H "X-Consumer-Custom-ID: acme")
+cold="$(TENANT=acme seed_policies "http://127.0.0.1:${SERVE[0]}" 1)"
+before="$(loads)"
+python3 - "$cold" "${SERVE[@]}" <<'EOF'
+import sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+policy, ports = sys.argv[1], sys.argv[2:]
+headers = {"X-Consumer-ID": "acme", "X-Authenticated-Userid": "acme", "X-Consumer-Custom-ID": "acme"}
+def get(i):
+    url = f"http://127.0.0.1:{ports[i % len(ports)]}/v1/policies/{policy}"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+        return r.status
+with ThreadPoolExecutor(200) as pool:
+    assert list(pool.map(get, range(200))) == [200] * 200
+EOF
+COLD_LOADS=$(($(loads) - before))
+
+step "waiting for the outboxes and the queues to drain"
+sql() { mariadb -h127.0.0.1 -uroot -N -e "$1"; }
+tenant_sql() { # query: its rows from every tenant's database
+    local tenant
+    for tenant in "${TENANTS[@]}"; do sql "USE \`${NAMES}_t_$tenant\`; $1"; done
+}
+queued() {
+    local port
+    for port in "${WORKERS[@]}"; do
+        curl -sf "http://127.0.0.1:$port/metrics" | awk '/^queue_jobs\{/ { s += $2 } END { print s + 0 }'
+    done | awk '{ s += $1 } END { print s + 0 }'
+}
+for ((i = 0; i < 120; i++)); do
+    unsent="$(tenant_sql 'SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL' | awk '{ s += $1 } END { print s + 0 }')"
+    notices="$(grep -c '^policy-bound ' "$WORK/partner.calls" || true)"
+    policies="$(tenant_sql 'SELECT COUNT(*) FROM policies' | awk '{ s += $1 } END { print s + 0 }')"
+    [[ "$unsent" == 0 && "$notices" -ge "$policies" && "$(queued)" == 0 ]] && break
+    sleep 0.5
+done
+# The workers recount their queues every 5 s, and telemetry leaves in batches: both settle.
+sleep 6
+tenant_sql 'SELECT id FROM outbox' >"$WORK/outbox.ids"
+tenant_sql 'SELECT id FROM policies' >"$WORK/policies.ids"
+FAILED_JOBS="$(sql "SELECT COUNT(*) FROM \`${NAMES}_landlord\`.failed_jobs")"
+QUEUED="$(queued)"
+"$EXAMPLES/kafka_events" "$KAFKA" "$(IFS=,; echo "${TOPICS[*]}")" 5 >"$WORK/kafka.ids"
+
+step "telemetry: the drop counters"
+DROPPED=0
+for port in "${SERVE[@]}" "${WORKERS[@]}"; do
+    DROPPED=$((DROPPED + $(metric_sum "http://127.0.0.1:$port" telemetry_dropped_total)))
+done
+SINK="$(curl -sf "http://127.0.0.1:$LOKI_PORT/stats")"
+
+python3 loadtests/cluster/check.py "$WORK" "$COLD_LOADS" "$FAILED_JOBS" "$QUEUED" "$DROPPED" "$SINK" "${K6_EXIT:-0}"
