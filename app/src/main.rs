@@ -22,14 +22,17 @@ fn main() -> ExitCode {
 /// glibc gives each thread that contends for malloc an arena of its own, up to 8 per core, and
 /// keeps what each has freed. The runtime's workers and sqlx's SQLite threads (one per
 /// connection) would each hold one: two cut resident memory by about a tenth (P8) with no
-/// measurable cost to throughput. `MALLOC_ARENA_MAX`, if set, still decides.
+/// measurable cost to throughput. `MALLOC_ARENA_MAX` decides, read here rather than by glibc
+/// so that a value in `.env` counts too.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter, under glibc's own lock; a refused
-        // one is ignored (it returns 0). Called before the runtime's threads start.
-        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
-    }
+    let arenas = std::env::var("MALLOC_ARENA_MAX")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .unwrap_or(2);
+    // SAFETY: mallopt only sets an allocator parameter, under glibc's own lock; a refused
+    // value is ignored (it returns 0). Called before the runtime's threads start.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
