@@ -44,9 +44,20 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 TENANTS=(acme globex initech)
 
 step "a 3-node Redis Cluster"
+# A cluster node also listens on its port + 10000 (the cluster bus): both must be free ports.
+cluster_port() {
+    python3 -c 'import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    if port < 55000:
+        try:
+            socket.socket().bind(("127.0.0.1", port + 10000)); print(port); break
+        except OSError:
+            pass'
+}
 NODES=()
 for i in 1 2 3; do
-    port="$(free_port)"
+    port="$(cluster_port)"
     mkdir -p "$WORK/redis-$i"
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK/redis-$i" \
         --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
@@ -55,7 +66,8 @@ for i in 1 2 3; do
     NODES+=("$port")
 done
 for port in "${NODES[@]}"; do
-    for ((i = 0; i < 100; i++)); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    for ((i = 0; i < 100; i++)); do redis-cli -p "$port" ping >/dev/null 2>&1 && continue 2; sleep 0.05; done
+    die "the Redis node on $port did not start: $(tail -n 5 "$WORK"/redis-*/log)"
 done
 redis-cli --cluster create "${NODES[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >"$WORK/cluster-create.log" 2>&1 \
     || die "redis-cli --cluster create: $(cat "$WORK/cluster-create.log")"

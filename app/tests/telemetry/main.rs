@@ -189,8 +189,12 @@ async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
             .iter()
             .find(|s| hex::encode(&s.trace_id) == trace && s.kind == 2)
             .unwrap_or_else(|| {
+                let got: Vec<String> = spans
+                    .iter()
+                    .map(|s| format!("{} {} (kind {})", hex::encode(&s.trace_id), s.name, s.kind))
+                    .collect();
                 panic!(
-                    "{kind}: no span of trace {trace} among {} received",
+                    "{kind}: no server span of trace {trace} among {} received: {got:#?}",
                     spans.len()
                 )
             });
