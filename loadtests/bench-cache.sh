@@ -78,31 +78,7 @@ S100="$(statements 100)"
 
 step "200 concurrent requests on a cold policy, over three replicas"
 COLD=()
-for ((round = 1; round <= ROUNDS; round++)); do
-    cold="$(seed_policies "http://127.0.0.1:${REPLICAS[0]}" 1)"
-    before=0
-    for port in "${REPLICAS[@]}"; do
-        before=$((before + $(metric_sum "http://127.0.0.1:$port" cache_load_duration_seconds_count)))
-    done
-    python3 - "$cold" "${REPLICAS[@]}" <<'EOF'
-import sys, urllib.request
-from concurrent.futures import ThreadPoolExecutor
-policy, ports = sys.argv[1], sys.argv[2:]
-headers = {"X-Consumer-ID": "bench", "X-Authenticated-Userid": "bench", "X-Consumer-Custom-ID": "bench"}
-def get(i):
-    url = f"http://127.0.0.1:{ports[i % len(ports)]}/v1/policies/{policy}"
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
-        return r.status
-with ThreadPoolExecutor(200) as pool:
-    statuses = list(pool.map(get, range(200)))
-assert statuses == [200] * 200, statuses
-EOF
-    after=0
-    for port in "${REPLICAS[@]}"; do
-        after=$((after + $(metric_sum "http://127.0.0.1:$port" cache_load_duration_seconds_count)))
-    done
-    COLD+=("$((after - before))")
-done
+for ((round = 1; round <= ROUNDS; round++)); do COLD+=("$(cold_loads bench "${REPLICAS[@]}")"); done
 
 step "L2 hit against a raw Redis GET"
 l2="$(taskset -c "$OTHER_CPUS" "$BENCH_L2" "$REDIS" 5000 2>/dev/null)"

@@ -117,29 +117,7 @@ step "k6: load.js at $RATE journeys/s for $DURATION over the 3 replicas"
     SUMMARY="$WORK/k6.json" "$K6" run --no-usage-report -q load.js >&2) || K6_EXIT=$?
 
 step "200 concurrent requests on a cold policy over the 3 replicas"
-loads() {
-    local port total=0
-    for port in "${SERVE[@]}"; do
-        total=$((total + $(metric_sum "http://127.0.0.1:$port" cache_load_duration_seconds_count)))
-    done
-    echo "$total"
-}
-HEADERS=(-H "X-Consumer-ID: acme" -H "X-Authenticated-Userid: acme" -H "X-Consumer-Custom-ID: acme")
-cold="$(TENANT=acme seed_policies "http://127.0.0.1:${SERVE[0]}" 1)"
-before="$(loads)"
-python3 - "$cold" "${SERVE[@]}" <<'EOF'
-import sys, urllib.request
-from concurrent.futures import ThreadPoolExecutor
-policy, ports = sys.argv[1], sys.argv[2:]
-headers = {"X-Consumer-ID": "acme", "X-Authenticated-Userid": "acme", "X-Consumer-Custom-ID": "acme"}
-def get(i):
-    url = f"http://127.0.0.1:{ports[i % len(ports)]}/v1/policies/{policy}"
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
-        return r.status
-with ThreadPoolExecutor(200) as pool:
-    assert list(pool.map(get, range(200))) == [200] * 200
-EOF
-COLD_LOADS=$(($(loads) - before))
+COLD_LOADS="$(cold_loads acme "${SERVE[@]}")"
 
 step "waiting for the outboxes and the queues to drain"
 sql() { mariadb -h127.0.0.1 -uroot -N -e "$1"; }

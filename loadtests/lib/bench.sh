@@ -75,6 +75,34 @@ seed_policies() { # base count
     python3 "$(dirname "${BASH_SOURCE[0]}")/seed.py" "$1" "$2"
 }
 
+# P5: database loads (cache loads, summed over the replicas on PORTs) for 200 concurrent GETs of
+# a policy just bound through the first, spread over the replicas in turn, as TENANT.
+cold_loads() { # tenant port…
+    local tenant="$1" policy before=0 after=0 port
+    shift
+    policy="$(TENANT="$tenant" seed_policies "http://127.0.0.1:$1" 1)"
+    for port in "$@"; do
+        before=$((before + $(metric_sum "http://127.0.0.1:$port" cache_load_duration_seconds_count)))
+    done
+    python3 - "$tenant" "$policy" "$@" <<'EOF'
+import sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+tenant, policy, ports = sys.argv[1], sys.argv[2], sys.argv[3:]
+headers = {"X-Consumer-ID": tenant, "X-Authenticated-Userid": tenant, "X-Consumer-Custom-ID": tenant}
+def get(i):
+    url = f"http://127.0.0.1:{ports[i % len(ports)]}/v1/policies/{policy}"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+        return r.status
+with ThreadPoolExecutor(200) as pool:
+    statuses = list(pool.map(get, range(200)))
+assert statuses == [200] * 200, statuses
+EOF
+    for port in "$@"; do
+        after=$((after + $(metric_sum "http://127.0.0.1:$port" cache_load_duration_seconds_count)))
+    done
+    echo $((after - before))
+}
+
 # Requests per second of a DURATION-long wrk run on URL (after a second's warm-up), wrk pinned to
 # OTHER_CPUS; any non-2xx or socket error ends the bench.
 wrk_rate() { # url
