@@ -74,7 +74,7 @@ export function journey(reads = 3) {
   call('POST', '/v1/payments', 'POST /v1/payments', tenant, {
     policy_id: policy.id, amount_minor: 45000, currency: 'EUR', method: 'card',
   });
-  staleReads.add(0);
+  staleReads.add(0); // a sample, so the threshold holds a series even before the first pair
   for (let i = 0; i < reads; i++) {
     const read = call('GET', `/v1/policies/${policy.id}`, 'GET /v1/policies/{id}', tenant);
     if (activated && read) {
