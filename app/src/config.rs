@@ -144,22 +144,8 @@ pub struct Config {
     #[arg(long, env = "OUTBOX_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub outbox_sweep_secs: u64,
 
-    /// The Pusher app key clients connect with (`/app/{key}`; laravel-echo's `key`).
-    #[arg(long, env = "BROADCAST_APP_KEY", default_value = "policy-service")]
-    pub broadcast_app_key: String,
-
-    /// The secret that signs private-channel subscriptions (`POST /broadcasting/auth`). Every
-    /// instance needs the same one. Unset: a random one per process (one instance only).
-    #[arg(long, env = "BROADCAST_APP_SECRET", hide_env_values = true)]
-    pub broadcast_app_secret: Option<SecretString>,
-
-    /// Pusher sockets and event streams one instance holds open at most; more are refused.
-    #[arg(long, env = "BROADCAST_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub broadcast_max_connections: u64,
-
-    /// Broadcasts kept per channel (in Redis Streams, or in memory without Redis).
-    #[arg(long, env = "BROADCAST_HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub broadcast_history: u64,
+    #[command(flatten)]
+    pub broadcast: crate::broadcast::settings::BroadcastConfig,
 
     /// What every queue key in Redis starts with: `<prefix>{tenant}_default`, `…_high`.
     #[arg(long, env = "QUEUE_PREFIX", default_value = "policy_service_queues:")]
@@ -197,19 +183,8 @@ pub struct Config {
     #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
     pub outbox_retention_hours: u64,
 
-    /// Seconds a client has to send a whole request head, from its first byte (or from
-    /// connecting); then the connection is closed.
-    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub http_header_read_timeout_secs: u64,
-
-    /// Seconds an idle kept-alive connection stays open. Keep it above the mesh's upstream
-    /// idle timeout.
-    #[arg(long, env = "HTTP_KEEP_ALIVE_SECS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
-    pub http_keep_alive_secs: u64,
-
-    /// Client connections open at once; more wait in the listen backlog.
-    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
-    pub http_max_connections: u64,
+    #[command(flatten)]
+    pub http: crate::server::settings::HttpConfig,
 
     /// What every cache key in Redis starts with, so services can share a Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "policy_service_cache:")]
@@ -431,14 +406,6 @@ impl DatabaseConfig {
 }
 
 impl Config {
-    pub fn http_limits(&self) -> crate::server::Limits {
-        crate::server::Limits {
-            header_read: Duration::from_secs(self.http_header_read_timeout_secs),
-            keep_alive: Duration::from_secs(self.http_keep_alive_secs),
-            max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
-        }
-    }
-
     pub fn expiry_sweep(&self) -> Duration {
         Duration::from_secs(self.expiry_sweep_secs.max(1))
     }

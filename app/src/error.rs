@@ -49,6 +49,13 @@ pub enum Error {
     #[error("Idempotency-Key was already used with a different request")]
     IdempotencyMismatch,
 
+    /// 429 with `Retry-After`: the caller holds as many of `what` as it may at once.
+    #[error("too many {what} open at once; retry in {} s", retry_after.as_secs().max(1))]
+    TooMany {
+        what: String,
+        retry_after: std::time::Duration,
+    },
+
     /// 503: a dependency is down (readiness, pool exhausted).
     #[error("{0}")]
     Unavailable(String),
@@ -117,7 +124,9 @@ impl Error {
     /// The seconds a 503 asks the client to wait (`Retry-After`), when known.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Error::CircuitOpen { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+            Error::CircuitOpen { retry_after, .. } | Error::TooMany { retry_after, .. } => {
+                Some(retry_after.as_secs().max(1))
+            }
             _ => None,
         }
     }
@@ -132,6 +141,7 @@ impl Error {
             Error::PayloadTooLarge(_) => 413,
             Error::UnsupportedMediaType { .. } => 415,
             Error::Validation { .. } | Error::IdempotencyMismatch => 422,
+            Error::TooMany { .. } => 429,
             Error::Unavailable(_) | Error::CircuitOpen { .. } => 503,
             Error::Config(_) | Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => 500,
         }

@@ -110,6 +110,9 @@ impl Application {
             draining.draining.store(true, Ordering::Relaxed);
             tracing::info!(seconds = draining.config.shutdown_drain_secs, "draining");
             tokio::time::sleep(draining.config.shutdown_drain()).await;
+            // Streams and sockets end as the server stops accepting: their clients resume on
+            // another replica, which the load balancer sends them to by now.
+            draining.broadcasts.close();
         };
         let (stop_admin, admin_stops) = tokio::sync::oneshot::channel::<()>();
         let admin = self.admin.map(|(acceptor, _)| {
@@ -131,11 +134,14 @@ impl Application {
         server::serve(
             self.acceptor,
             routes(state.clone()),
-            state.config.http_limits(),
+            state.config.http.limits(),
+            probes(&state),
             drained,
             state.config.shutdown_grace(),
         )
         .await;
+        // Their last frames (a stream's end, a socket's close) written before the process goes.
+        state.broadcasts.closed(Duration::from_secs(2)).await;
         stop_admin.send(()).ok();
         if let Some(admin) = admin
             && let Ok(Err(e)) = admin.await
@@ -194,17 +200,17 @@ pub async fn open_state(config: Config) -> Result<AppState> {
     );
     let broadcasts = Arc::new(Broadcasts::new(
         kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
-        usize::try_from(config.broadcast_history).unwrap_or(1000),
-        usize::try_from(config.broadcast_max_connections).unwrap_or(usize::MAX),
+        usize::try_from(config.broadcast.broadcast_history).unwrap_or(1000),
+        config.broadcast.caps(),
     ));
     let production = config.app_env == AppEnv::Production;
     let secret = given_or_random(
-        &config.broadcast_app_secret,
+        &config.broadcast.broadcast_app_secret,
         production,
         "BROADCAST_APP_SECRET is not set: a random one signs this process's private channels, \
          so a client authorised by another instance cannot subscribe here",
     );
-    let signer = Signer::new(&config.broadcast_app_key, secret);
+    let signer = Signer::new(&config.broadcast.broadcast_app_key, secret);
     let events = Events::new(&config, broadcasts.clone())?;
     let jobs = Arc::new(Jobs::new(&config, kv.clone()));
     let url_key = given_or_random(
@@ -308,6 +314,19 @@ pub fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
     telemetry::metrics::Exposition::collecting(move || {
         observability::pools::collect(&state.tenancy)
     })
+}
+
+/// What is answered past `HTTP_MAX_CONNECTIONS`: the probes, and `/metrics` when it is on the
+/// API port (a full pod is when its metrics matter most).
+fn probes(state: &AppState) -> server::Probes {
+    let mut paths = vec!["/health/live", "/health/ready"];
+    if state.config.metrics_port.is_none() {
+        paths.push("/metrics");
+    }
+    server::Probes {
+        paths,
+        overloaded: problem::overloaded,
+    }
 }
 
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {

@@ -93,7 +93,9 @@ DASHBOARDS = {
                   "1 spends the budget exactly over 30 days; 14.4 over 1h pages."),
             row("Connections"),
             panel("Open connections", [q("sum(http_server_connections)", "open")]),
-            panel("Connections closed by reason", [q(f"sum by (reason) (rate(http_server_connections_closed_total[{RATE}]))", "{{reason}}")], "ops"),
+            panel("Connections closed by reason", [q(f"sum by (reason) (rate(http_server_connections_closed_total[{RATE}]))", "{{reason}}")], "ops",
+                  "header_timeout and idle: clients that left a connection hanging; slow_client: below HTTP_MIN_DATA_RATE while the service waited on it; "
+                  "overloaded: past HTTP_MAX_CONNECTIONS, a request that is not a probe, answered 503 (the pod is full: scale out)."),
         ],
     ),
     "tenants": (
@@ -218,10 +220,12 @@ DASHBOARDS = {
             panel("Delivered to sockets", [q(f"sum(rate(broadcast_deliveries_total[{RATE}])) or vector(0)", "delivered")], "ops"),
             panel("Connections and subscriptions", [q("sum by (protocol) (broadcast_connections)", "{{protocol}} connections"),
                                                     q("sum(broadcast_subscriptions)", "subscriptions")]),
-            panel("Refused and dropped", [q(f"sum by (reason) (rate(broadcast_auth_refusals_total[{RATE}])) or vector(0)", "refused: {{reason}}"),
-                                          q(f"sum(rate(broadcast_slow_disconnects_total[{RATE}])) or vector(0)", "too slow: closed"),
-                                          q(f"sum(rate(broadcast_refused_connections_total[{RATE}])) or vector(0)", "over capacity")], "ops",
-                  "Refused: another tenant's channel (forbidden), a bad signature, an unknown channel or app key."),
+            panel("Refused and closed", [q(f"sum by (reason) (rate(broadcast_auth_refusals_total[{RATE}])) or vector(0)", "refused: {{reason}}"),
+                                         q(f"sum by (reason) (rate(broadcast_disconnects_total[{RATE}])) or vector(0)", "closed: {{reason}}"),
+                                         q(f"sum by (limit) (rate(broadcast_refused_connections_total[{RATE}])) or vector(0)", "at cap: {{limit}}")], "ops",
+                  "Refused: another tenant's channel (forbidden), a bad signature, an unknown channel or app key. Closed by the service: too_slow (behind its broadcasts), "
+                  "unread (a write that did not go out), too_large (1009), no_pong, refused (ten refusals), flood (frames too fast), shutdown. "
+                  "At cap: sockets (BROADCAST_MAX_CONNECTIONS), streams (BROADCAST_MAX_STREAMS), tenant_streams (BROADCAST_MAX_TENANT_STREAMS)."),
             panel("Fan-out lag (p50, p95, p99)", [q(f"histogram_quantile({p}, sum by (le) (rate(broadcast_fanout_lag_seconds_bucket[{RATE}])))", f"p{int(p * 100)}", True) for p in (0.5, 0.95, 0.99)], "s",
                   "From a broadcast's append to its delivery by an instance with subscribers."),
         ],

@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod propagation;
 pub mod routes;
 mod stdout;
+pub mod throttle;
 mod traces;
 
 use std::{fmt, str::FromStr, time::Duration};

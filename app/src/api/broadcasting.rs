@@ -16,8 +16,9 @@ use serde::Deserialize;
 
 use super::{
     ApiTags,
-    errors::{FORM, Problems},
+    errors::{FORM, LIMITED, Problems},
     form::FormBody,
+    headers,
 };
 use crate::{
     broadcast::{
@@ -141,7 +142,11 @@ impl BroadcastingApi {
     /// The broadcasts of the Pusher socket, for clients that are not Pusher clients. Each event's
     /// `id` is a cursor: reconnect with it as `Last-Event-ID` and the events missed meanwhile come
     /// first (from the last `BROADCAST_HISTORY` of each channel), none twice. The stream stays
-    /// open; a comment every 15 s keeps it alive. 403 when a channel is another tenant's.
+    /// open; a comment every 15 s keeps it alive. 403 when a channel is another tenant's. A
+    /// tenant holds at most BROADCAST_MAX_TENANT_STREAMS streams on one instance (then 429),
+    /// an instance BROADCAST_MAX_STREAMS (then 503). Channel names come back canonical (policy
+    /// ids lower-case). When the instance shuts down the stream ends: reconnect with
+    /// `Last-Event-ID`.
     #[oai(
         path = "/v1/events/stream",
         method = "get",
@@ -161,7 +166,9 @@ impl BroadcastingApi {
         /// The `id` of the last event received, to resume after it.
         #[oai(name = "Last-Event-ID", validator(max_length = 4000))]
         last_event_id: Header<Option<String>>,
-    ) -> Result<EventStream<BoxStream<'static, ChannelEvent>>, Problems<0>> {
+        req: &poem::Request,
+    ) -> Result<EventStream<BoxStream<'static, ChannelEvent>>, Problems<{ LIMITED }>> {
+        headers::readable(req, "Last-Event-ID")?;
         let mut wires = Vec::new();
         for name in channels.0.split(',') {
             let wire = if name.starts_with("private-") {
@@ -169,6 +176,7 @@ impl BroadcastingApi {
             } else {
                 format!("private-{name}")
             };
+            // `channel.wire()` is the canonical name (a policy id lower-case).
             let channel = Channel::parse(&wire).ok_or_else(|| {
                 Error::bad_request(
                     Some("channels"),
@@ -178,8 +186,8 @@ impl BroadcastingApi {
             if !allowed(&ctx, &channel).await? {
                 return Err(refused(&ctx, name).into());
             }
-            if !wires.contains(&wire) {
-                wires.push(wire);
+            if !wires.contains(&channel.wire()) {
+                wires.push(channel.wire());
             }
         }
         if wires.len() > sse::MAX_CHANNELS {
@@ -189,7 +197,9 @@ impl BroadcastingApi {
             )
             .into());
         }
-        let items = sse::open(state.broadcasts.clone(), wires, last_event_id.0.as_deref()).await?;
+        let tenant = &ctx.tenant.slug;
+        let last = last_event_id.0.as_deref();
+        let items = sse::open(state.broadcasts.clone(), tenant, wires, last).await?;
         let events = items.map(|item| ChannelEvent {
             channel: item.message.channel.clone(),
             event: item.message.event.clone(),

@@ -24,6 +24,7 @@ use super::{
 use crate::{
     domain::{
         document::{ContentType, Document},
+        filename,
         scalars::Id,
     },
     gateway::TenantCtx,
@@ -229,7 +230,7 @@ impl IntoResponse for Content {
                 Response::builder()
                     .content_type(d.document.content_type.as_str())
                     .header("Content-Length", d.length)
-                    .header("Content-Disposition", disposition(&d.document.filename))
+                    .header("Content-Disposition", disposition(&d.document))
                     .header("Repr-Digest", format!("sha-256=:{digest}:"))
                     .header("Cache-Control", "private, no-store")
                     .header("X-Content-Type-Options", "nosniff")
@@ -239,8 +240,15 @@ impl IntoResponse for Content {
     }
 }
 
-/// `attachment`, with the name as ASCII and as UTF-8 (RFC 6266).
-fn disposition(filename: &str) -> String {
+/// `attachment`, with the name as ASCII and as UTF-8 (RFC 6266). The name was made safe when it
+/// was stored (`filename::safe`); made so again here for rows an older release stored.
+fn disposition(document: &Document) -> String {
+    let content = ContentType::from_mime(&document.content_type);
+    let filename = match content {
+        Some(content) => filename::safe(Some(&document.filename), content),
+        None => document.filename.clone(),
+    };
+    let filename = filename.as_str();
     let ascii: String = filename
         .chars()
         .map(|c| {

@@ -24,11 +24,13 @@ pub const FORM: u16 = 8;
 /// It reads an upload (`multipart/form-data`): too large, not multipart or a file of a type
 /// not taken, a field.
 pub const UPLOAD: u16 = 16;
+/// It holds something open (an event stream) of which a tenant may have only so many.
+pub const LIMITED: u16 = 32;
 
 /// Every error status the API documents: the bit that lists it (0: every `/v1` operation), what
 /// it means, and an error of that status, rendered as the example shown with it.
 #[allow(clippy::type_complexity)]
-const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 15] = [
+const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 16] = [
     (
         400,
         0,
@@ -162,6 +164,19 @@ const DOCUMENTED: [(u16, u16, &str, fn() -> poem::Error); 15] = [
         },
     ),
     (
+        429,
+        LIMITED,
+        "The caller's tenant holds as many of these open as it may (event streams: \
+         BROADCAST_MAX_TENANT_STREAMS on this instance); `Retry-After` gives the seconds to wait.",
+        || {
+            Error::TooMany {
+                what: "event streams of this tenant".into(),
+                retry_after: std::time::Duration::from_secs(5),
+            }
+            .into()
+        },
+    ),
+    (
         503,
         0,
         "A dependency (the database, the document store, a partner) is unavailable or busy; \
@@ -218,7 +233,7 @@ impl<const S: u16> ApiResponse for Problems<S> {
                         content_type: CONTENT_TYPE,
                         schema: Problem::schema_ref(),
                     }],
-                    headers: if *status == 503 {
+                    headers: if matches!(*status, 429 | 503) {
                         vec![MetaHeader {
                             name: "Retry-After".into(),
                             description: Some(

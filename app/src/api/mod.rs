@@ -8,6 +8,8 @@ mod claims;
 mod documents;
 pub mod errors;
 mod form;
+mod framing;
+mod headers;
 mod health;
 mod insureds;
 mod links;

@@ -13,7 +13,7 @@ use super::{
     ApiTags,
     body::JsonBody,
     errors::{BODY, CONFLICT, NOT_FOUND, Problems},
-    page,
+    headers, page,
     rendered::Rendered,
 };
 use crate::{
@@ -105,7 +105,9 @@ impl PoliciesApi {
         )]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<BindQuote>,
+        req: &poem::Request,
     ) -> Result<BindResponse, Problems<{ NOT_FOUND | CONFLICT | BODY }>> {
+        headers::readable(req, "Idempotency-Key")?;
         let quote_id = id.0.into_string();
         let idem = idempotency_key
             .0

@@ -104,6 +104,7 @@ impl From<&Error> for Problem {
             Error::Forbidden(_) => Problem::new(status, "forbidden", err.to_string()),
             Error::NotFound(_) => Problem::new(status, "not-found", err.to_string()),
             Error::PayloadTooLarge(_) => Problem::new(status, "about:blank", err.to_string()),
+            Error::TooMany { .. } => Problem::new(status, "too-many", err.to_string()),
             Error::Unavailable(_) | Error::CircuitOpen { .. } => {
                 Problem::new(status, "unavailable", err.to_string())
             }
@@ -155,6 +156,20 @@ pub async fn catch<E: Endpoint>(
         resp.headers_mut().insert(header::ALLOW, allow);
     }
     Ok(resp)
+}
+
+/// What the server's probe lane answers a request that is not a probe, when every
+/// `HTTP_MAX_CONNECTIONS` slot is taken: 503, come back in a second (or elsewhere).
+pub fn overloaded() -> Response {
+    let mut resp = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "this instance is serving all the connections it takes; retry",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+    resp
 }
 
 /// A 503 that knows when to come back says so (RFC 9110 `Retry-After`, in seconds).

@@ -2,13 +2,20 @@
 //!
 //! poem-openapi's own multipart payload reads every part before the handler runs, with no
 //! limit. This one keeps the derived schema for the document (so generated clients get the
-//! form) but reads the parts itself: the file goes straight to a spool file (`documents::spool`)
-//! and stops at DOCUMENTS_MAX_BYTES with 413; the small fields are read to a few bytes at most;
-//! an unknown, repeated or missing field is 422 naming it.
+//! form) but reads the parts itself, with multer:
+//! - the file goes straight to a spool file (`documents::spool`) and stops at
+//!   DOCUMENTS_MAX_BYTES with 413;
+//! - `type` and `visibility` are read whole, to `MAX_CHOICE` bytes (more is 422), and must be
+//!   exactly one of their values;
+//! - the framing around the parts (the preamble, each part's header block) is bounded by
+//!   `framing` to `MAX_PART_HEADER` bytes, so memory stays flat whatever the body;
+//! - an unknown, repeated or missing field is 422 naming it.
 
 use std::sync::Arc;
 
-use poem::{FromRequest, Request, RequestBody, web::Multipart};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use poem::{Request, RequestBody};
 use poem_openapi::{
     Multipart, impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
@@ -16,8 +23,8 @@ use poem_openapi::{
     types::multipart::Upload,
 };
 use serde::de::DeserializeOwned;
-use tokio::io::AsyncReadExt;
 
+use super::framing::{Framed, FramingTooLarge};
 use crate::{
     documents::spool::{Spooled, spool},
     domain::document::{DocumentType, Visibility},
@@ -72,23 +79,26 @@ impl ParsePayload for UploadForm {
             .data::<Arc<AppState>>()
             .ok_or_else(|| Error::Internal("no state".into()))?;
         let config = &state.documents.config;
-        let malformed = |e: poem::error::ParseMultipartError| {
-            Error::bad_request(None, format!("malformed multipart body: {e}"))
-        };
-        let mut multipart = Multipart::from_request(req, body).await?;
+        let boundary = req
+            .header(http::header::CONTENT_TYPE)
+            .and_then(|t| multer::parse_boundary(t).ok())
+            .ok_or_else(|| Error::bad_request(None, "a multipart body needs a boundary"))?;
+        let framed = Framed::new(body.take()?.into_bytes_stream(), &boundary, MAX_PART_HEADER);
+        let limits = multer::SizeLimit::new()
+            .for_field("type", MAX_CHOICE)
+            .for_field("visibility", MAX_CHOICE);
+        let constraints = multer::Constraints::new().size_limit(limits);
+        let mut multipart = multer::Multipart::with_constraints(framed, boundary, constraints);
         let (mut file, mut kind, mut visibility) = (None, None, None);
-        while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        while let Some(field) = multipart.next_field().await.map_err(refused)? {
             let name = field.name().unwrap_or_default().to_owned();
             match name.as_str() {
                 "file" if file.is_none() => {
-                    let declared = field.content_type().map(str::to_owned);
+                    let declared = field.content_type().map(ToString::to_string);
                     let filename = field.file_name().map(str::to_owned);
-                    let spooled = spool(
-                        field.into_async_read(),
-                        &config.spool_dir(),
-                        config.documents_max_bytes,
-                    )
-                    .await?;
+                    let bytes = field.map(|chunk| chunk.map_err(refused));
+                    let spooled =
+                        spool(bytes, &config.spool_dir(), config.documents_max_bytes).await?;
                     file = Some((spooled, declared, filename));
                 }
                 "type" if kind.is_none() => kind = Some(choice(&name, field).await?),
@@ -115,15 +125,54 @@ impl ParsePayload for UploadForm {
 
 impl_apirequest_for_payload!(UploadForm);
 
-/// A small field naming one of an enum's values (read to 64 bytes at most).
-async fn choice<T: DeserializeOwned>(name: &str, field: poem::web::Field) -> Result<T, Error> {
-    let mut text = String::new();
-    field
-        .into_async_read()
-        .take(64)
-        .read_to_string(&mut text)
-        .await
-        .map_err(|e| Error::validation(name, format!("not text: {e}")))?;
-    serde_json::from_value(serde_json::Value::String(text.trim().to_owned()))
+/// The longest a part's header block (or the preamble) may be. A browser's or a client
+/// library's is a `Content-Disposition` and a `Content-Type`: a few hundred bytes.
+const MAX_PART_HEADER: usize = 8 * 1024;
+
+/// The longest `type` or `visibility`: longer than any of their values.
+const MAX_CHOICE: u64 = 32;
+
+/// A small field naming one of an enum's values, exactly (read whole, at most `MAX_CHOICE`
+/// bytes).
+async fn choice<T: DeserializeOwned>(
+    name: &str,
+    field: impl Stream<Item = Result<Bytes, multer::Error>> + Unpin,
+) -> Result<T, Error> {
+    let mut text = Vec::new();
+    let mut field = field;
+    while let Some(chunk) = field.next().await {
+        match chunk {
+            Ok(chunk) => text.extend_from_slice(&chunk),
+            Err(multer::Error::FieldSizeExceeded { .. }) => {
+                return Err(Error::validation(
+                    name,
+                    format!("longer than any of its values ({MAX_CHOICE} bytes)"),
+                ));
+            }
+            Err(e) => return Err(refused(e)),
+        }
+    }
+    let text = String::from_utf8(text).map_err(|_| Error::validation(name, "not UTF-8 text"))?;
+    serde_json::from_value(serde_json::Value::String(text))
         .map_err(|e| Error::validation(name, e.to_string()))
+}
+
+/// What a multipart body that multer could not read gets: the framing cap, a body cut off, or
+/// a malformed body, each a 400.
+fn refused(e: multer::Error) -> Error {
+    let detail = match &e {
+        multer::Error::StreamReadFailed(cause)
+            if cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.is::<FramingTooLarge>()) =>
+        {
+            format!(
+                "malformed multipart body: a part's header block (or the preamble) is longer than {MAX_PART_HEADER} bytes"
+            )
+        }
+        multer::Error::StreamReadFailed(cause) => format!("the upload was cut off: {cause}"),
+        other => format!("malformed multipart body: {other}"),
+    };
+    Error::bad_request(None, detail)
 }

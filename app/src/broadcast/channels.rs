@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::event::Event;
+use crate::domain::{event::Event, scalars::Id};
 
 /// The longest channel name accepted (Pusher's limit is 164 characters).
 pub const MAX_NAME: usize = 164;
@@ -19,7 +19,9 @@ pub enum Channel {
 
 impl Channel {
     /// Reads a wire name, `private-tenant.acme` or `private-policy.<id>`; `None` for anything
-    /// else (including public and presence channels, which this service has none of).
+    /// else (including public and presence channels, which this service has none of). A policy
+    /// id is a UUID in either case, kept lower-case as every id is: broadcasts go to the
+    /// lower-case name, so a client that wrote the id in capitals still hears them.
     pub fn parse(wire: &str) -> Option<Channel> {
         if wire.len() > MAX_NAME {
             return None;
@@ -33,8 +35,8 @@ impl Channel {
         if let Some(slug) = name.strip_prefix("tenant.") {
             return ok(slug).then(|| Channel::Tenant(slug.to_owned()));
         }
-        let id = name.strip_prefix("policy.")?;
-        ok(id).then(|| Channel::Policy(id.to_owned()))
+        let id: Id = name.strip_prefix("policy.")?.parse().ok()?;
+        Some(Channel::Policy(id.into_string()))
     }
 
     /// The wire name.
@@ -94,9 +96,14 @@ mod tests {
             Channel::parse("private-tenant.acme"),
             Some(Channel::Tenant("acme".into()))
         );
+        let id = "0192f4a0-7b8e-7c3d-9a4f-1b2c3d4e5f60";
+        let policy = Some(Channel::Policy(id.into()));
+        assert_eq!(Channel::parse(&format!("private-policy.{id}")), policy);
+        let shouted = format!("private-policy.{}", id.to_uppercase());
+        assert_eq!(Channel::parse(&shouted), policy, "ids are kept lower-case");
         assert_eq!(
-            Channel::parse("private-policy.0199-ab"),
-            Some(Channel::Policy("0199-ab".into()))
+            policy.map(|c| c.wire()),
+            Some(format!("private-policy.{id}"))
         );
         for bad in [
             "tenant.acme",
@@ -105,6 +112,7 @@ mod tests {
             "private-tenant.a b",
             "private-claim.x",
             "private-tenant.acme.x",
+            "private-policy.0199-ab",
         ] {
             assert_eq!(Channel::parse(bad), None, "{bad}");
         }

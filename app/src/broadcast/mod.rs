@@ -17,9 +17,15 @@
 //!   process and the last broadcasts are kept in memory.
 //! - **Bounded**: a socket holds at most `MAX_SUBSCRIPTIONS` channels and `QUEUE` undelivered
 //!   messages; a socket that falls further behind is closed (4100), never buffered without end.
+//!   How many sockets and streams may be open is `admission`'s to say.
+//! - **Shutdown**: `close` ends every stream cleanly (its client resumes elsewhere with
+//!   `Last-Event-ID`) and closes every socket with 4200 (pusher-js reconnects at once).
 
+pub mod admission;
 pub mod channels;
 pub mod pusher;
+mod session;
+pub mod settings;
 pub mod signature;
 pub mod sse;
 
@@ -34,10 +40,11 @@ use std::{
 
 use futures::{StreamExt, future::BoxFuture};
 use redis::Script;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::{domain::event::Event, error::Result, events::publisher::EventPublisher, kv::Kv};
+use admission::{Admission, Caps};
 use channels::Channel;
 
 /// Channels one socket may join.
@@ -80,9 +87,9 @@ const LOCAL_HISTORY_FACTOR: usize = 10;
 
 pub struct Broadcasts {
     subscribers: Mutex<Subscribers>,
-    /// Sockets and streams open, and how many may be.
-    open: std::sync::atomic::AtomicUsize,
-    max_open: usize,
+    pub admission: Arc<Admission>,
+    /// True once the process is shutting down: every socket and stream ends.
+    closing: watch::Sender<bool>,
     next_socket: AtomicU64,
     redis: Option<(Arc<Kv>, String)>,
     append: Script,
@@ -94,12 +101,12 @@ pub struct Broadcasts {
 
 impl Broadcasts {
     /// With `kv`, fanned out through Redis under `prefix`.
-    pub fn new(kv: Option<(Arc<Kv>, String)>, history: usize, max_open: usize) -> Broadcasts {
+    pub fn new(kv: Option<(Arc<Kv>, String)>, history: usize, caps: Caps) -> Broadcasts {
         describe();
         Broadcasts {
             subscribers: Mutex::default(),
-            open: std::sync::atomic::AtomicUsize::new(0),
-            max_open,
+            admission: Admission::new(caps),
+            closing: watch::Sender::new(false),
             next_socket: AtomicU64::new(1),
             redis: kv,
             append: Script::new(APPEND),
@@ -115,25 +122,25 @@ impl Broadcasts {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A place for one more socket or stream, unless `BROADCAST_MAX_CONNECTIONS` are open; it is
-    /// given back when the `Opened` is dropped.
-    pub fn open(self: &Arc<Self>, protocol: &'static str) -> Option<Opened> {
-        let taken = self.open.fetch_add(1, Ordering::AcqRel);
-        if taken >= self.max_open {
-            self.open.fetch_sub(1, Ordering::AcqRel);
-            metrics::counter!("broadcast_refused_connections_total").increment(1);
-            tracing::warn!(
-                open = taken,
-                protocol,
-                "broadcast connection refused: at BROADCAST_MAX_CONNECTIONS"
-            );
-            return None;
+    /// Ends every stream and closes every socket: the process is going.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once `close` was called.
+    pub fn closing(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            closing.wait_for(|c| *c).await.ok();
         }
-        metrics::gauge!("broadcast_connections", "protocol" => protocol).increment(1.0);
-        Some(Opened {
-            broadcasts: self.clone(),
-            protocol,
-        })
+    }
+
+    /// Waits, at most `within`, for every socket and stream to be gone (after `close`).
+    pub async fn closed(&self, within: Duration) {
+        let until = tokio::time::Instant::now() + within;
+        while self.admission.open() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A new socket's id and the queue its messages arrive on.
@@ -324,7 +331,7 @@ impl Broadcasts {
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 sub.evicted.store(true, Ordering::Release);
-                metrics::counter!("broadcast_slow_disconnects_total").increment(1);
+                disconnected(Disconnect::TooSlow);
                 tracing::warn!(channel = %message.channel, "socket too slow for its broadcasts: closed");
                 metrics::gauge!("broadcast_subscriptions").decrement(1.0);
                 false
@@ -334,19 +341,6 @@ impl Broadcasts {
                 false
             }
         });
-    }
-}
-
-/// An open socket or stream, counted until dropped.
-pub struct Opened {
-    broadcasts: Arc<Broadcasts>,
-    protocol: &'static str,
-}
-
-impl Drop for Opened {
-    fn drop(&mut self) {
-        self.broadcasts.open.fetch_sub(1, Ordering::AcqRel);
-        metrics::gauge!("broadcast_connections", "protocol" => self.protocol).decrement(1.0);
     }
 }
 
@@ -411,6 +405,53 @@ pub fn spawn_listener(broadcasts: Arc<Broadcasts>) -> Option<tokio::task::JoinHa
     }))
 }
 
+/// Why the service ended a socket or a stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Disconnect {
+    /// `QUEUE` broadcasts behind (4100; a stream ends, to be resumed).
+    TooSlow,
+    /// Its writes did not go out: it does not read (what it was sent, or the pongs to its pings).
+    Unread,
+    /// A message over the size limit (1009).
+    TooLarge,
+    /// Silent, and no pong to the server's ping (4201).
+    NoPong,
+    /// Too many subscriptions refused (4009).
+    Refused,
+    /// Frames faster than a client may send them (1008).
+    Flood,
+    /// The process is shutting down (4200; a stream ends, to be resumed elsewhere).
+    Shutdown,
+}
+
+impl Disconnect {
+    const ALL: [Disconnect; 7] = [
+        Disconnect::TooSlow,
+        Disconnect::Unread,
+        Disconnect::TooLarge,
+        Disconnect::NoPong,
+        Disconnect::Refused,
+        Disconnect::Flood,
+        Disconnect::Shutdown,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Disconnect::TooSlow => "too_slow",
+            Disconnect::Unread => "unread",
+            Disconnect::TooLarge => "too_large",
+            Disconnect::NoPong => "no_pong",
+            Disconnect::Refused => "refused",
+            Disconnect::Flood => "flood",
+            Disconnect::Shutdown => "shutdown",
+        }
+    }
+}
+
+pub fn disconnected(why: Disconnect) {
+    metrics::counter!("broadcast_disconnects_total", "reason" => why.label()).increment(1);
+}
+
 fn describe() {
     metrics::describe_gauge!(
         "broadcast_subscriptions",
@@ -424,29 +465,20 @@ fn describe() {
         "broadcast_deliveries_total",
         "Broadcasts handed to a socket of this process"
     );
-    metrics::describe_gauge!(
-        "broadcast_connections",
-        "Open broadcast connections of this process, by protocol"
-    );
     metrics::describe_counter!(
         "broadcast_auth_refusals_total",
         "Subscriptions refused, by reason (app_key, channel, signature, forbidden)"
     );
     metrics::describe_counter!(
-        "broadcast_slow_disconnects_total",
-        "Sockets closed for falling too far behind their broadcasts"
+        "broadcast_disconnects_total",
+        "Sockets and streams the service ended, by reason: too_slow, unread, too_large, no_pong, refused, flood, shutdown"
     );
     metrics::gauge!("broadcast_subscriptions").set(0.0);
-    metrics::gauge!("broadcast_connections", "protocol" => "pusher").set(0.0);
-    metrics::gauge!("broadcast_connections", "protocol" => "sse").set(0.0);
     metrics::counter!("broadcast_auth_refusals_total", "reason" => "signature").absolute(0);
-    metrics::counter!("broadcast_slow_disconnects_total").absolute(0);
+    for why in Disconnect::ALL {
+        metrics::counter!("broadcast_disconnects_total", "reason" => why.label()).absolute(0);
+    }
     metrics::counter!("broadcast_deliveries_total").absolute(0);
-    metrics::counter!("broadcast_refused_connections_total").absolute(0);
-    metrics::describe_counter!(
-        "broadcast_refused_connections_total",
-        "Sockets and streams refused at BROADCAST_MAX_CONNECTIONS"
-    );
     metrics::describe_histogram!(
         "broadcast_fanout_lag_seconds",
         metrics::Unit::Seconds,

@@ -6,6 +6,10 @@
 //!
 //! The live subscription is made before the history is read, so nothing falls between the two;
 //! a live message at or before the cursor is one the history already gave, and is skipped.
+//!
+//! A stream ends cleanly (its last event complete, so the client resumes from it) when it falls
+//! too far behind, and when the process shuts down; channel names in it are canonical (policy
+//! ids lower-case), whatever case the client asked with.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -18,7 +22,7 @@ use std::{
 use futures::{Stream, stream};
 use tokio::sync::mpsc;
 
-use super::{Broadcasts, Message, position};
+use super::{Broadcasts, Disconnect, Message, admission::Refused, disconnected, position};
 use crate::error::{Error, Result};
 
 /// The most channels one stream may follow.
@@ -60,7 +64,7 @@ struct Subscription {
     broadcasts: Arc<Broadcasts>,
     socket: u64,
     channels: Vec<String>,
-    _opened: super::Opened,
+    _admitted: super::admission::Admitted,
 }
 
 impl Drop for Subscription {
@@ -73,6 +77,7 @@ impl Drop for Subscription {
 
 struct State {
     _subscription: Subscription,
+    closing: futures::future::BoxFuture<'static, ()>,
     replay: VecDeque<Arc<Message>>,
     live: mpsc::Receiver<Arc<Message>>,
     evicted: Arc<AtomicBool>,
@@ -81,15 +86,30 @@ struct State {
     order: Vec<String>,
 }
 
-/// The stream of `channels` (wire names, already authorised), resumed after `last_event_id`.
+/// How long a client refused for its tenant's cap is asked to wait.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The stream of `tenant`'s `channels` (wire names, already authorised), resumed after
+/// `last_event_id`; 503 when the instance holds all the streams it takes, 429 when the tenant
+/// holds all it may.
 pub async fn open(
     broadcasts: Arc<Broadcasts>,
+    tenant: &str,
     channels: Vec<String>,
     last_event_id: Option<&str>,
 ) -> Result<impl Stream<Item = Item> + Send + 'static> {
-    let opened = broadcasts
-        .open("sse")
-        .ok_or_else(|| Error::Unavailable("too many event streams open here; retry".into()))?;
+    let admitted = broadcasts
+        .admission
+        .stream(tenant)
+        .map_err(|why| match why {
+            Refused::TenantStreams => Error::TooMany {
+                what: "event streams of this tenant".into(),
+                retry_after: RETRY_AFTER,
+            },
+            Refused::Streams | Refused::Sockets => {
+                Error::Unavailable("too many event streams open here; retry".into())
+            }
+        })?;
     let (socket, to_me, live) = broadcasts.connect();
     let evicted = Arc::new(AtomicBool::new(false));
     for c in &channels {
@@ -99,7 +119,7 @@ pub async fn open(
         broadcasts: broadcasts.clone(),
         socket,
         channels: channels.clone(),
-        _opened: opened,
+        _admitted: admitted,
     };
     let mut cursor: HashMap<String, (u64, u64)> = last_event_id
         .map(parse_cursor)
@@ -123,6 +143,7 @@ pub async fn open(
         }
     }
     let state = State {
+        closing: Box::pin(broadcasts.closing()),
         _subscription: subscription,
         replay: missed.into(),
         live,
@@ -140,7 +161,13 @@ pub async fn open(
                         // Too slow: end it; the client resumes from its cursor.
                         return None;
                     }
-                    state.live.recv().await?
+                    tokio::select! {
+                        live = state.live.recv() => live?,
+                        _ = &mut state.closing => {
+                            disconnected(Disconnect::Shutdown);
+                            return None;
+                        }
+                    }
                 }
             };
             let at = position(&message.id);

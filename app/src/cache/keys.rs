@@ -111,20 +111,20 @@ by_id!(
     InsuredKey, Insured, Tag::Insureds, "insured"
 );
 
-/// A page of `GET /v1/policies/active`: an hour, as the seed's PolicyRepository remembers it,
-/// flushed by any change to a policy, a payment or a claim.
-pub struct ActivePageKey<'a> {
-    pub after: Option<&'a str>,
+/// The first page of `GET /v1/policies/active` at one page size: an hour, as the seed's
+/// PolicyRepository remembers it, flushed by any change to a policy, a payment or a claim. Only
+/// first pages have a key: a tenant has at most one per page size, whatever cursors it sends.
+pub struct ActivePageKey {
     pub limit: u32,
 }
 
-impl Key for ActivePageKey<'_> {
+impl Key for ActivePageKey {
     type Value = Arc<Memo<Page<ActivePolicy>>>;
     const TAGS: &'static [Tag] = &[Tag::ActivePolicies, Tag::Policies];
     const TTL: Duration = Duration::from_secs(3600);
 
     fn name(&self) -> String {
-        format!("active:{}:{}", self.after.unwrap_or("first"), self.limit)
+        format!("active:{}", self.limit)
     }
 
     fn weight(value: &Self::Value) -> u32 {

@@ -6,9 +6,11 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::{domain::document::ContentType, error::Error};
 
@@ -25,7 +27,7 @@ pub struct Spooled {
 
 /// Copies `body` into a temporary file in `dir`; more than `limit` bytes is 413.
 pub async fn spool(
-    mut body: impl AsyncRead + Unpin,
+    mut body: impl Stream<Item = Result<Bytes, Error>> + Unpin,
     dir: &Path,
     limit: u64,
 ) -> Result<Spooled, Error> {
@@ -42,26 +44,19 @@ pub async fn spool(
     let mut hasher = Sha256::new();
     let mut head = Vec::with_capacity(HEAD);
     let mut size = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = body.read(&mut buf).await.map_err(|e| {
-            Error::bad_request(Some("file"), format!("the upload was cut off: {e}"))
-        })?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
         if size > limit {
             return Err(Error::PayloadTooLarge(
                 usize::try_from(limit).unwrap_or(usize::MAX),
             ));
         }
-        let chunk = &buf[..n];
         if head.len() < HEAD {
             head.extend_from_slice(&chunk[..chunk.len().min(HEAD - head.len())]);
         }
-        hasher.update(chunk);
-        out.write_all(chunk).await?;
+        hasher.update(&chunk);
+        out.write_all(&chunk).await?;
     }
     // Not synced: a spool file does not outlive its request, so a crash loses nothing it held.
     out.flush().await?;
@@ -81,14 +76,15 @@ mod tests {
     async fn hashes_counts_and_refuses_beyond_the_limit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let body = b"%PDF-1.7\nhello".to_vec();
-        let s = spool(&body[..], dir.path(), 100).await.expect("spooled");
+        let stream = || futures::stream::iter([Ok(Bytes::from(body.clone()))]);
+        let s = spool(stream(), dir.path(), 100).await.expect("spooled");
         assert_eq!(s.size, body.len() as u64);
         assert_eq!(s.sniffed, Some(ContentType::Pdf));
         assert_eq!(s.sha256, <[u8; 32]>::from(Sha256::digest(&body)));
         let path = s.file.path().to_owned();
         drop(s);
         assert!(!path.exists(), "dropped: deleted");
-        let e = spool(&body[..], dir.path(), 5).await.err();
+        let e = spool(stream(), dir.path(), 5).await.err();
         assert!(matches!(e, Some(Error::PayloadTooLarge(5))));
         assert_eq!(
             std::fs::read_dir(dir.path()).map(|d| d.count()).ok(),

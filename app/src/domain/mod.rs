@@ -4,6 +4,7 @@
 pub mod claim;
 pub mod document;
 pub mod event;
+pub mod filename;
 pub mod insured;
 pub mod payment;
 pub mod policy;

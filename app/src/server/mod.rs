@@ -17,13 +17,30 @@
 //! service is doing, so a slow handler or a long body is never cut off as "idle". A closed
 //! connection is counted in `http_server_connections_closed_total{reason}`.
 //!
+//! - **a slow-client rule** (`HTTP_MIN_DATA_RATE`, `budget.rs`): a client the service waits on
+//!   mid-request (a body sent by the drop, a response it does not read) must keep up a rate, or
+//!   it is closed, so it cannot hold a slot for as long as it likes;
+//! - **a probe lane**: past the limit, up to `PROBE_LANE` more connections are taken in, which
+//!   answer the health probes (and `/metrics`) and give anything else 503 with `Retry-After`.
+//!   Liveness must answer however busy the pod is: a kubelet that gets no answer restarts a
+//!   pod that was only full, and the restart moves its load onto the others.
+//!
+//! Connections that no longer take requests give their slot back: WebSockets (once upgraded) and
+//! HTTP/1.1 event streams (they are answered `Connection: close`); `broadcast` caps both.
+//!
 //! Shutdown works as poem's did: on the signal, stop accepting, ask every connection to finish its
 //! in-flight requests and close, and wait for them at most the grace period.
 
+mod bodies;
+mod budget;
+pub mod settings;
 mod watch;
 
-use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, io, sync::Arc, time::Duration};
 
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, Version, header};
+use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -33,9 +50,17 @@ use poem::{
     Endpoint, IntoEndpoint,
     listener::{Acceptor, TcpAcceptor},
 };
-use tokio::sync::{Semaphore, watch as signal};
+use tokio::sync::{Semaphore, mpsc, watch as signal};
 
-use watch::{Conn, Watched};
+use bodies::{Guarded, Metered};
+use watch::{Conn, Lane, Watched};
+
+/// Connections taken in past `HTTP_MAX_CONNECTIONS` to answer probes. Probes come a few a second
+/// (the kubelet's, the mesh agent's, Prometheus) and each takes a millisecond; these are spare.
+const PROBE_LANE: usize = 32;
+
+/// At most this many "shed" lines a second: a full server sheds many connections.
+static SHED_LOG: telemetry::throttle::Throttle = telemetry::throttle::Throttle::per_second(1);
 
 /// The limits of `HTTP_*` settings.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +68,15 @@ pub struct Limits {
     pub header_read: Duration,
     pub keep_alive: Duration,
     pub max_connections: usize,
+    /// `HTTP_MIN_DATA_RATE`, bytes a second (0: off), and its grace period.
+    pub min_rate: f64,
+    pub grace: Duration,
+}
+
+/// What the probe lane answers: these paths, and for anything else `overloaded` (a 503).
+pub struct Probes {
+    pub paths: Vec<&'static str>,
+    pub overloaded: fn() -> poem::Response,
 }
 
 /// Serves `endpoint` on `acceptor` until `stop` resolves, then drains for at most `grace`.
@@ -50,6 +84,7 @@ pub async fn serve<E>(
     mut acceptor: TcpAcceptor,
     endpoint: E,
     limits: Limits,
+    probes: Probes,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) where
@@ -58,15 +93,24 @@ pub async fn serve<E>(
 {
     describe();
     let endpoint = Arc::new(endpoint.into_endpoint());
+    let probes = Arc::new(probes);
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
+    let spare = Arc::new(Semaphore::new(PROBE_LANE));
     let (draining, drain) = signal::channel(false);
+    // Every connection's task holds a sender: all dropped means all connections done.
+    let (alive, mut all_done) = mpsc::channel::<Infallible>(1);
     tokio::pin!(stop);
     loop {
-        let slot = tokio::select! {
+        let (mut slot, mut lane) = tokio::select! {
+            biased;
             _ = &mut stop => break,
             slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
+                Ok(slot) => (slot, Lane::Regular),
+                Err(_) => break,
+            },
+            slot = spare.clone().acquire_owned() => match slot {
+                Ok(slot) => (slot, Lane::Probe),
                 Err(_) => break,
             },
         };
@@ -82,32 +126,58 @@ pub async fn serve<E>(
                 }
             },
         };
+        // A slot freed while it waited: serve it as any other.
+        if lane == Lane::Probe
+            && let Ok(regular) = slots.clone().try_acquire_owned()
+        {
+            (slot, lane) = (regular, Lane::Regular);
+        }
         // With Nagle's algorithm on (poem's acceptor leaves it on), a response written in two
         // pieces (a streamed download's last chunk, held until its hash matches) waits for the
         // client's delayed ACK of the first: 40 ms on Linux, in the p99 of every download (P6).
         if let Err(e) = io.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let endpoint = endpoint.clone();
-        let drain = drain.clone();
+        let (endpoint, probes, drain, alive) = (
+            endpoint.clone(),
+            probes.clone(),
+            drain.clone(),
+            alive.clone(),
+        );
         tokio::spawn(async move {
-            let conn = Conn::open(limits);
+            let _alive = alive;
+            let conn = Conn::open(limits, slot, lane);
             let service = hyper::service::service_fn({
                 let conn = conn.clone();
                 move |req: http::Request<Incoming>| {
-                    let (endpoint, conn) = (endpoint.clone(), conn.clone());
-                    if req.version() == http::Version::HTTP_2 {
+                    let (endpoint, probes, conn) = (endpoint.clone(), probes.clone(), conn.clone());
+                    let version = req.version();
+                    if version == Version::HTTP_2 {
                         conn.multiplexed();
                     }
-                    let request = (req, local.clone(), remote.clone(), scheme.clone()).into();
+                    let shed_it =
+                        conn.lane() == Lane::Probe && !probes.paths.contains(&req.uri().path());
+                    let mut request: poem::Request =
+                        (req, local.clone(), remote.clone(), scheme.clone()).into();
                     async move {
-                        let busy = conn.busy();
-                        let resp = endpoint.get_response(request).await;
-                        if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-                            conn.upgraded();
+                        if shed_it {
+                            return Ok::<_, Infallible>(shed(&probes, version));
                         }
-                        drop(busy);
-                        Ok::<http::Response<_>, Infallible>(resp.into())
+                        let busy = conn.busy();
+                        let body = request.take_body();
+                        request.set_body(Metered::wrap(body, conn.clone()));
+                        let resp: Response<BoxBody<Bytes, io::Error>> =
+                            endpoint.get_response(request).await.into();
+                        let mut resp = resp.map(|body| Guarded::wrap(body, busy));
+                        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                            conn.upgraded();
+                        } else if version < Version::HTTP_2 && is_event_stream(&resp) {
+                            conn.streaming();
+                            resp = closing(resp, version);
+                        } else if conn.lane() == Lane::Probe {
+                            resp = closing(resp, version);
+                        }
+                        Ok(resp)
                     }
                 }
             });
@@ -127,22 +197,47 @@ pub async fn serve<E>(
                     }
                 }
             }
-            drop(slot);
         });
     }
     drop(acceptor);
     draining.send(true).ok();
-    // Every connection holds a slot until it ends: all slots back means all connections done.
-    let all = u32::try_from(max).unwrap_or(u32::MAX);
-    if tokio::time::timeout(grace, slots.acquire_many(all))
-        .await
-        .is_err()
-    {
+    drop(alive);
+    if tokio::time::timeout(grace, all_done.recv()).await.is_err() {
         tracing::warn!(
             grace_secs = grace.as_secs(),
             "connections still open after the grace period"
         );
     }
+}
+
+fn is_event_stream<B>(resp: &Response<B>) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// The response, telling an HTTP/1 client the connection ends with it (on the probe lane, a
+/// shed request, or an event stream).
+fn closing<B>(mut resp: Response<B>, version: Version) -> Response<B> {
+    if version < Version::HTTP_2 {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// A request past `HTTP_MAX_CONNECTIONS` that is not a probe: 503, counted and (a line a second
+/// at most) logged.
+fn shed(probes: &Probes, version: Version) -> Response<BoxBody<Bytes, io::Error>> {
+    closed("overloaded");
+    if let Some(suppressed) = SHED_LOG.admit() {
+        tracing::warn!(
+            suppressed,
+            "request shed: every HTTP_MAX_CONNECTIONS slot is taken"
+        );
+    }
+    closing((probes.overloaded)().into(), version)
 }
 
 /// Resolves when the server starts draining (never, if it is gone without saying so).
@@ -160,14 +255,17 @@ fn closed(reason: &'static str) {
     tracing::debug!(reason, "closed a client connection");
 }
 
+/// Why the server closes a connection, each counted from 0.
+const REASONS: [&str; 4] = ["header_timeout", "idle", "slow_client", "overloaded"];
+
 fn describe() {
     metrics::describe_gauge!("http_server_connections", "Open client connections");
     metrics::describe_counter!(
         "http_server_connections_closed_total",
-        "Connections the server closed: header_timeout (a request head not complete in time), idle (no request for the keep-alive time)"
+        "Connections the server closed: header_timeout (a request head not complete in time), idle (no request for the keep-alive time), slow_client (below HTTP_MIN_DATA_RATE while the service waited on it), overloaded (past HTTP_MAX_CONNECTIONS, a request that is not a probe, answered 503)"
     );
-    // Both reasons at 0 from the start, so their rates have a series before the first close.
-    for reason in ["header_timeout", "idle"] {
+    // Every reason at 0 from the start, so their rates have a series before the first close.
+    for reason in REASONS {
         metrics::counter!("http_server_connections_closed_total", "reason" => reason).absolute(0);
     }
 }

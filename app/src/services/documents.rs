@@ -21,6 +21,7 @@ use crate::{
     documents::{Bucket, ByteStream, Documents, Fetched, ObjectKey, Put, spool::Spooled},
     domain::{
         document::{ContentType, Document, DocumentType, StorageClass, Visibility},
+        filename,
         values::new_id,
     },
     error::{Error, Result},
@@ -63,7 +64,7 @@ pub async fn upload(
     let now = now_ms();
     let storage_class = new.kind.storage_class();
     let row = Row {
-        filename: filename(new.filename.as_deref(), content),
+        filename: filename::safe(new.filename.as_deref(), content),
         kind: new.kind.as_str().to_owned(),
         visibility: new.visibility.as_str().to_owned(),
         content_type: content.mime().to_owned(),
@@ -347,24 +348,6 @@ fn present(docs: &Documents, tenant_id: &str, row: Row) -> Result<Document> {
     Ok(document)
 }
 
-/// The name to keep: the last path segment, without control characters, at most 255 chars.
-fn filename(given: Option<&str>, content: ContentType) -> String {
-    let name: String = given
-        .unwrap_or_default()
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(255)
-        .collect();
-    if name.trim().is_empty() {
-        format!("document.{}", content.extension())
-    } else {
-        name
-    }
-}
-
 /// Passes the bytes on, hashing them, one chunk behind: the last is sent only once the whole
 /// hash matches `expected`; otherwise the stream ends in an error and the client gets a body
 /// cut short of its Content-Length.
@@ -443,18 +426,5 @@ mod tests {
             "the first chunk, then the error instead of the last"
         );
         assert!(all[1].is_err());
-    }
-
-    #[test]
-    fn filenames_lose_their_folders() {
-        assert_eq!(
-            filename(Some("../../etc/passwd.pdf"), ContentType::Pdf),
-            "passwd.pdf"
-        );
-        assert_eq!(
-            filename(Some("C:\\x\\scan.png"), ContentType::Png),
-            "scan.png"
-        );
-        assert_eq!(filename(None, ContentType::Pdf), "document.pdf");
     }
 }

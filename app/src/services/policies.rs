@@ -165,26 +165,31 @@ pub async fn list(
     store::policies::list(&mut db.conn().await?.sql(), status, insured_id, page).await
 }
 
+/// A page of active policies. Only first pages are cached (one per page size): a cursor is any
+/// UUID, so caching the page after each would let a client store as many copies of the list as
+/// it sends cursors; a first page is one of at most 100 per tenant.
 pub async fn active(
     db: &Db,
     cache: &TenantCache,
     page: &PageRequest,
 ) -> Result<Arc<Memo<Page<ActivePolicy>>>> {
-    let key = ActivePageKey {
-        after: page.after.as_deref(),
-        limit: page.limit,
-    };
-    let cached = cache.get_or_load(&key, || async {
+    let load = || async {
         let loaded = store::policies::active(&mut db.conn().await?.sql(), page).await?;
         Ok(Some(Memo::new(loaded)))
-    });
+    };
+    let cached = if page.after.is_some() {
+        load().await?
+    } else {
+        let key = ActivePageKey { limit: page.limit };
+        cache.get_or_load(&key, load).await?
+    };
     let empty = || {
         Memo::new(Page {
             items: Vec::new(),
             next: None,
         })
     };
-    Ok(cached.await?.unwrap_or_else(empty))
+    Ok(cached.unwrap_or_else(empty))
 }
 
 /// Activates, cancels or expires a policy, if its current status (and, to expire it, the

@@ -66,6 +66,7 @@ async fn post_chunked(t: &TenantClient, path: &str, body: &[u8]) -> Resp {
         .unwrap_or_default();
     Resp {
         status,
+        headers: reqwest::header::HeaderMap::new(),
         content_type,
         body: serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
     }

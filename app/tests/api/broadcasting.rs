@@ -14,13 +14,13 @@ use crate::{
     worker::REDIS,
 };
 
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SECRET: &str = "a-broadcast-secret-shared-by-the-instances";
 
 /// Flags for instances sharing the machine's Redis under a prefix of their own, with one
 /// broadcast secret.
-fn on_redis() -> Vec<String> {
+pub fn on_redis() -> Vec<String> {
     let prefix = format!("pstest:{}:", unique());
     [
         "--redis-url",
@@ -37,7 +37,7 @@ fn on_redis() -> Vec<String> {
 }
 
 /// The next Pusher message (pings answered), within 5 seconds.
-async fn next(ws: &mut Socket) -> Value {
+pub async fn next(ws: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
@@ -51,12 +51,12 @@ async fn next(ws: &mut Socket) -> Value {
 }
 
 /// `data` as Pusher sends it: a JSON string.
-fn data(message: &Value) -> Value {
+pub fn data(message: &Value) -> Value {
     serde_json::from_str(message["data"].as_str().expect("data is a string")).expect("JSON data")
 }
 
 /// A socket on `app` and its id.
-async fn connect(app: &TestApp, key: &str) -> (Socket, String) {
+pub async fn connect(app: &TestApp, key: &str) -> (Socket, String) {
     let url = format!(
         "{}/app/{key}?protocol=7&client=js&version=8.4.0",
         app.address.replace("http", "ws")
@@ -73,7 +73,7 @@ async fn connect(app: &TestApp, key: &str) -> (Socket, String) {
     (ws, socket_id)
 }
 
-async fn authorize(t: &TenantClient, socket_id: &str, channel: &str) -> crate::helpers::Resp {
+pub async fn authorize(t: &TenantClient, socket_id: &str, channel: &str) -> crate::helpers::Resp {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("socket_id", socket_id)
         .append_pair("channel_name", channel)
@@ -86,7 +86,7 @@ async fn authorize(t: &TenantClient, socket_id: &str, channel: &str) -> crate::h
     .await
 }
 
-async fn subscribe(ws: &mut Socket, channel: &str, auth: &str) -> Value {
+pub async fn subscribe(ws: &mut Socket, channel: &str, auth: &str) -> Value {
     let message = json!({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth}});
     ws.send(Message::Text(message.to_string().into()))
         .await
@@ -218,13 +218,13 @@ async fn an_unknown_app_key_is_refused() {
 }
 
 /// A server-sent-events reader: `(id, event, data)` per event, keep-alive comments skipped.
-struct Sse {
+pub struct Sse {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Sse {
-    async fn open(t: &TenantClient, channels: &str, last: Option<&str>) -> Sse {
+    pub async fn open(t: &TenantClient, channels: &str, last: Option<&str>) -> Sse {
         let mut request = t.request(
             reqwest::Method::GET,
             &format!("/v1/events/stream?channels={channels}"),
@@ -245,7 +245,7 @@ impl Sse {
     }
 
     /// The next event within `within`, or `None`.
-    async fn next(&mut self, within: Duration) -> Option<(String, String, Value)> {
+    pub async fn next(&mut self, within: Duration) -> Option<(String, String, Value)> {
         let until = tokio::time::Instant::now() + within;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {

@@ -104,3 +104,58 @@ async fn with_redis_the_replicas_share_the_cache(engine: Engine) {
     let listed = t.get("/v1/policies/active").await;
     assert_eq!(listed.ok(200)["items"][0]["policy"]["id"], policy["id"]);
 }
+
+/// Issue 23 (5): each page of the active list was cached in Redis for an hour under the
+/// client's cursor, and any UUID is a cursor: a fresh one above every id stored another copy of
+/// the whole first page, without end. Now only first pages are cached (one per page size), so
+/// a flood of cursors adds nothing to L2, and every page size at once adds at most 100 keys.
+#[tokio::test]
+async fn cursors_cannot_fill_redis() {
+    let prefix = format!("pstest:{}:", crate::helpers::unique());
+    let app = spawn_with(
+        Engine::Sqlite,
+        &[
+            "--redis-url",
+            "redis://127.0.0.1:6379",
+            "--redis-prefix",
+            &prefix,
+        ],
+    )
+    .await;
+    let t = app.tenant().await;
+    for _ in 0..3 {
+        t.active_policy().await;
+    }
+    let pages = || async {
+        let mut conn = redis::Client::open("redis://127.0.0.1:6379")
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}{{t:{}}}:active*", t.slug))
+            .query_async(&mut conn)
+            .await
+            .expect("KEYS");
+        keys.len()
+    };
+    t.get("/v1/policies/active").await.ok(200);
+    let first = pages().await;
+    for _ in 0..200 {
+        // A v7 id made now sorts above every policy's: the "page after it" is the first page.
+        let cursor = uuid::Uuid::now_v7();
+        let page = t
+            .get(&format!("/v1/policies/active?cursor={cursor}&limit=100"))
+            .await;
+        assert_eq!(page.ok(200)["items"].as_array().map(Vec::len), Some(3));
+    }
+    assert_eq!(pages().await, first, "cursors added L2 entries");
+    for limit in 1..=100 {
+        t.get(&format!("/v1/policies/active?limit={limit}"))
+            .await
+            .ok(200);
+    }
+    let all = pages().await;
+    println!("active-list entries in L2: {first} after one read, {all} after every page size");
+    assert!(all <= 100, "{all} active-list entries for one tenant");
+}

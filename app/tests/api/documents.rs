@@ -142,7 +142,10 @@ async fn round_trip_on_local_disk(engine: Engine) {
     assert_eq!(doc["policy_id"], policy_id.as_str());
     assert_eq!(doc["type"], "active_policy");
     assert_eq!(doc["visibility"], "private");
-    assert_eq!(doc["filename"], "scan.bin", "folders dropped");
+    assert_eq!(
+        doc["filename"], "scan.bin.pdf",
+        "folders dropped, the type's extension added"
+    );
     assert_eq!(doc["content_type"], "application/pdf");
     assert_eq!(doc["storage_class"], "STANDARD");
     assert_eq!(doc["sha256"], hex::encode(Sha256::digest(PDF)));

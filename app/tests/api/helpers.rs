@@ -315,6 +315,7 @@ pub async fn drop_databases(prefix: &str) {
 #[derive(Debug)]
 pub struct Resp {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub content_type: String,
     pub body: Value,
 }
@@ -322,6 +323,7 @@ pub struct Resp {
 impl Resp {
     pub async fn from(r: reqwest::Response) -> Resp {
         let status = r.status().as_u16();
+        let headers = r.headers().clone();
         let content_type = r
             .headers()
             .get("content-type")
@@ -332,6 +334,7 @@ impl Resp {
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Resp {
             status,
+            headers,
             content_type,
             body,
         }

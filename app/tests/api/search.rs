@@ -10,7 +10,10 @@ use crate::{
     helpers::{Engine, TenantClient, TestApp, quote_body, spawn_app, unique},
 };
 
-both_engines!(policies_are_found_by_words_and_only_by_their_tenant);
+both_engines!(
+    policies_are_found_by_words_and_only_by_their_tenant,
+    stopwords_are_words_too
+);
 
 /// A bound policy for a new insured named `name`.
 pub async fn policy_of(t: &TenantClient, name: &str) -> Value {
@@ -68,4 +71,28 @@ async fn policies_are_found_by_words_and_only_by_their_tenant(engine: Engine) {
 
     // A query without a word finds nothing.
     assert!(found(&app, &t, "%21%21%21").await.is_empty());
+}
+
+/// Issue 23 (7): InnoDB's FULLTEXT left out its default stopwords (will, com, the, for, www…),
+/// and every word is required, so "Will" and `will@example.com` were never found on MariaDB
+/// while SQLite found both.
+async fn stopwords_are_words_too(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let insured = t
+        .post(
+            "/v1/insureds",
+            json!({"full_name": "Will The Forthwith", "email": "will@example.com"}),
+        )
+        .await
+        .id();
+    let quote = t.post("/v1/quotes", quote_body(&insured)).await.id();
+    let policy = t
+        .post(&format!("/v1/quotes/{quote}/bind"), json!({}))
+        .await
+        .id();
+    for q in ["will", "Will%20the", "will%40example.com", "the%20for"] {
+        assert_eq!(found(&app, &t, q).await, vec![policy.clone()], "{q}");
+    }
+    assert!(found(&app, &t, "www").await.is_empty());
 }

@@ -338,6 +338,16 @@ async fn idempotent_bind(engine: Engine) {
     let long = "k".repeat(256);
     let r = bind(&t, id(&fresh), Some(&long), json!({})).await;
     assert!(r.status == 400 || r.status == 422, "{r:?}");
+    // Issue 23 (6): a key with a byte outside ASCII (UTF-8 `résumé-1`) was read as no key at
+    // all: the bind ran without idempotency (201) and its retry got 409. It is refused instead.
+    let accented = reqwest::header::HeaderValue::from_bytes("résumé-1".as_bytes()).expect("bytes");
+    for _ in 0..2 {
+        let req = t
+            .request(Method::POST, &format!("/v1/quotes/{}/bind", id(&fresh)))
+            .header("Idempotency-Key", accented.clone())
+            .json(&json!({}));
+        t.send(req).await.problem(400, Some("Idempotency-Key"));
+    }
     let read = t.get(&format!("/v1/quotes/{}", id(&fresh))).await;
     assert_eq!(read.ok(200)["status"], "quoted");
 }
