@@ -6,9 +6,12 @@
 # 2. promtool checks the rules and runs their unit tests (alerts/tests.yml).
 # 3. A real Prometheus scrapes an instance and a worker (SQLite, the machine's Redis) every
 #    second, with the rules loaded, while k6 runs loadtests/smoke.js against the instance over
-#    two tenants: every threshold must hold.
+#    two tenants: every functional threshold must hold (no failed request or check, no stale
+#    read, broadcasts heard); latency and dropped iterations are printed, not enforced (on a
+#    busy CI machine they measure the machine: the benches measure them).
 # 4. Every Prometheus query of every dashboard, its variables substituted, must answer with
-#    data. It prints how many it checked.
+#    data (asked again for up to 60 s while scrapes and rule evaluations catch up). It prints
+#    how many it checked.
 # (Metric names both ways are checked by app/tests/telemetry/dashboards.rs.)
 # Everything it starts it stops.
 set -euo pipefail
@@ -80,37 +83,77 @@ PIDS+=($!)
 wait_for "http://127.0.0.1:$PROM_PORT/-/ready"
 
 step "k6 smoke against the instance"
+# k6 exits 99 when a threshold is crossed; which ones matter here is decided from its summary.
+K6_STATUS=0
 (cd loadtests && BASE_URL="http://127.0.0.1:$PORT" TENANTS=acme,globex RATING=1 SUMMARY="$WORK/smoke.json" \
-    "$K6" run --no-usage-report --quiet smoke.js) || {
+    "$K6" run --no-usage-report --quiet smoke.js) || K6_STATUS=$?
+if [[ "$K6_STATUS" != 0 && "$K6_STATUS" != 99 ]] || [[ ! -s "$WORK/smoke.json" ]]; then
     tail -n 20 "$WORK/service.log" >&2
-    die "the k6 smoke test failed its thresholds"
+    die "the k6 smoke test did not run to the end (exit $K6_STATUS)"
+fi
+# Latency (p95, p99 per endpoint) and keeping up with the arrival rate (dropped iterations)
+# are printed, not enforced: on a busy CI machine they measure the machine, and the benches
+# measure the service's. Every other threshold must hold.
+"$TOOLS_PYTHON" - "$WORK/smoke.json" <<'PY' || {
+import json, sys
+
+metrics = json.load(open(sys.argv[1]))["metrics"]
+def timing(metric):
+    return metric.startswith("http_req_duration") or metric == "dropped_iterations"
+crossed = [(metric, threshold)
+           for metric, values in metrics.items()
+           for threshold, result in (values.get("thresholds") or {}).items()
+           if not result["ok"]]
+for metric, threshold in crossed:
+    if timing(metric):
+        print(f"not enforced here (the benches' to measure): {metric}: {threshold}", file=sys.stderr)
+failed = [f"{metric}: {threshold}" for metric, threshold in crossed if not timing(metric)]
+if failed:
+    sys.exit("thresholds crossed:\n  " + "\n  ".join(failed))
+PY
+    tail -n 20 "$WORK/service.log" >&2
+    die "the k6 smoke test failed its functional thresholds"
 }
-# Two more scrapes and rule evaluations after the last request.
-sleep 3
 
 step "every dashboard query answers from Prometheus"
 "$TOOLS_PYTHON" - "http://127.0.0.1:$PROM_PORT" dashboards/grafana/*.json <<'PY'
-import json, sys, urllib.parse, urllib.request
+import json, sys, time, urllib.parse, urllib.request
 
 prom, files = sys.argv[1], sys.argv[2:]
 subs = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "5m",
         "${tenant}": ".*", "$tenant": ".*", "$level": ".*"}
-checked, empty = 0, []
-for path in files:
-    board = json.load(open(path))
-    for panel in board["panels"]:
-        for target in panel.get("targets", []):
-            if target["datasource"]["type"] != "prometheus":
-                continue
-            expr = target["expr"]
-            for k, v in subs.items():
-                expr = expr.replace(k, v)
-            url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-            answer = json.load(urllib.request.urlopen(url))
-            checked += 1
-            if answer["status"] != "success" or not answer["data"]["result"]:
-                empty.append(f"{path} / {panel['title']}: {expr}")
+
+def check():
+    """Every query once: how many, and those without data."""
+    checked, empty = 0, []
+    for path in files:
+        board = json.load(open(path))
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                if target["datasource"]["type"] != "prometheus":
+                    continue
+                expr = target["expr"]
+                for k, v in subs.items():
+                    expr = expr.replace(k, v)
+                url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+                checked += 1
+                try:
+                    answer = json.load(urllib.request.urlopen(url, timeout=10))
+                except OSError as e:
+                    empty.append(f"{path} / {panel['title']}: {expr} ({e})")
+                    continue
+                if answer["status"] != "success" or not answer["data"]["result"]:
+                    empty.append(f"{path} / {panel['title']}: {expr}")
+    return checked, empty
+
+# Scrapes (every second) and rule evaluations lag the last request, more so on a busy machine:
+# asked again until every query has data, for at most 60 s.
+deadline = time.monotonic() + 60
+checked, empty = check()
+while empty and time.monotonic() < deadline:
+    time.sleep(2)
+    checked, empty = check()
 if empty:
-    sys.exit("no data for:\n  " + "\n  ".join(empty))
+    sys.exit("no data within 60 s for:\n  " + "\n  ".join(empty))
 print(f"{checked} panel queries of {len(files)} dashboards answered with data")
 PY

@@ -81,14 +81,15 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Waits up to 10 s for URL to answer 2xx.
-wait_for() { # url
-    local i
-    for ((i = 0; i < 100; i++)); do
-        curl -sf -o /dev/null "$1" && return 0
+# Waits up to SECONDS (60 unless given: a busy machine starts a process slowly) for URL to
+# answer 2xx. Each try is bounded too, so a stalled connection is tried again.
+wait_for() { # url [seconds]
+    local within="${2:-60}"
+    local deadline=$((SECONDS + within))
+    until curl -sf -o /dev/null --max-time 5 "$1"; do
+        ((SECONDS < deadline)) || die "$1 did not answer within $within s"
         sleep 0.1
     done
-    die "$1 did not answer"
 }
 
 # A benchmark's own Redis on a free loopback port, its files in DIR: sets REDIS_PORT, adds its

@@ -64,12 +64,14 @@ impl<T: Hash + Eq> Backlog<T> {
         }
     }
 
-    /// Waits (at most `within`) until every request is done.
-    pub async fn settled(&self, within: Duration) {
+    /// Waits (at most `within`) until every request is done; false if some were not.
+    pub async fn settled(&self, within: Duration) -> bool {
         let until = Instant::now() + within;
-        while (!self.pending().is_empty() || self.busy.load(Ordering::Acquire) > 0)
-            && Instant::now() < until
-        {
+        loop {
+            let done = self.pending().is_empty() && self.busy.load(Ordering::Acquire) == 0;
+            if done || Instant::now() >= until {
+                return done;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

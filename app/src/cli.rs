@@ -235,7 +235,12 @@ async fn tenants(tenancy: &Tenancy, config: &Config, command: TenantsCommand) ->
 /// replica's L1. Without Redis there is no shared cache to reach: the serving process's L1
 /// ages out, and the gateway refuses the tenant's requests within `TENANT_CACHE_TTL_SECS`.
 async fn flush_cache(config: &Config, slug: &str) -> Result<()> {
-    let Some(kv) = kv::open(config.redis_url.as_ref(), config.redis_cluster)? else {
+    let Some(kv) = kv::open(
+        config.redis_url.as_ref(),
+        config.redis_cluster,
+        config.redis_timeout(),
+    )?
+    else {
         return Ok(());
     };
     let unreachable = || Error::Unavailable("Redis: cannot flush the tenant's cache".into());

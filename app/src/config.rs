@@ -109,6 +109,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_CLUSTER", default_value_t = false)]
     pub redis_cluster: bool,
 
+    /// The most one Redis call may take (ms), and how long a write waits for the other replicas
+    /// to acknowledge its invalidations; past it, the call fails (a cache read is then a miss).
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub redis_timeout_ms: u64,
+
     /// The secret Kong adds to every upstream request (`X-Gateway-Secret`). Set: a `/v1` request
     /// without it is 401. Unset: Kong's headers are trusted from anyone who can reach the port.
     #[arg(long, env = "GATEWAY_SECRET", hide_env_values = true)]
@@ -406,6 +411,10 @@ impl DatabaseConfig {
 }
 
 impl Config {
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
     pub fn expiry_sweep(&self) -> Duration {
         Duration::from_secs(self.expiry_sweep_secs.max(1))
     }

@@ -153,7 +153,9 @@ impl Application {
         sweep.await.ok();
         // The last requests' jobs (their events, their search updates) are done before the
         // process goes, or handed to Redis.
-        state.jobs.settled(state.config.shutdown_grace()).await;
+        if !state.jobs.settled(state.config.shutdown_grace()).await {
+            tracing::warn!("jobs still waiting in this process after the grace period");
+        }
         for task in [jobs, fanout, credentials].into_iter().flatten() {
             task.abort();
             task.await.ok();
@@ -186,7 +188,11 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         tenancy.use_leases(leases)?;
     }
     // Connected in the background: the service starts, and serves, while Redis is down.
-    let kv = kv::open(config.redis_url.as_ref(), config.redis_cluster)?;
+    let kv = kv::open(
+        config.redis_url.as_ref(),
+        config.redis_cluster,
+        config.redis_timeout(),
+    )?;
     if config.wants_demo_tenant() && tenancy.find("demo").await?.is_none() {
         tenancy
             .create(&TenantSlug::parse("demo")?, "Demo Insurance")

@@ -39,10 +39,10 @@ pub struct ChannelAuthRequest {
     /// The socket's id, from its `pusher:connection_established` (two numbers joined by a dot).
     #[oai(validator(pattern = r"^[0-9]{1,20}\.[0-9]{1,20}$"))]
     pub socket_id: String,
-    /// `private-tenant.{tenant slug}` or `private-policy.{policy id}`.
+    /// `private-tenant.{tenant slug}` or `private-policy.{policy id}` (a UUID, in either case).
     #[oai(validator(
         max_length = 164,
-        pattern = r"^private-(tenant|policy)\.[A-Za-z0-9_-]+$"
+        pattern = r"^private-(tenant\.[A-Za-z0-9_-]+|policy\.[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
     ))]
     pub channel_name: String,
 }
@@ -157,10 +157,10 @@ impl BroadcastingApi {
         ctx: TenantCtx,
         state: Data<&Arc<AppState>>,
         /// Comma-separated channels: `tenant.{slug}`, `policy.{id}` (with or without
-        /// `private-`), at most 20.
+        /// `private-`; the id a UUID), at most 20.
         #[oai(validator(
             max_length = 2000,
-            pattern = r"^(private-)?(tenant|policy)\.[A-Za-z0-9_-]+(,(private-)?(tenant|policy)\.[A-Za-z0-9_-]+)*$"
+            pattern = r"^(private-)?(tenant\.[A-Za-z0-9_-]+|policy\.[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})(,(private-)?(tenant\.[A-Za-z0-9_-]+|policy\.[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}))*$"
         ))]
         channels: Query<String>,
         /// The `id` of the last event received, to resume after it.

@@ -4,11 +4,12 @@
 //! Each invalidation this replica publishes carries an id. Every other subscribed replica, once
 //! it has applied the message to its L1, publishes the id on the sender's ack channel. The
 //! writer waits until as many acks came back as the message had other receivers (what Redis
-//! answers to `PUBLISH`: exact at that instant, whoever joined a moment before), or `ACK_WAIT`.
-//! So a read that follows a write, on any replica, never finds the old copy in L1. "The message
-//! is on its way" is not enough: a busy replica may serve a read that came in behind it.
+//! answers to `PUBLISH`: exact at that instant, whoever joined a moment before), or for Redis's
+//! call timeout (`REDIS_TIMEOUT_MS`). So a read that follows a write, on any replica, never finds
+//! the old copy in L1. "The message is on its way" is not enough: a busy replica may serve a
+//! read that came in behind it.
 //!
-//! A replica that stops answering (a partition) costs each write `ACK_WAIT`, counted in
+//! A replica that stops answering (a partition) costs each write that timeout, counted in
 //! `cache_backplane_ack_timeouts_total`, until Redis drops its subscription.
 
 use std::{
@@ -21,9 +22,6 @@ use std::{
 };
 
 use tokio::sync::oneshot;
-
-/// The longest a write waits for the other replicas' acks.
-const ACK_WAIT: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct Waiting {
@@ -87,12 +85,12 @@ impl Acks {
         }
     }
 
-    /// Waits, at most `ACK_WAIT`, for `pending`'s acks from `others` replicas; `None`: it was
-    /// not published, nothing to wait for.
-    pub async fn wait(&self, mut pending: Pending, others: Option<usize>) {
+    /// Waits, at most `within` (Redis's call timeout), for `pending`'s acks from `others`
+    /// replicas; `None`: it was not published, nothing to wait for.
+    pub async fn wait(&self, mut pending: Pending, others: Option<usize>, within: Duration) {
         if let Some(others) = others {
             self.published(&pending, others);
-            if tokio::time::timeout(ACK_WAIT, &mut pending.done)
+            if tokio::time::timeout(within, &mut pending.done)
                 .await
                 .is_err()
             {
@@ -100,7 +98,7 @@ impl Acks {
                 tracing::warn!(
                     "cache: not every replica acknowledged an invalidation within {} ms; one \
                      may serve its old copy until the message reaches it",
-                    ACK_WAIT.as_millis()
+                    within.as_millis()
                 );
             }
         }

@@ -31,7 +31,7 @@ use futures::StreamExt;
 use redis::aio::MultiplexedConnection;
 
 use super::{acks::Acks, generations::KEEP, l1::L1};
-use crate::kv::{Kv, TIMEOUT};
+use crate::kv::Kv;
 
 /// How often the subscription is pinged.
 const TICK: Duration = Duration::from_secs(1);
@@ -49,6 +49,8 @@ type Publisher = Arc<Mutex<Option<MultiplexedConnection>>>;
 pub struct Backplane {
     up: Arc<AtomicBool>,
     acks: Arc<Acks>,
+    /// Redis's call timeout: what a publish, and its acks, may take.
+    timeout: Duration,
     publisher: Publisher,
     channel: String,
     sender: String,
@@ -64,6 +66,7 @@ impl Drop for Backplane {
 struct Listener {
     up: Arc<AtomicBool>,
     acks: Arc<Acks>,
+    timeout: Duration,
     publisher: Publisher,
     l1: Arc<L1>,
     channel: String,
@@ -79,9 +82,11 @@ impl Backplane {
         let acks = Arc::new(Acks::default());
         let publisher = Publisher::default();
         metrics::gauge!("cache_backplane_up").set(0.0);
+        let timeout = kv.timeout();
         let listener = Listener {
             up: up.clone(),
             acks: acks.clone(),
+            timeout,
             publisher: publisher.clone(),
             l1,
             channel: channel.clone(),
@@ -95,6 +100,7 @@ impl Backplane {
         Backplane {
             up,
             acks,
+            timeout,
             publisher,
             channel,
             sender,
@@ -123,11 +129,11 @@ impl Backplane {
         publish
             .arg(&self.channel)
             .arg(format!("{} {}\n{body}", self.sender, pending.id));
-        let receivers = tokio::time::timeout(TIMEOUT, publish.query_async::<usize>(&mut conn));
+        let receivers = tokio::time::timeout(self.timeout, publish.query_async::<usize>(&mut conn));
         let receivers = receivers.await.ok().and_then(Result::ok);
         // Every receiver but this replica acks.
         let others = receivers.map(|n| n.saturating_sub(1));
-        self.acks.wait(pending, others).await;
+        self.acks.wait(pending, others, self.timeout).await;
         receivers.is_some()
     }
 }
@@ -269,15 +275,16 @@ impl Listener {
         }
         if id != "0" {
             // Sent beside, so a slow Redis never holds up the next message.
-            let (mut conn, channel, id) = (
+            let (mut conn, channel, id, timeout) = (
                 conn.clone(),
                 ack_channel(&self.channel, sender),
                 id.to_owned(),
+                self.timeout,
             );
             tokio::spawn(async move {
                 let mut ack = redis::cmd("PUBLISH");
                 ack.arg(channel).arg(id);
-                tokio::time::timeout(TIMEOUT, ack.query_async::<i64>(&mut conn))
+                tokio::time::timeout(timeout, ack.query_async::<i64>(&mut conn))
                     .await
                     .ok();
             });

@@ -5,7 +5,8 @@
 //! - **It never blocks a start.** The connection is made lazily, in the background: the service
 //!   starts (and serves from its database) while Redis is down, and uses Redis from the moment a
 //!   probe reaches it.
-//! - **It never adds more than `TIMEOUT` to a call**, and nothing once it is known down: a
+//! - **It never adds more than its timeout to a call** (`REDIS_TIMEOUT_MS`, 250 by default), and
+//!   nothing once it is known down: a
 //!   breaker (`breaker.rs`) opens after failures in a row, calls then fail at once, and a
 //!   background probe closes it when Redis answers again.
 //! - **Every call is measured**: `redis_duration_seconds{op}`, `redis_errors_total{op}`, a
@@ -33,9 +34,6 @@ use tracing::{Instrument, Span, field::Empty};
 
 use crate::error::{Error, Result};
 use breaker::{Breaker, PROBE_EVERY};
-
-/// The most one Redis call may take.
-pub const TIMEOUT: Duration = Duration::from_millis(250);
 
 /// A connection to a standalone Redis or to a cluster; cheap to clone (both multiplex).
 #[derive(Clone)]
@@ -75,6 +73,8 @@ impl ConnectionLike for Conn {
 /// Redis, shared by the process. The probe stops when it is dropped.
 pub struct Kv {
     conn: Conn,
+    /// The most one call may take.
+    timeout: Duration,
     breaker: Arc<Breaker>,
     /// Where pub/sub connections go: each node in turn (in a cluster, a message published on
     /// any node reaches subscribers on every node).
@@ -89,16 +89,21 @@ impl Drop for Kv {
 }
 
 /// The Redis that `url` names, or none when it is unset or empty (as a ConfigMap may set it).
-pub fn open(url: Option<&SecretString>, cluster: bool) -> Result<Option<Arc<Kv>>> {
+pub fn open(
+    url: Option<&SecretString>,
+    cluster: bool,
+    timeout: Duration,
+) -> Result<Option<Arc<Kv>>> {
     match url.map(|u| u.expose_secret().trim()) {
         None | Some("") => Ok(None),
-        Some(url) => Kv::open(url, cluster).map(Some),
+        Some(url) => Kv::open(url, cluster, timeout).map(Some),
     }
 }
 
 impl Kv {
-    /// Prepares the connection without waiting for it; must run inside the Tokio runtime.
-    pub fn open(url: &str, cluster: bool) -> Result<Arc<Kv>> {
+    /// Prepares the connection without waiting for it, each call bounded by `timeout`; must run
+    /// inside the Tokio runtime.
+    pub fn open(url: &str, cluster: bool, timeout: Duration) -> Result<Arc<Kv>> {
         let bad = |e: redis::RedisError| Error::Config(format!("REDIS_URL: {e}"));
         let urls: Vec<&str> = url.split(',').map(str::trim).collect();
         let nodes = urls
@@ -113,14 +118,14 @@ impl Kv {
             Conn::Cluster(
                 client.get_pending_async_connection_with_config(
                     ClusterConfig::new()
-                        .set_connection_timeout(TIMEOUT)
-                        .set_response_timeout(TIMEOUT),
+                        .set_connection_timeout(timeout)
+                        .set_response_timeout(timeout),
                 ),
             )
         } else {
             let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(TIMEOUT))
-                .set_response_timeout(Some(TIMEOUT))
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
                 .set_number_of_retries(1);
             Conn::Single(
                 ConnectionManager::new_lazy_with_config(nodes[0].clone(), config).map_err(bad)?,
@@ -128,16 +133,22 @@ impl Kv {
         };
         describe();
         let breaker = Arc::new(Breaker::opened());
-        let probe = tokio::spawn(watch(conn.clone(), breaker.clone()));
+        let probe = tokio::spawn(watch(conn.clone(), breaker.clone(), timeout));
         Ok(Arc::new(Kv {
             conn,
+            timeout,
             breaker,
             nodes,
             probe,
         }))
     }
 
-    /// Runs `call` on the connection, bounded by `TIMEOUT`, unless the breaker is open.
+    /// The most one call may take (and what the cache waits for other replicas' acks).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs `call` on the connection, bounded by its timeout, unless the breaker is open.
     pub async fn call<T, F>(&self, op: &'static str, call: impl FnOnce(Conn) -> F) -> Result<T>
     where
         F: Future<Output = redis::RedisResult<T>>,
@@ -159,7 +170,7 @@ impl Kv {
             )
         };
         let started = Instant::now();
-        let bounded = tokio::time::timeout(TIMEOUT, call(self.conn.clone()));
+        let bounded = tokio::time::timeout(self.timeout, call(self.conn.clone()));
         let outcome = match bounded.instrument(span.clone()).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(format!("{e}")),
@@ -203,12 +214,12 @@ impl Kv {
 }
 
 /// The probe: while the breaker is open, pings every `PROBE_EVERY` and closes it on an answer.
-async fn watch(conn: Conn, breaker: Arc<Breaker>) {
+async fn watch(conn: Conn, breaker: Arc<Breaker>, timeout: Duration) {
     loop {
         if breaker.is_open() {
             let mut conn = conn.clone();
             let ping = redis::cmd("PING");
-            match tokio::time::timeout(TIMEOUT, ping.query_async::<String>(&mut conn)).await {
+            match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
                 Ok(Ok(_)) => breaker.succeeded(),
                 Ok(Err(e)) => tracing::debug!(error = %e, "Redis probe failed"),
                 Err(_) => tracing::debug!("Redis probe timed out"),

@@ -48,8 +48,8 @@ impl Local {
         self.waiting.add(Waiting { job, attempts });
     }
 
-    pub async fn settled(&self, within: Duration) {
-        self.waiting.settled(within).await;
+    pub async fn settled(&self, within: Duration) -> bool {
+        self.waiting.settled(within).await
     }
 }
 

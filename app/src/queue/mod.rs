@@ -128,13 +128,17 @@ impl Jobs {
     }
 
     /// Waits (at most `within`) until no job is waiting in this process: the local runner's, and
-    /// pushes waiting for Redis (on shutdown, and for tests).
-    pub async fn settled(&self, within: Duration) {
+    /// pushes waiting for Redis (on shutdown, and for tests). False if some still wait.
+    pub async fn settled(&self, within: Duration) -> bool {
         match &self.backend {
             Backend::Local(local) => local.settled(within).await,
             Backend::Redis { unsent, .. } => {
                 let until = Instant::now() + within;
-                while !lock(unsent).is_empty() && Instant::now() < until {
+                loop {
+                    let done = lock(unsent).is_empty();
+                    if done || Instant::now() >= until {
+                        return done;
+                    }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }

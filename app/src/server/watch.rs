@@ -42,6 +42,10 @@ use super::{
 /// How often a connection's deadlines are looked at.
 const TICK: Duration = Duration::from_millis(250);
 
+/// The header-read timeout on the probe lane: a probe sends its request at once, and a client
+/// that takes a probe slot to say nothing must give it back quickly.
+const PROBE_HEAD_WITHIN: Duration = Duration::from_secs(1);
+
 /// Which of the server's slots a connection holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
@@ -164,8 +168,12 @@ impl Conn {
                 continue;
             }
             let limits = self.0.limits;
+            let header_read = match self.0.lane {
+                Lane::Regular => limits.header_read,
+                Lane::Probe => limits.header_read.min(PROBE_HEAD_WITHIN),
+            };
             if let Some(since) = *lock(&self.0.head_since) {
-                if since.elapsed() >= limits.header_read {
+                if since.elapsed() >= header_read {
                     return "header_timeout";
                 }
             } else if lock(&self.0.idle_since).elapsed() >= limits.keep_alive {

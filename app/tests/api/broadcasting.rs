@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
 
 use crate::{
-    helpers::{Engine, TenantClient, TestApp, spawn_app, spawn_with, unique},
+    helpers::{Engine, PATIENCE, TenantClient, TestApp, spawn_app, spawn_with, unique},
     queue::worker_in,
     worker::REDIS,
 };
@@ -36,12 +36,12 @@ pub fn on_redis() -> Vec<String> {
     .to_vec()
 }
 
-/// The next Pusher message (pings answered), within 5 seconds.
+/// The next Pusher message (pings answered), within `PATIENCE`.
 pub async fn next(ws: &mut Socket) -> Value {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        let frame = tokio::time::timeout(PATIENCE, ws.next())
             .await
-            .expect("a message within 5 s")
+            .expect("a message in time")
             .expect("the socket is open")
             .expect("a frame");
         if let Message::Text(text) = frame {
@@ -276,12 +276,12 @@ impl Sse {
 
 /// The resume: an SSE client receives a bind, drops, misses two more, reconnects with
 /// `Last-Event-ID`, and gets both, in order, once.
-async fn resumes(app: &TestApp, settle: impl AsyncFn()) {
+async fn resumes(app: &TestApp, settle: impl AsyncFn(&TenantClient)) {
     let t = app.tenant().await;
     // A policy channel with history from before the stream opened, and no event during it:
     // a resume must not replay that history.
     let older = t.bound_policy().await;
-    settle().await;
+    settle(&t).await;
     let channels = format!(
         "tenant.{},policy.{}",
         t.slug,
@@ -289,20 +289,17 @@ async fn resumes(app: &TestApp, settle: impl AsyncFn()) {
     );
     let mut sse = Sse::open(&t, &channels, None).await;
     let first = t.bound_policy().await;
-    let (cursor, event, data) = sse.next(Duration::from_secs(5)).await.expect("an event");
+    let (cursor, event, data) = sse.next(PATIENCE).await.expect("an event");
     assert_eq!(event, "PolicyBound");
     assert_eq!(data["channel"], format!("private-tenant.{}", t.slug));
     assert_eq!(data["data"]["policy_id"], first["id"]);
     drop(sse);
 
     let missed = [t.bound_policy().await, t.bound_policy().await];
-    settle().await;
+    settle(&t).await;
     let mut again = Sse::open(&t, &channels, Some(&cursor)).await;
     for policy in &missed {
-        let (_, event, data) = again
-            .next(Duration::from_secs(5))
-            .await
-            .expect("a missed event");
+        let (_, event, data) = again.next(PATIENCE).await.expect("a missed event");
         assert_eq!(event, "PolicyBound");
         assert_eq!(data["data"]["policy_id"], policy["id"]);
     }
@@ -324,7 +321,7 @@ async fn resumes(app: &TestApp, settle: impl AsyncFn()) {
 #[tokio::test]
 async fn sse_resumes_after_a_disconnect_within_one_instance() {
     let app = spawn_app(Engine::Sqlite).await;
-    let settle = async || app.state.jobs.settled(Duration::from_secs(5)).await;
+    let settle = async |_: &TenantClient| app.settle().await;
     resumes(&app, settle).await;
 }
 
@@ -335,7 +332,18 @@ async fn sse_resumes_from_redis_streams() {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let app = spawn_with(Engine::Sqlite, &flags).await;
     let _worker = worker_in(&app);
-    // The worker relays; give it the moment a bind's broadcast takes.
-    let settle = async || tokio::time::sleep(Duration::from_millis(500)).await;
+    // The worker relays: settled once every event of the tenant's outbox is sent (a broadcast
+    // is appended before its event is marked sent).
+    let settle = async |t: &TenantClient| {
+        crate::helpers::eventually("the outbox relayed", || async {
+            let unsent: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
+                    .fetch_one(t.db.pool())
+                    .await
+                    .unwrap_or(1);
+            unsent == 0
+        })
+        .await
+    };
     resumes(&app, settle).await;
 }

@@ -10,7 +10,7 @@ use tokio::{
 };
 
 use crate::{
-    helpers::{Engine, TenantClient, TestApp, spawn_with},
+    helpers::{Engine, PATIENCE, TenantClient, TestApp, spawn_with},
     replica::Replica,
 };
 
@@ -60,12 +60,8 @@ async fn half_sent_requests_are_closed_after_the_header_timeout() {
         .await
         .unwrap();
     assert_eq!(live.status(), 200);
-    let closed = futures::future::join_all(
-        sockets
-            .into_iter()
-            .map(|s| until_closed(s, Duration::from_secs(10))),
-    )
-    .await;
+    let closed =
+        futures::future::join_all(sockets.into_iter().map(|s| until_closed(s, PATIENCE))).await;
     for (sent, at) in closed {
         let at = at.expect("a half-open socket was never closed");
         assert!(
@@ -89,7 +85,7 @@ async fn idle_keep_alive_connections_are_closed() {
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     }
     let idle_from = Instant::now();
-    let (_, at) = until_closed(socket, Duration::from_secs(10)).await;
+    let (_, at) = until_closed(socket, PATIENCE).await;
     let idle = at.expect("an idle connection was never closed") - idle_from;
     assert!(idle >= Duration::from_millis(900), "closed after {idle:?}");
 }
@@ -122,7 +118,7 @@ async fn past_the_limit_probes_are_answered_and_the_rest_is_shed() {
         connect_to(&server.address).await,
     ];
     // Both slots are taken by idle connections once the one asking is counted beside them.
-    let until = Instant::now() + Duration::from_secs(30);
+    let until = Instant::now() + PATIENCE;
     while server.metric("http_server_connections ").await < 3.0 {
         assert!(
             Instant::now() < until,
@@ -147,7 +143,7 @@ async fn past_the_limit_probes_are_answered_and_the_rest_is_shed() {
         .await;
     assert!(counted >= 1.0, "shedding is counted");
     drop(held);
-    let until = Instant::now() + Duration::from_secs(30);
+    let until = Instant::now() + PATIENCE;
     while t.get("/v1/insureds").await.status != 200 {
         assert!(
             Instant::now() < until,
@@ -171,7 +167,7 @@ async fn strict_server(app: &TestApp) -> Replica {
 /// Waits (30 s at most) for the server to count a slow client it closed.
 async fn counted_slow(server: &Replica) {
     let series = "http_server_connections_closed_total{reason=\"slow_client\"}";
-    let until = Instant::now() + Duration::from_secs(30);
+    let until = Instant::now() + PATIENCE;
     while server.metric(series).await < 1.0 {
         assert!(Instant::now() < until, "no slow client was counted");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -194,7 +190,7 @@ async fn a_body_sent_by_the_drop_is_cut_off() {
     socket.write_all(head.as_bytes()).await.unwrap();
     let started = Instant::now();
     let mut closed = false;
-    while started.elapsed() < Duration::from_secs(60) {
+    while started.elapsed() < PATIENCE {
         // A byte every 200 ms: 5 B/s, far below 1,000.
         if socket.write_all(b" ").await.is_err() {
             closed = true;

@@ -78,11 +78,15 @@ pub async fn location(t: &TenantClient, id: &str) -> (u16, String) {
     (status, url)
 }
 
-/// Waits (up to 10 s) for `done`.
+/// Waits (up to `PATIENCE`) for `done`.
 pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    use crate::helpers::PATIENCE;
+    let until = std::time::Instant::now() + PATIENCE;
     while !done() {
-        assert!(std::time::Instant::now() < until, "waited 10 s for {what}");
+        assert!(
+            std::time::Instant::now() < until,
+            "waited {PATIENCE:?} for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

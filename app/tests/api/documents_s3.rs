@@ -11,7 +11,7 @@ use reqwest::Method;
 use crate::{
     both_engines,
     documents::{PDF, PNG, download, form, location, policy_and_claim, upload},
-    helpers::{Engine, TenantClient, spawn_with},
+    helpers::{Engine, TenantClient, eventually, spawn_with},
     s3_server::{PRIVATE, PUBLIC, S3Server},
 };
 
@@ -148,7 +148,9 @@ async fn objects_are_stored_as_the_seed_stores_them(engine: Engine) {
 /// that works until it expires.
 async fn signed_round_trip_and_expiring_urls(engine: Engine) {
     let s3 = S3Server::s3s_fs().await;
-    let app = app_on(&s3, engine, &["--documents-url-ttl-secs", "2"]).await;
+    // Long enough for the URL to be fetched in time on a busy machine (X-Amz-Date has 1 s
+    // granularity too).
+    let app = app_on(&s3, engine, &["--documents-url-ttl-secs", "10"]).await;
     let (a, b) = (app.tenant().await, app.tenant().await);
     let (policy_id, _) = policy_and_claim(&a).await;
     let path = format!("/v1/policies/{policy_id}/documents");
@@ -181,12 +183,12 @@ async fn signed_round_trip_and_expiring_urls(engine: Engine) {
         reqwest::get(&unsigned).await.expect("unsigned").status(),
         403
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        reqwest::get(&url).await.expect("expired").status(),
-        403,
-        "expired"
-    );
+    // Not before its 10 s are over; then, however late a busy machine asks, refused.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    eventually("the presigned URL expired", || async {
+        reqwest::get(&url).await.expect("expired").status() == 403
+    })
+    .await;
 
     for id in &ids {
         b.send(b.request(Method::DELETE, &format!("/v1/documents/{id}")))
@@ -264,7 +266,14 @@ async fn the_sweep_finishes_what_a_crash_left() {
 #[tokio::test]
 async fn a_store_that_is_down_is_a_clean_503() {
     let mut s3 = S3Server::moto().await;
-    let app = app_on(&s3, Engine::Sqlite, &["--documents-breaker-open-secs", "1"]).await;
+    // Open long enough that the download after the failed uploads still finds it open (and
+    // does not become its probe) on a busy machine.
+    let app = app_on(
+        &s3,
+        Engine::Sqlite,
+        &["--documents-breaker-open-secs", "10"],
+    )
+    .await;
     let a = app.tenant().await;
     let tenant = tenant_id(&app, &a).await;
     let (policy_id, _) = policy_and_claim(&a).await;
@@ -294,9 +303,16 @@ async fn a_store_that_is_down_is_a_clean_503() {
     );
 
     let s3 = S3Server::moto_on(s3.port).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let back = upload(&a, &path, form(PDF, "application/pdf", "other", None)).await;
-    back.ok(201);
+    // After the open time, an upload is the probe; it finds the store back and closes the
+    // breaker (should a slow store fail it, the breaker opens again and a later probe goes).
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    eventually("an upload once the store is back", || async {
+        upload(&a, &path, form(PDF, "application/pdf", "other", None))
+            .await
+            .status
+            == 201
+    })
+    .await;
     let old = "UPDATE documents SET updated_at = 0 WHERE status <> 'stored'";
     sqlx::query(old)
         .execute(a.db.pool())

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_engines,
-    helpers::{Engine, Resp, TenantClient, spawn_app, today},
+    helpers::{Engine, Resp, TenantClient, spawn_app, spawn_with, today},
 };
 
 both_engines!(
@@ -199,7 +199,9 @@ async fn tenants_never_see_each_other(engine: Engine) {
 }
 
 async fn active_policies_run_constant_statements(engine: Engine) {
-    let app = spawn_app(engine).await;
+    // No timed outbox sweep (every 30 s by default) during the test: on a busy machine the setup
+    // takes long enough for one to land between two counts and add its relay's statements.
+    let app = spawn_with(engine, &["--outbox-sweep-secs", "3600"]).await;
     let t = app.tenant().await;
     let insured = t.insured().await;
     let insured_id = id(&insured);

@@ -47,7 +47,7 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
     )
     .await
     .ok(200);
-    app.state.jobs.settled(Duration::from_secs(15)).await;
+    app.settle().await;
 
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &address)

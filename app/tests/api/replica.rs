@@ -24,6 +24,7 @@ impl TestApp {
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .env("RUST_LOG", "warn")
+            .env("REDIS_TIMEOUT_MS", crate::helpers::PATIENT_REDIS_MS)
             .envs(self.env.iter().map(|(k, v)| (*k, v)))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(extra)
@@ -35,15 +36,15 @@ impl TestApp {
             _dir: dir,
         };
         let ready = format!("{}/health/ready", replica.address);
-        for _ in 0..200 {
-            if let Ok(r) = self.http.get(&ready).send().await
-                && r.status() == 200
-            {
-                return replica;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the replica on {port} did not get ready");
+        crate::helpers::eventually("a replica's readiness", || async {
+            self.http
+                .get(&ready)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        replica
     }
 }
 

@@ -16,7 +16,7 @@ use std::{
 use serde_json::json;
 
 use crate::{
-    helpers::{Engine, TenantClient, TestApp, free_port, spawn_with, unique},
+    helpers::{Engine, PATIENCE, TenantClient, TestApp, eventually, free_port, spawn_with, unique},
     redis_server::{Cluster, RedisServer},
     replica::Replica,
 };
@@ -37,10 +37,7 @@ async fn two_replicas(url: &str, more: &[&str]) -> (TestApp, TestApp) {
     let a = spawn_with(Engine::MariaDb, &flags).await;
     let b = a.replica(&flags).await;
     for app in [&a, &b] {
-        assert!(
-            app.state.cache.backplane_up(Duration::from_secs(10)).await,
-            "backplane"
-        );
+        assert!(app.state.cache.backplane_up(PATIENCE).await, "backplane");
     }
     (a, b)
 }
@@ -87,13 +84,11 @@ async fn two_processes(app: &TestApp, url: &str, more: &[&str]) -> (Replica, Rep
 }
 
 async fn backplane_up(r: &Replica) {
-    for _ in 0..200 {
-        if r.metric("cache_backplane_up").await == 1.0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the backplane of {} did not come up", r.address);
+    let what = format!("the backplane of {} coming up", r.address);
+    eventually(&what, || async {
+        r.metric("cache_backplane_up").await == 1.0
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -151,17 +146,29 @@ async fn a_cold_policy_loads_once_across_two_replicas() {
     );
 }
 
-/// Waits (10 s at most) for readiness to say `ok` again: the breaker's probe found Redis.
+/// Waits for readiness to say `ok` again: the breaker's probe found Redis. A 503 on the way is
+/// no failure: on a busy machine the database check may hit its bound for a moment.
 async fn ready_again(app: &TestApp) {
-    let mut status = serde_json::Value::Null;
-    for _ in 0..100 {
-        status = app.get("/health/ready").await.ok(200)["status"].clone();
-        if status == "ok" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "ok", "the probe found Redis back");
+    eventually(
+        "readiness `ok` again (the probe found Redis back)",
+        || async {
+            let ready = app.get("/health/ready").await;
+            ready.status == 200 && ready.body["status"] == "ok"
+        },
+    )
+    .await;
+}
+
+/// Reads `path` through `t` and asks Redis for its key count, until L2 holds something. A read
+/// fills L2 after its load; a fill that failed (Redis slow to answer on a busy machine) leaves
+/// it to a later read.
+async fn l2_in_use(redis: &RedisServer, t: &TenantClient, path: &str) {
+    eventually("L2 in use", || async {
+        t.get(path).await.ok(200);
+        let keys = redis.cli(&["DBSIZE"]);
+        String::from_utf8_lossy(&keys.stdout).trim() != "0"
+    })
+    .await;
 }
 
 /// Reads and writes on both replicas until stopped; counts the requests that failed.
@@ -212,15 +219,27 @@ async fn redis_killed_and_restarted_under_load_fails_no_request() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     redis.kill();
+    // The load runs on without Redis for a while.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    // L1 is bypassed while the backplane is down; readiness says degraded, not dead.
-    assert!(!a.state.cache.backplane_up(Duration::ZERO).await);
-    let ready = a.get("/health/ready").await;
-    assert_eq!(ready.ok(200)["status"], "degraded");
+    // L1 is bypassed while the backplane is down (it notices a closed connection or a missed
+    // ping); readiness says degraded, not dead (a 503 from a database check that hit its bound
+    // on a busy machine is retried).
+    eventually("the backplane seen down", || async {
+        !a.state.cache.backplane_up(Duration::ZERO).await
+    })
+    .await;
+    eventually("readiness `degraded` while Redis is down", || async {
+        let ready = a.get("/health/ready").await;
+        ready.status == 200 && ready.body["status"] == "degraded"
+    })
+    .await;
 
     redis.restart().await;
     for app in [&a, &b] {
-        assert!(app.state.cache.backplane_up(Duration::from_secs(10)).await);
+        assert!(
+            app.state.cache.backplane_up(PATIENCE).await,
+            "backplane back"
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
@@ -233,20 +252,21 @@ async fn redis_killed_and_restarted_under_load_fails_no_request() {
         ready_again(app).await;
     }
 
-    // Back to the cache: reads cost no statement, and L2 holds the record again.
+    // Back to the cache: reads cost no statement, and L2 holds the record again. A round is
+    // repeated while it costs statements: right after Redis came back, a read whose L2 call
+    // failed (a reconnect still under way, Redis slow to answer on a busy machine) loads from
+    // the database, as it should; what must hold is that the cache takes over again.
     tb.get(&path).await.ok(200);
     ta.get(&path).await.ok(200);
-    let before = statements(&a, &b, &ta.slug).await;
-    for t in [&ta, &tb, &ta, &tb] {
-        t.get(&path).await.ok(200);
-    }
-    assert_eq!(
-        statements(&a, &b, &ta.slug).await,
-        before,
-        "not served from cache"
-    );
-    let keys = redis.cli(&["DBSIZE"]);
-    assert_ne!(String::from_utf8_lossy(&keys.stdout).trim(), "0");
+    eventually("four reads served from cache", || async {
+        let before = statements(&a, &b, &ta.slug).await;
+        for t in [&ta, &tb, &ta, &tb] {
+            t.get(&path).await.ok(200);
+        }
+        statements(&a, &b, &ta.slug).await == before
+    })
+    .await;
+    l2_in_use(&redis, &ta, &path).await;
 }
 
 #[tokio::test]
@@ -257,23 +277,20 @@ async fn starts_while_redis_is_down_and_uses_it_when_back() {
     let flags = on_redis(&url, &prefix);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let app = spawn_with(Engine::Sqlite, &flags).await;
-    let ready = app.get("/health/ready").await;
-    assert_eq!(ready.ok(200)["status"], "degraded");
+    eventually("readiness `degraded` while Redis is down", || async {
+        let ready = app.get("/health/ready").await;
+        ready.status == 200 && ready.body["status"] == "degraded"
+    })
+    .await;
     let t = app.tenant().await;
     let policy = t.bound_policy().await;
     let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap());
     t.get(&path).await.ok(200);
 
     let redis = RedisServer::on(port, &[]).await;
-    assert!(app.state.cache.backplane_up(Duration::from_secs(10)).await);
+    assert!(app.state.cache.backplane_up(PATIENCE).await, "backplane");
     ready_again(&app).await;
-    t.get(&path).await.ok(200);
-    let keys = redis.cli(&["DBSIZE"]);
-    assert_ne!(
-        String::from_utf8_lossy(&keys.stdout).trim(),
-        "0",
-        "L2 in use"
-    );
+    l2_in_use(&redis, &t, &path).await;
 }
 
 /// On a three-node Redis Cluster: reads, invalidation across replicas, the active page's tag,
@@ -327,16 +344,17 @@ async fn a_redis_cluster_serves_both_replicas() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The flush reaches each replica through the backplane, a moment after the CLI returns, and
+    // the tenant may be refused until its own cache entry (1 s) ages out. A cached policy lives
+    // far longer than the wait, so only the flush can make the change show.
     for t in [&ta, &tb] {
-        let mut notes = serde_json::Value::Null;
-        for _ in 0..50 {
-            let r = t.get(&path).await;
-            if r.status == 200 {
-                notes = r.ok(200)["notes"].clone();
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(notes, "behind the back");
+        eventually(
+            "the change behind the back read on every replica",
+            || async {
+                let r = t.get(&path).await;
+                r.status == 200 && r.body["notes"] == "behind the back"
+            },
+        )
+        .await;
     }
 }

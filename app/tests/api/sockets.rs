@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode
 
 use crate::{
     broadcasting::{authorize, connect, data, next, subscribe},
-    helpers::{Engine, spawn_app, spawn_with},
+    helpers::{Engine, PATIENCE, spawn_app, spawn_with},
     measure::{HealthWatch, rss_kib},
 };
 
@@ -76,7 +76,7 @@ async fn a_ping_flood_that_never_reads_is_closed_and_costs_no_memory() {
     let burst = pings();
     let (mut sent, mut peak) = (0usize, before);
     while sent < 256 << 20 {
-        let wrote = tokio::time::timeout(Duration::from_secs(30), socket.write_all(&burst)).await;
+        let wrote = tokio::time::timeout(PATIENCE, socket.write_all(&burst)).await;
         peak = peak.max(rss_kib(server.pid()));
         match wrote {
             Ok(Ok(())) => sent += burst.len(),
@@ -116,7 +116,7 @@ async fn idle_sockets_are_cheap_enough_for_the_cap_to_bind_first() {
         drop(raw_socket(&server.address, false).await);
     }
     let gauge = "broadcast_connections{protocol=\"pusher\"}";
-    let quiet = Instant::now() + Duration::from_secs(30);
+    let quiet = Instant::now() + PATIENCE;
     while server.metric(gauge).await > 0.0 && Instant::now() < quiet {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -129,7 +129,7 @@ async fn idle_sockets_are_cheap_enough_for_the_cap_to_bind_first() {
         assert!(s.read(&mut hello).await.expect("hello") > 0);
         sockets.push(s);
     }
-    let open = Instant::now() + Duration::from_secs(30);
+    let open = Instant::now() + PATIENCE;
     while server.metric(gauge).await < SOCKETS as f64 && Instant::now() < open {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -166,11 +166,11 @@ async fn an_oversized_message_gets_1009_and_a_close_gets_its_answer() {
     assert_eq!(close_code(&mut ws).await, Some(CloseCode::Status));
 }
 
-/// The code of the close frame the server sends (`Status` for one without a code), within 30 s.
+/// The code of the close frame the server sends (`Status` for one without a code).
 async fn close_code(ws: &mut crate::broadcasting::Socket) -> Option<CloseCode> {
-    let until = Instant::now() + Duration::from_secs(30);
+    let until = Instant::now() + PATIENCE;
     while Instant::now() < until {
-        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+        match tokio::time::timeout(PATIENCE, ws.next()).await {
             Ok(Some(Ok(Message::Close(frame)))) => {
                 return Some(frame.map_or(CloseCode::Status, |f| f.code));
             }
@@ -200,7 +200,7 @@ async fn a_socket_that_keeps_being_refused_is_closed() {
         {
             break None;
         }
-        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+        match tokio::time::timeout(PATIENCE, ws.next()).await {
             Ok(Some(Ok(Message::Text(text)))) => {
                 assert!(text.contains("pusher:error"), "{text}");
                 refused += 1;

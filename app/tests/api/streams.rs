@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     broadcasting::Sse,
-    helpers::{Engine, Resp, TenantClient, spawn_app, spawn_with},
+    helpers::{Engine, PATIENCE, Resp, TenantClient, spawn_app, spawn_with},
     measure::HealthWatch,
 };
 
@@ -43,10 +43,7 @@ async fn streams_hold_no_request_slot() {
     // And a stream still hears its events.
     b.bound_policy().await;
     let mine = a.bound_policy().await;
-    let (_, event, data) = streams[11]
-        .next(Duration::from_secs(30))
-        .await
-        .expect("an event");
+    let (_, event, data) = streams[11].next(PATIENCE).await.expect("an event");
     assert_eq!(event, "PolicyBound");
     assert_eq!(data["data"]["policy_id"], mine["id"]);
     health.finish("12 streams on 4 slots").await;
@@ -82,7 +79,7 @@ async fn streams_are_capped_per_tenant_and_per_instance() {
         .problem(503, None);
     drop((held, third));
     // Freed as their clients go (noticed at the latest by the next keep-alive comment).
-    let until = Instant::now() + Duration::from_secs(60);
+    let until = Instant::now() + PATIENCE;
     while let Err(refused) = open(&c).await {
         assert!(
             Instant::now() < until,
@@ -103,7 +100,7 @@ async fn a_stream_outlives_the_keep_alive() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let policy = t.bound_policy().await;
     let (_, _, data) = sse
-        .next(Duration::from_secs(30))
+        .next(PATIENCE)
         .await
         .expect("the stream is still open after three keep-alives");
     assert_eq!(data["data"]["policy_id"], policy["id"]);
@@ -125,8 +122,8 @@ async fn shutdown_ends_streams_cleanly() {
     let signalled = Instant::now();
     server.terminate();
     let mut ended = None;
-    while Instant::now() < signalled + Duration::from_secs(60) {
-        match tokio::time::timeout(Duration::from_secs(60), response.chunk()).await {
+    while Instant::now() < signalled + PATIENCE {
+        match tokio::time::timeout(PATIENCE, response.chunk()).await {
             Ok(Ok(Some(_))) => continue,
             Ok(Ok(None)) => {
                 ended = Some(Ok(signalled.elapsed()));
@@ -142,7 +139,7 @@ async fn shutdown_ends_streams_cleanly() {
     let took = ended
         .expect("the stream ended")
         .expect("cleanly: its body complete, not cut");
-    let exit = server.exited(Duration::from_secs(60)).await;
+    let exit = server.exited(PATIENCE).await;
     println!("stream ended {took:?} after SIGTERM; the process exited: {exit:?}");
     assert!(
         exit.is_some_and(|s| s.success()),
@@ -164,7 +161,7 @@ async fn open_streams_are_cheap_enough_for_their_cap() {
         drop(open(&on_server).await.expect("a stream"));
     }
     let gauge = "broadcast_connections{protocol=\"sse\"}";
-    let until = Instant::now() + Duration::from_secs(30);
+    let until = Instant::now() + PATIENCE;
     while server.metric(gauge).await > 0.0 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

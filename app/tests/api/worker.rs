@@ -81,6 +81,7 @@ impl TestApp {
         cmd.env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .env("RUST_LOG", "warn")
+            .env("REDIS_TIMEOUT_MS", crate::helpers::PATIENT_REDIS_MS)
             .envs(self.env.iter().map(|(k, v)| (*k, v)))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(extra)
@@ -103,13 +104,10 @@ impl WorkerProcess {
     /// Waits until it answers `/health/live` (it has started).
     pub async fn live(&self) {
         let url = format!("http://127.0.0.1:{}/health/live", self.port);
-        for _ in 0..200 {
-            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the worker on {} did not start", self.port);
+        crate::helpers::eventually("the worker's start", || async {
+            reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
     }
 
     /// SIGTERM, and its exit.

@@ -9,6 +9,8 @@ import { bind, kongHeaders, wrongPayload } from './bind.mjs';
 const base = process.env.BASE_URL;
 const tenant = process.env.TENANT;
 const headers = kongHeaders(tenant, 'browser');
+// Generous: headless Chromium on a machine that may be busy.
+const PATIENCE_MS = 60000;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -42,12 +44,12 @@ try {
     },
     { port: Number(new URL(base).port), tenant, headers },
   );
-  await page.waitForFunction(() => window.joined || window.refused, null, { timeout: 10000 });
+  await page.waitForFunction(() => window.joined || window.refused, null, { timeout: PATIENCE_MS });
   const refused = await page.evaluate(() => window.refused);
   if (refused) throw new Error(`subscription refused: ${refused}`);
   const policy = await bind(base, headers);
   await page.waitForFunction((id) => window.received.some((e) => e.policy_id === id), policy.id, {
-    timeout: 10000,
+    timeout: PATIENCE_MS,
   });
   const event = await page.evaluate((id) => window.received.find((e) => e.policy_id === id), policy.id);
   const wrong = wrongPayload(event, policy);

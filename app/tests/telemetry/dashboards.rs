@@ -8,14 +8,14 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::PathBuf,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use promql_parser::parser::{self, Expr};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Engine, TenantClient, spawn_with, today, unique},
+    helpers::{Engine, PATIENCE, TenantClient, TestApp, spawn_with, today, unique},
     install, receivers,
     receivers::Received,
     redis_server::RedisServer,
@@ -238,7 +238,13 @@ async fn listen(
 
 /// A flow that touches every part: the business, both cache tiers and two replicas, the jobs,
 /// and a Redis outage (errors, the breaker, the backplane's reconnect, a push kept for later).
-async fn everything(t: &TenantClient, other: &TenantClient, redis: &mut RedisServer) {
+/// `apps` are the two replicas `t` and `other` call.
+async fn everything(
+    apps: [&TestApp; 2],
+    t: &TenantClient,
+    other: &TenantClient,
+    redis: &mut RedisServer,
+) {
     let policy = t.active_policy().await;
     let id = policy["id"].as_str().unwrap().to_owned();
     t.post(
@@ -292,7 +298,16 @@ async fn everything(t: &TenantClient, other: &TenantClient, redis: &mut RedisSer
         .await
         .ok(200);
     redis.restart().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Back on Redis (the breaker's probe and the backplane's reconnect, however long a busy
+    // machine takes) before the last read.
+    for app in apps {
+        let kv = app.state.kv.clone().expect("Redis configured");
+        assert!(kv.wait_up(PATIENCE).await, "Redis not reached again");
+        assert!(
+            app.state.cache.backplane_up(PATIENCE).await,
+            "the backplane did not come back"
+        );
+    }
     t.get(&path).await.ok(200);
 }
 
@@ -319,7 +334,7 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
     let app = spawn_with(Engine::Sqlite, &flags).await;
     let replica = app.replica(&flags).await;
     for a in [&app, &replica] {
-        assert!(a.state.cache.backplane_up(Duration::from_secs(10)).await);
+        assert!(a.state.cache.backplane_up(PATIENCE).await, "backplane");
     }
     let t = app.tenant().await;
     let other = replica.client_for(&t.slug).await;
@@ -333,7 +348,7 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
             worker_stops.await.ok();
         },
     ));
-    everything(&t, &other, &mut redis).await;
+    everything([&app, &replica], &t, &other, &mut redis).await;
     let insured = t.insured().await;
     let quote = t.quote(insured["id"].as_str().unwrap()).await;
     let rate = format!("/v1/quotes/{}/rate", quote["id"].as_str().unwrap());
@@ -367,16 +382,16 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
         .chain(&ruled)
         .filter(|n| !recorded.contains(n.as_str()) && !PROMETHEUS_MADE.contains(&n.as_str()))
         .collect();
-    // Some series come a moment later: the status gauges' recount.
-    let mut tries = 0;
+    // Some series come a moment later: the status gauges' recount, which a busy machine may
+    // run late.
+    let until = Instant::now() + PATIENCE;
     let (families, missing) = loop {
         let (series, families) = emitted(&scrape(&app).await);
         let missing: Vec<_> = used
             .iter()
             .filter(|n| !series.contains(n.as_str()))
             .collect();
-        tries += 1;
-        if missing.is_empty() || tries == 50 {
+        if missing.is_empty() || Instant::now() > until {
             break (families, missing);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -1,5 +1,7 @@
 //! Label values a client cannot choose.
 
+use std::collections::BTreeSet;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -9,6 +11,14 @@ use crate::{
     receivers::Received,
     scrape,
 };
+
+/// The series a scrape shows: its sample lines without their values (and exemplars).
+fn series(text: &str) -> BTreeSet<&str> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(" # ").next()?.rsplit_once(' ').map(|(s, _)| s))
+        .collect()
+}
 
 /// A client cannot grow `/metrics` at will: made-up methods fold into `_OTHER`, unknown paths
 /// into `unmatched`, and a currency outside ISO 4217 never reaches a label (it is refused).
@@ -22,8 +32,7 @@ async fn junk_methods_paths_and_currencies_add_no_series() {
     t.active_policy().await;
     // The setup's background work (its events relayed, its policy indexed) makes its series now,
     // not during the flood.
-    let within = std::time::Duration::from_secs(5);
-    app.state.jobs.settled(within).await;
+    app.settle().await;
     for path in ["/health/live", "/metrics", "/docs", "/openapi.json"] {
         app.http
             .get(format!("{}{path}", app.address))
@@ -80,8 +89,11 @@ async fn junk_methods_paths_and_currencies_add_no_series() {
     for junk in ["JUNK", "/nowhere", "currency=\"Z"] {
         assert!(!after.contains(junk), "{junk} reached a label");
     }
-    // A fixed ceiling, whatever was sent: only the counts of existing series moved.
-    let grown = after.len().saturating_sub(before.len());
-    assert!(grown < 1_024, "/metrics grew by {grown} bytes");
+    // A fixed ceiling, whatever was sent: only the counts of existing series moved. Series are
+    // compared, not bytes (counts and sums grow by digits). A few may be new from background
+    // work a busy machine ran late (a histogram is a dozen lines), not one per junk request.
+    let (old, new) = (series(&before), series(&after));
+    let added: Vec<&&str> = new.difference(&old).collect();
+    assert!(added.len() < 64, "{} new series: {added:?}", added.len());
     assert!(after.len() < 64 * 1024, "/metrics is {} bytes", after.len());
 }

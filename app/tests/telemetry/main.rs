@@ -18,7 +18,7 @@ mod spans;
 
 use std::time::{Duration, Instant};
 
-use helpers::{Engine, TenantClient, spawn_app, spawn_with, today};
+use helpers::{Engine, PATIENCE, TenantClient, spawn_app, spawn_with, today};
 use receivers::{Received, attribute};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -101,7 +101,7 @@ fn value_of(text: &str, name: &str, slug: &str, extra: &str) -> Option<f64> {
 
 /// Scrapes until the tenant's gauges read as wanted (they are recounted in the background).
 async fn metrics_showing(app: &helpers::TestApp, slug: &str, wanted: &[(String, f64)]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let text = scrape(app).await;
         let off: Vec<String> = wanted
@@ -181,7 +181,7 @@ async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
     assert_eq!(fresh_trace.len(), 32);
     assert!(cases.iter().all(|(_, trace, _)| *trace != fresh_trace));
 
-    telemetry.shutdown(Duration::from_secs(10)).await;
+    telemetry.shutdown(PATIENCE).await;
 
     let spans = received.spans();
     for (kind, trace, parent) in cases {
@@ -401,7 +401,7 @@ async fn metrics_count_the_business_and_carry_exemplars() {
         .collect();
     assert!(!exemplar_ids.is_empty(), "no exemplar in:\n{om}");
 
-    telemetry.shutdown(Duration::from_secs(10)).await;
+    telemetry.shutdown(PATIENCE).await;
     let seen: Vec<String> = received
         .spans()
         .iter()
@@ -428,7 +428,7 @@ async fn with_receivers_down_requests_succeed_and_drops_are_counted() {
             assert_eq!(resp.status, 200, "request in chunk {chunk}");
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let text = scrape(&app).await;
         if dropped(&text, "spans") > 0.0 && dropped(&text, "logs") > 0.0 {
@@ -481,7 +481,7 @@ async fn tenants_past_the_label_cap_add_up_in_other() {
         );
     }
     // Loki's streams share the cap and the named tenant.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     let tenant_of = |labels: &str| {
         let rest = labels.split("tenant=\"").nth(1).unwrap_or_default();
         rest.split('"').next().unwrap_or_default().to_owned()
@@ -535,7 +535,7 @@ async fn recounts_see_other_replicas_writes_and_never_keep_a_pool_open() {
     .await;
 
     // Recounts go on every second; the idle pool must still close.
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + PATIENCE;
     while app.state.tenancy.open_pools() > 0 {
         assert!(
             Instant::now() < deadline,

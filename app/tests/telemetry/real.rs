@@ -13,7 +13,7 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Engine, spawn_with, today},
+    helpers::{Engine, PATIENCE, spawn_with, today},
     install_with, receivers, scrape,
 };
 
@@ -91,12 +91,10 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-async fn until<T>(
-    what: &str,
-    seconds: u64,
-    mut attempt: impl AsyncFnMut() -> Result<T, String>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+/// Tries `attempt` every 250 ms until it succeeds, for at most `PATIENCE` (the tools start and
+/// catch up slowly on a busy machine); fails naming `what` and the last error.
+async fn until<T>(what: &str, mut attempt: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + PATIENCE;
     loop {
         match attempt().await {
             Ok(v) => return v,
@@ -168,7 +166,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
         ],
         &rotel_log,
     );
-    until("rotel listens", 20, async || {
+    until("rotel listens", async || {
         rotel.assert_running(&rotel_log);
         tokio::net::TcpStream::connect(("127.0.0.1", otlp_port))
             .await
@@ -225,7 +223,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
         &prometheus_log,
     );
 
-    until("Prometheus scrapes the service", 60, async || {
+    until("Prometheus scrapes the service", async || {
         prometheus.assert_running(&prometheus_log);
         let targets = get_json(&http, &format!("{prom}/api/v1/targets")).await?;
         let target = &targets["data"]["activeTargets"][0];
@@ -239,7 +237,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
         "{prom}/api/v1/query?query=policies_bound_total{{tenant=\"{}\"}}",
         t.slug
     );
-    until("Prometheus holds the business counter", 30, async || {
+    until("Prometheus holds the business counter", async || {
         let answer = get_json(&http, &query).await?;
         match answer["data"]["result"][0]["value"][1].as_str() {
             Some("1") => Ok(()),
@@ -254,7 +252,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
         now - 600,
         now + 600
     );
-    let exemplar_ids: Vec<String> = until("Prometheus stores exemplars", 30, async || {
+    let exemplar_ids: Vec<String> = until("Prometheus stores exemplars", async || {
         let answer = get_json(&http, &exemplars_query).await?;
         let ids: Vec<String> = answer["data"]
             .as_array()
@@ -271,24 +269,20 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
     })
     .await;
 
-    telemetry.shutdown(Duration::from_secs(10)).await;
-    until(
-        "rotel received a trace an exemplar points to",
-        15,
-        async || {
-            let seen = std::fs::read_to_string(&rotel_log).map_err(|e| e.to_string())?;
-            if exemplar_ids
-                .iter()
-                .any(|id| seen.contains(&format!("Trace ID       : {id}")))
-            {
-                Ok(())
-            } else {
-                Err(format!(
-                    "exemplars {exemplar_ids:?}; rotel printed {} bytes",
-                    seen.len()
-                ))
-            }
-        },
-    )
+    telemetry.shutdown(PATIENCE).await;
+    until("rotel received a trace an exemplar points to", async || {
+        let seen = std::fs::read_to_string(&rotel_log).map_err(|e| e.to_string())?;
+        if exemplar_ids
+            .iter()
+            .any(|id| seen.contains(&format!("Trace ID       : {id}")))
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "exemplars {exemplar_ids:?}; rotel printed {} bytes",
+                seen.len()
+            ))
+        }
+    })
     .await;
 }
