@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     }
     limit_malloc_arenas();
     match tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
     {
@@ -18,6 +19,12 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Threads for blocking work (file reads and writes: spooled uploads, local-disk documents).
+/// Tokio's default, 512, lets a burst of downloads start hundreds of threads, each runnable, on a
+/// pod of a core or two: the request threads then get a sliver of the CPU and a liveness probe
+/// waited a second (`loadtests/abuse.sh`). Past this many, file work queues instead.
+const BLOCKING_THREADS: usize = 16;
 
 /// glibc gives each thread that contends for malloc an arena of its own, up to 8 per core, and
 /// keeps what each has freed. The runtime's workers and sqlx's SQLite threads (one per

@@ -59,6 +59,19 @@ use watch::{Conn, Lane, Watched};
 /// (the kubelet's, the mesh agent's, Prometheus) and each takes a millisecond; these are spare.
 const PROBE_LANE: usize = 32;
 
+/// What hyper buffers for one HTTP/1 connection, each way (its default is ~400 KiB): the
+/// response queued for a client that does not read, and the longest request head (431
+/// beyond). A client that stops reading holds this, and a chunk of its body, until the
+/// slow-client rule closes it: ~200 KiB, not ~500 KiB, times HTTP_MAX_CONNECTIONS.
+const HTTP1_BUFFER: usize = 64 * 1024;
+
+/// The kernel's send buffer for each client socket (Linux doubles it). Left to autotuning, a
+/// client that does not read has the kernel hold up to `tcp_wmem`'s maximum (4 MiB) of what the
+/// server wrote for it, charged to the pod's memory cgroup, and on loopback (the mesh's sidecar)
+/// it grows to ~1.3 MiB at once: 300 stalled downloads cost ~400 MiB and a second of CPU making
+/// it. The sidecar reads as fast as it is written to, so this bounds only the ones that do not.
+const SEND_BUFFER: usize = 64 * 1024;
+
 /// At most this many "shed" lines a second: a full server sheds many connections.
 static SHED_LOG: telemetry::throttle::Throttle = telemetry::throttle::Throttle::per_second(1);
 
@@ -138,6 +151,9 @@ pub async fn serve<E>(
         if let Err(e) = io.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
+        if let Err(e) = socket2::SockRef::from(&io).set_send_buffer_size(SEND_BUFFER) {
+            tracing::debug!(error = %e, "SO_SNDBUF not set");
+        }
         let (endpoint, probes, drain, alive) = (
             endpoint.clone(),
             probes.clone(),
@@ -181,7 +197,8 @@ pub async fn serve<E>(
                     }
                 }
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().max_buf_size(HTTP1_BUFFER);
             let io = TokioIo::new(Watched::new(io, conn.clone()));
             let served = builder.serve_connection_with_upgrades(io, service);
             tokio::pin!(served);

@@ -84,20 +84,22 @@ async fn the_active_page_is_cached_and_fresh_after_a_payment_or_claim(engine: En
     assert_eq!(t.get(page).await.ok(200)["items"][0]["claims_count"], 1);
 }
 
+/// An app with the machine's Redis as L2, under a prefix of its own (returned).
+async fn on_redis(engine: Engine) -> (TestApp, String) {
+    let prefix = format!("pstest:{}:", crate::helpers::unique());
+    let flags = [
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+        "--redis-prefix",
+        &prefix,
+    ];
+    (spawn_with(engine, &flags).await, prefix)
+}
+
 /// With REDIS_URL, reads go through Redis (L2), shared by every replica: served from it, and
 /// fresh after a change.
 async fn with_redis_the_replicas_share_the_cache(engine: Engine) {
-    let prefix = format!("pstest:{}:", crate::helpers::unique());
-    let app = spawn_with(
-        engine,
-        &[
-            "--redis-url",
-            "redis://127.0.0.1:6379",
-            "--redis-prefix",
-            &prefix,
-        ],
-    )
-    .await;
+    let (app, _) = on_redis(engine).await;
     let t = app.tenant().await;
     let policy = cached_then_fresh(&app, &t).await;
     t.get("/v1/policies/active").await.ok(200);
@@ -111,17 +113,7 @@ async fn with_redis_the_replicas_share_the_cache(engine: Engine) {
 /// a flood of cursors adds nothing to L2, and every page size at once adds at most 100 keys.
 #[tokio::test]
 async fn cursors_cannot_fill_redis() {
-    let prefix = format!("pstest:{}:", crate::helpers::unique());
-    let app = spawn_with(
-        Engine::Sqlite,
-        &[
-            "--redis-url",
-            "redis://127.0.0.1:6379",
-            "--redis-prefix",
-            &prefix,
-        ],
-    )
-    .await;
+    let (app, prefix) = on_redis(Engine::Sqlite).await;
     let t = app.tenant().await;
     for _ in 0..3 {
         t.active_policy().await;

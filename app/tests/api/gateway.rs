@@ -11,7 +11,7 @@ use reqwest::Method;
 
 use crate::{
     both_engines,
-    helpers::{Engine, PATIENCE, eventually, spawn_app, spawn_with},
+    helpers::{Engine, PATIENCE, spawn_app, spawn_with},
 };
 
 both_engines!(
@@ -211,15 +211,7 @@ async fn the_gateway_secret_is_required_when_set() {
     t.send(bare).await.problem(401, None);
     // The probes are the kubelet's, not Kong's: no secret needed (a 503 while the landlord check
     // hits its bound on a busy machine is asked again).
-    let ready = format!("{}/health/ready", app.address);
-    eventually("readiness without the secret", || async {
-        app.http
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
+    crate::helpers::ready(&app.http, &app.address).await;
     // Never printed: not in Debug output of the configuration.
     assert!(!format!("{:?}", app.state.config).contains("kong-only-s3cret-0123456789abcdef"));
 }

@@ -65,6 +65,15 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(
     }
 }
 
+/// Waits until `address` says it is ready (a 503 on the way, or no answer yet, is asked again).
+pub async fn ready(http: &reqwest::Client, address: &str) {
+    let url = format!("{address}/health/ready");
+    eventually(&format!("{address} ready"), || async {
+        http.get(&url).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
+
 pub fn mysql_url() -> String {
     std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }

@@ -35,15 +35,7 @@ impl TestApp {
             child: cmd.spawn().expect("policy-service runs"),
             _dir: dir,
         };
-        let ready = format!("{}/health/ready", replica.address);
-        crate::helpers::eventually("a replica's readiness", || async {
-            self.http
-                .get(&ready)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await;
+        crate::helpers::ready(&self.http, &replica.address).await;
         replica
     }
 }
