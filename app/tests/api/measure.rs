@@ -87,3 +87,31 @@ impl HealthWatch {
         worst
     }
 }
+
+/// The most resident memory process `pid` had while it ran (sampled every 10 ms).
+pub struct PeakRss {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    pub fn start(pid: u32) -> PeakRss {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut peak = rss_kib(pid);
+            while !flag.load(Ordering::SeqCst) {
+                peak = peak.max(rss_kib(pid));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peak.max(rss_kib(pid))
+        });
+        PeakRss { stop, task }
+    }
+
+    /// The peak, in KiB.
+    pub async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.expect("memory sampler")
+    }
+}

@@ -12,7 +12,7 @@ use crate::{
     both_engines,
     documents::{PDF, download, form, policy_and_claim, upload},
     helpers::{Engine, spawn_app, spawn_with},
-    measure::{HealthWatch, cpu, rss_kib},
+    measure::{HealthWatch, PeakRss, cpu, rss_kib},
 };
 
 /// Issue 23 (4): a part whose header block never ends was held whole and searched again with
@@ -27,6 +27,7 @@ async fn an_endless_part_header_is_refused_with_flat_memory_and_cpu() {
     let on_server = server.client(&t);
     let health = HealthWatch::start(&server.address);
     let (rss, cpu_before) = (rss_kib(server.pid()), cpu(server.pid()));
+    let peak = PeakRss::start(server.pid());
     const MIB: usize = 1 << 20;
     let head = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a".to_vec();
     let body = futures::stream::iter(
@@ -40,7 +41,7 @@ async fn an_endless_part_header_is_refused_with_flat_memory_and_cpu() {
         .body(reqwest::Body::wrap_stream(body))
         .send()
         .await;
-    let (peak, used) = (rss_kib(server.pid()), cpu(server.pid()) - cpu_before);
+    let (peak, used) = (peak.finish().await, cpu(server.pid()) - cpu_before);
     println!(
         "a 256 MiB part header: resident memory {} → {} MiB, {used:?} of CPU",
         rss / 1024,
