@@ -138,8 +138,13 @@ async fn a_policy_bound_on_one_instance_reaches_a_subscriber_of_another() {
         .await
         .ok(200);
     let mut seen = Vec::new();
-    for _ in 0..2 {
+    while seen.len() < 2 {
         let m = next(&mut ws).await;
+        // The bind's copy for the policy channel is sent just after the tenant channel's: a busy
+        // machine may relay it once the socket joined the policy channel too.
+        if m["event"] == "PolicyBound" && m["channel"] == policy_channel.as_str() {
+            continue;
+        }
         assert_eq!(m["event"], "PolicyActivated");
         seen.push(m["channel"].as_str().unwrap_or_default().to_owned());
     }
@@ -186,7 +191,9 @@ async fn only_the_channels_tenant_may_join_and_signatures_are_per_socket() {
     assert_eq!(refused["event"], "pusher:error");
     assert_eq!(data(&refused)["code"], 4009);
 
-    // The right one works, and nothing arrives for B's changes.
+    // The right one works, and nothing arrives for B's changes. A's first bind is relayed
+    // (broadcast) by a job: settled first, or a busy machine delivers it after the subscription.
+    app.settle().await;
     let auth = authorize(&a, &socket_id, &a_tenant).await;
     let auth = auth.ok(200)["auth"].as_str().expect("auth").to_owned();
     let joined = subscribe(&mut ws, &a_tenant, &auth).await;
