@@ -154,6 +154,14 @@ run_checks() {
     step "cargo build"
     cargo build --workspace --all-targets --locked
 
+    # The workspace's lints (Cargo.toml) and clippy's own, every warning an error.
+    if cargo clippy --version >/dev/null 2>&1; then
+        step "cargo clippy -D warnings"
+        cargo clippy --workspace --all-targets --locked -- -D warnings
+    else
+        warn "clippy not installed; skipping lints (rustup component add clippy)"
+    fi
+
     # nextest runs tests in parallel processes and reports better, but
     # installing it takes too long to do here, so fall back to cargo test.
     if cargo nextest --version >/dev/null 2>&1; then

@@ -8,6 +8,8 @@
 //!
 //! DOCUMENT is a document of the first tenant (a few MiB) that non-reading clients download.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::{
         Arc,

@@ -5,6 +5,8 @@
 //!
 //!   bench_fanout TENANT SOCKETS BINDS URL [URL…]
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError},

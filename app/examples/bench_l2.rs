@@ -5,6 +5,8 @@
 //!
 //!   cargo run --release --example bench_l2 -- redis://127.0.0.1:6379 [calls per round]
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},

@@ -10,6 +10,8 @@
 //!
 //!   cargo run --release --example bench_queue -- redis://127.0.0.1:6379 [jobs] [concurrency]
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},

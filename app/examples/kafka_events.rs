@@ -6,6 +6,8 @@
 //!
 //! `cargo run --release --example kafka_events -- 127.0.0.1:9092 insurance.policy,insurance.claim 5`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     io::Write,
     time::{Duration, Instant},

@@ -5,6 +5,8 @@
 //!
 //! `cargo run --release --example loki_sink -- 127.0.0.1:3100`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},

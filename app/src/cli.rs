@@ -96,7 +96,10 @@ pub fn prepare() -> Result<(), String> {
     drop(runtime);
     for (key, value) in pairs {
         // SAFETY: no other thread runs yet (see above).
-        unsafe { std::env::set_var(key, value) };
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var(key, value)
+        };
     }
     Ok(())
 }

@@ -32,6 +32,7 @@ const BLOCKING_THREADS: usize = 16;
 /// measurable cost to throughput. `MALLOC_ARENA_MAX` decides, read here rather than by glibc
 /// so that a value in `.env` counts too.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     let arenas = std::env::var("MALLOC_ARENA_MAX")
         .ok()

@@ -1,6 +1,8 @@
 //! An outbound call made inside a request's span carries that trace to the next service in
 //! both header formats, under a client span of its own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 
 use opentelemetry::trace::TraceContextExt;

@@ -185,12 +185,12 @@ async fn write(
         Err(e) => {
             // Undone in the order that never leaves an object without its row; what cannot be
             // undone now stays `pending` for the sweep.
-            if docs.delete(bucket, key).await.is_ok() {
-                if let Ok(mut conn) = db.conn().await {
-                    store::documents::remove(&mut conn.sql(), &row.id)
-                        .await
-                        .ok();
-                }
+            if docs.delete(bucket, key).await.is_ok()
+                && let Ok(mut conn) = db.conn().await
+            {
+                store::documents::remove(&mut conn.sql(), &row.id)
+                    .await
+                    .ok();
             }
             Err(e)
         }

@@ -1,5 +1,7 @@
 //! End-to-end tests: the real HTTP app on port 0, on SQLite and on the machine's MariaDB.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod bad_input;

@@ -134,6 +134,7 @@ impl S3Server {
     /// (the standard AWS chain reads them there).
     pub fn flags(&self) -> Vec<String> {
         // SAFETY: every test sets the same two values, before the app it starts reads them.
+        #[allow(unsafe_code)]
         unsafe {
             std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
             std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);

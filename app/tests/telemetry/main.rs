@@ -1,6 +1,8 @@
 //! Telemetry end to end: the app with telemetry installed, against in-test OTLP and Loki
 //! receivers. Each test installs global telemetry, so each needs a process of its own (nextest).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod dashboards;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
@@ -46,7 +48,10 @@ fn install(receiver: &str) -> telemetry::Telemetry {
 fn install_with(loki: &str, otlp: &str, tenant_labels: usize) -> telemetry::Telemetry {
     // Export every 100 ms instead of every 5 s, so the test need not wait.
     // SAFETY: set before any other thread of this test process reads the environment.
-    unsafe { std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100") };
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100")
+    };
     let t = telemetry::init(&config(loki, otlp)).expect("telemetry installs");
     policy_service::observability::init(tenant_labels);
     t
@@ -558,6 +563,7 @@ async fn a_stuck_collector_costs_spans_not_requests() {
         }
     });
     // SAFETY: set before any other thread of this test process reads the environment.
+    #[allow(unsafe_code)]
     unsafe {
         std::env::set_var("OTEL_BSP_MAX_QUEUE_SIZE", "16");
         std::env::set_var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8");
