@@ -21,12 +21,12 @@ use clap::Parser;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use policy_service::{
     cli::Cli,
-    kv::Kv,
+    platform::redis::Redis,
+    platform::tenancy::TenantSlug,
     queue::{Job, Task, redis::RedisQueue, worker},
     services,
     startup::open_state,
     state::AppState,
-    tenancy::TenantSlug,
 };
 
 /// Keeps every `queue_job_wait_seconds` sample (the worker's own measure of queued → started).
@@ -89,7 +89,7 @@ where
     Ok(jobs as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn raw(kv: Arc<Kv>, prefix: String, i: usize) -> Res<()> {
+async fn raw(kv: Arc<Redis>, prefix: String, i: usize) -> Res<()> {
     let (list, taken, item) = (
         format!("{prefix}raw"),
         format!("{prefix}raw:taken"),

@@ -13,12 +13,11 @@ use crate::{
     cache::{Cache, keys::Tag},
     config::Config,
     error::{Error, Result},
-    kv,
-    startup::{Application, exposition, label_tenants, listen, open_state, shutdown_signal},
-    tenancy::{
+    platform::tenancy::{
         Tenancy, Tenant, TenantSlug, TenantStatus,
         migrate::{Progress, migrate_tenants},
     },
+    startup::{Application, exposition, label_tenants, listen, open_state, shutdown_signal},
 };
 
 #[derive(Parser)]
@@ -92,7 +91,7 @@ pub fn prepare() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    let pairs = runtime.block_on(crate::secrets::load(&variables()))?;
+    let pairs = runtime.block_on(crate::platform::secrets::load(&variables()))?;
     drop(runtime);
     for (key, value) in pairs {
         // SAFETY: no other thread runs yet (see above).
@@ -238,7 +237,7 @@ async fn tenants(tenancy: &Tenancy, config: &Config, command: TenantsCommand) ->
 /// replica's L1. Without Redis there is no shared cache to reach: the serving process's L1
 /// ages out, and the gateway refuses the tenant's requests within `TENANT_CACHE_TTL_SECS`.
 async fn flush_cache(config: &Config, slug: &str) -> Result<()> {
-    let Some(kv) = kv::open(
+    let Some(kv) = crate::platform::redis::open(
         config.redis_url.as_ref(),
         config.redis_cluster,
         config.redis_timeout(),

@@ -189,7 +189,7 @@ pub struct Config {
     pub outbox_retention_hours: u64,
 
     #[command(flatten)]
-    pub http: crate::server::settings::HttpConfig,
+    pub http: crate::platform::server::settings::HttpConfig,
 
     /// What every cache key in Redis starts with, so services can share a Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "policy_service_cache:")]

@@ -2,29 +2,22 @@
 //! gateway (Kong auth, tenant) → api (handlers) → services (use cases) → store (SQL) → db.
 
 pub mod api;
-pub mod aws;
-pub mod backlog;
-pub mod breaker;
 pub mod broadcast;
 pub mod cache;
 pub mod cli;
 pub mod config;
-pub mod db;
 pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod gateway;
-pub mod kv;
 pub mod observability;
 pub mod observer;
 pub mod partners;
+pub mod platform;
 pub mod queue;
 pub mod schedule;
-pub mod secrets;
-pub mod server;
 pub mod services;
 pub mod startup;
 pub mod state;
 pub mod store;
-pub mod tenancy;

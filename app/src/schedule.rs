@@ -19,10 +19,10 @@ use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
     error::{Error, Result},
+    platform::tenancy::Tenant,
     queue::Task,
     services,
     state::AppState,
-    tenancy::Tenant,
 };
 
 /// How long one tenant's search for due policies may take before it waits for the next round.

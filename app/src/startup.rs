@@ -37,17 +37,17 @@ use crate::{
     documents::Documents,
     error::{Error, Result},
     events::Events,
-    gateway, kv, observability,
+    gateway, observability,
     partners::Partners,
-    queue::{self, Jobs},
-    schedule,
-    secrets::{
+    platform::secrets::{
         leases::Leases,
         vault::{Auth, Vault},
     },
-    server,
+    platform::server,
+    platform::tenancy::{Tenancy, TenantSlug},
+    queue::{self, Jobs},
+    schedule,
     state::AppState,
-    tenancy::{Tenancy, TenantSlug},
 };
 
 pub struct Application {
@@ -183,12 +183,12 @@ pub async fn label_tenants(state: &AppState) -> Result<()> {
 /// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
 pub async fn open_state(config: Config) -> Result<AppState> {
     let mut tenancy = Tenancy::open(&config.database).await?;
-    crate::secrets::leases::describe();
+    crate::platform::secrets::leases::describe();
     if let Some(leases) = dynamic_credentials(&config.database)? {
         tenancy.use_leases(leases)?;
     }
     // Connected in the background: the service starts, and serves, while Redis is down.
-    let kv = kv::open(
+    let kv = crate::platform::redis::open(
         config.redis_url.as_ref(),
         config.redis_cluster,
         config.redis_timeout(),

@@ -10,11 +10,11 @@ use crate::{
     config::Config,
     documents::Documents,
     events::Events,
-    kv::Kv,
     observer::Observer,
     partners::Partners,
+    platform::redis::Redis,
+    platform::tenancy::Tenancy,
     queue::Jobs,
-    tenancy::Tenancy,
 };
 
 pub struct AppState {
@@ -22,7 +22,7 @@ pub struct AppState {
     pub tenancy: Tenancy,
     /// The read cache (`cache`), seen through `Cache::tenant`.
     pub cache: Cache,
-    pub kv: Option<Arc<Kv>>,
+    pub kv: Option<Arc<Redis>>,
     /// Where the jobs that follow committed changes go (`queue`).
     pub jobs: Arc<Jobs>,
     /// The outbox relay, run by jobs (`events`).

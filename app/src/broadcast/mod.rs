@@ -43,7 +43,9 @@ use redis::Script;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::{domain::event::Event, error::Result, events::publisher::EventPublisher, kv::Kv};
+use crate::{
+    domain::event::Event, error::Result, events::publisher::EventPublisher, platform::redis::Redis,
+};
 use admission::{Admission, Caps};
 use channels::Channel;
 
@@ -91,7 +93,7 @@ pub struct Broadcasts {
     /// True once the process is shutting down: every socket and stream ends.
     closing: watch::Sender<bool>,
     next_socket: AtomicU64,
-    redis: Option<(Arc<Kv>, String)>,
+    redis: Option<(Arc<Redis>, String)>,
     append: Script,
     history: usize,
     /// Without Redis: the local sequence of ids, and the recent broadcasts.
@@ -101,7 +103,7 @@ pub struct Broadcasts {
 
 impl Broadcasts {
     /// With `kv`, fanned out through Redis under `prefix`.
-    pub fn new(kv: Option<(Arc<Kv>, String)>, history: usize, caps: Caps) -> Broadcasts {
+    pub fn new(kv: Option<(Arc<Redis>, String)>, history: usize, caps: Caps) -> Broadcasts {
         describe();
         Broadcasts {
             subscribers: Mutex::default(),
@@ -227,7 +229,7 @@ impl Broadcasts {
                 // broadcasts are made in, which is not their changes' commit order.
                 let n = self.sequence.fetch_add(1, Ordering::Relaxed);
                 let message = Arc::new(Message {
-                    id: format!("{}-{n}", crate::db::now_ms()),
+                    id: format!("{}-{n}", crate::platform::db::now_ms()),
                     channel: wire.to_owned(),
                     event: event.to_owned(),
                     data: data.to_owned(),
@@ -323,7 +325,7 @@ impl Broadcasts {
         };
         let appended = position(&message.id).0 as i64;
         metrics::histogram!("broadcast_fanout_lag_seconds")
-            .record((crate::db::now_ms() - appended).max(0) as f64 / 1000.0);
+            .record((crate::platform::db::now_ms() - appended).max(0) as f64 / 1000.0);
         on.retain(|_, sub| match sub.to.try_send(message.clone()) {
             Ok(()) => {
                 metrics::counter!("broadcast_deliveries_total").increment(1);

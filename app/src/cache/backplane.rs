@@ -31,7 +31,7 @@ use futures::StreamExt;
 use redis::aio::MultiplexedConnection;
 
 use super::{acks::Acks, generations::KEEP, l1::L1};
-use crate::kv::Kv;
+use crate::platform::redis::Redis;
 
 /// How often the subscription is pinged.
 const TICK: Duration = Duration::from_secs(1);
@@ -77,7 +77,7 @@ struct Listener {
 
 impl Backplane {
     /// Subscribes, in the background, to `channel` on `kv`'s nodes; `sender` is this replica.
-    pub fn start(kv: Arc<Kv>, l1: Arc<L1>, channel: String, sender: String) -> Backplane {
+    pub fn start(kv: Arc<Redis>, l1: Arc<L1>, channel: String, sender: String) -> Backplane {
         let up = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(Acks::default());
         let publisher = Publisher::default();
@@ -150,7 +150,7 @@ impl Listener {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn run(self, kv: Arc<Kv>) {
+    async fn run(self, kv: Arc<Redis>) {
         let mut pause = RETRY_MIN;
         let mut down_since: Option<Instant> = None;
         for node in (0..kv.nodes().len()).cycle() {

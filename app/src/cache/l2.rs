@@ -29,7 +29,7 @@ use std::{sync::Arc, time::Duration};
 use redis::Script;
 
 use super::generations::KEEP;
-use crate::{error::Result, kv::Kv};
+use crate::{error::Result, platform::redis::Redis};
 
 /// How long a lease holds a key for its loader; a loader slower than this is loaded beside.
 pub const LEASE: Duration = Duration::from_secs(3);
@@ -84,7 +84,7 @@ pub struct Found {
 }
 
 pub struct L2 {
-    kv: Arc<Kv>,
+    kv: Arc<Redis>,
     prefix: String,
     read: Script,
     fill: Script,
@@ -93,7 +93,7 @@ pub struct L2 {
 }
 
 impl L2 {
-    pub fn new(kv: Arc<Kv>, prefix: &str) -> L2 {
+    pub fn new(kv: Arc<Redis>, prefix: &str) -> L2 {
         L2 {
             kv,
             prefix: prefix.to_owned(),

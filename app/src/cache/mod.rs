@@ -62,7 +62,7 @@ use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
     error::{Error, Result},
-    kv::Kv,
+    platform::redis::Redis,
 };
 use backplane::Backplane;
 use keys::{Key, Tag};
@@ -88,7 +88,7 @@ pub struct Cache(Tiers);
 impl Cache {
     /// L1 bounded to `max_bytes` (none if 0), in front of L2 on `redis` (with its key prefix)
     /// when given. Must run inside the Tokio runtime (the backplane runs in the background).
-    pub fn new(max_bytes: u64, redis: Option<(Arc<Kv>, String)>) -> Cache {
+    pub fn new(max_bytes: u64, redis: Option<(Arc<Redis>, String)>) -> Cache {
         describe();
         let l1 = (max_bytes > 0).then(|| Arc::new(L1::new(max_bytes)));
         let shared = redis.map(|(kv, prefix)| Shared::new(kv, &prefix, l1.as_ref()));

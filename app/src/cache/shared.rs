@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    kv::Kv,
+    platform::redis::Redis,
 };
 
 /// How often invalidations that failed are tried again.
@@ -52,7 +52,7 @@ pub struct Shared {
 
 impl Shared {
     /// L2 on `kv` under `prefix`, with a backplane keeping `l1` current if there is one.
-    pub fn new(kv: Arc<Kv>, prefix: &str, l1: Option<&Arc<L1>>) -> Arc<Shared> {
+    pub fn new(kv: Arc<Redis>, prefix: &str, l1: Option<&Arc<L1>>) -> Arc<Shared> {
         let l2 = L2::new(kv.clone(), prefix);
         let sender = uuid::Uuid::now_v7().simple().to_string();
         let backplane = l1.map(|l1| Backplane::start(kv, l1.clone(), l2.channel(), sender.clone()));

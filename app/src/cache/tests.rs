@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    kv::Kv,
+    platform::redis::Redis,
 };
 
 struct Num(&'static str);
@@ -48,8 +48,8 @@ impl Key for Num {
 const PATIENT_REDIS: Duration = Duration::from_secs(5);
 
 /// The machine's Redis, under a prefix of the test's own.
-async fn redis() -> (Arc<Kv>, String) {
-    let kv = Kv::open("redis://127.0.0.1:6379", false, PATIENT_REDIS).expect("redis url");
+async fn redis() -> (Arc<Redis>, String) {
+    let kv = Redis::open("redis://127.0.0.1:6379", false, PATIENT_REDIS).expect("redis url");
     assert!(
         kv.wait_up(Duration::from_secs(30)).await,
         "the machine's Redis at 127.0.0.1:6379"

@@ -34,9 +34,9 @@ pub use key::ObjectKey;
 use settings::{Disk, DocumentsConfig};
 
 use crate::{
-    breaker::Breaker,
     domain::document::{StorageClass, Visibility},
     error::{Error, Result},
+    platform::breaker::Breaker,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +134,7 @@ impl Documents {
             Disk::S3 => Backend::S3(s3::S3::connect(config).await.map_err(Error::Config)?),
         };
         describe(backend.name());
-        crate::breaker::describe();
+        crate::platform::breaker::describe();
         Ok(Documents {
             backend,
             breaker: Breaker::new(

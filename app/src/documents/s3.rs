@@ -39,7 +39,7 @@ impl S3 {
             .clone()
             .filter(|b| !b.is_empty())
             .ok_or("FILESYSTEM_DISK=s3 needs AWS_BUCKET")?;
-        let shared = crate::aws::config(&config.aws_default_region).await;
+        let shared = crate::platform::aws::config(&config.aws_default_region).await;
         let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.aws_use_path_style_endpoint);
         if let Some(endpoint) = &config.aws_endpoint {

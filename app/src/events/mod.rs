@@ -24,11 +24,11 @@ use std::{
 use crate::{
     broadcast::{BroadcastingPublisher, Broadcasts},
     config::{Config, EventPublisherKind},
-    db::now_ms,
     error::{Error, Result},
+    platform::db::now_ms,
+    platform::tenancy::Tenant,
     state::AppState,
     store,
-    tenancy::Tenant,
 };
 use publisher::{EventPublisher, LogPublisher, NoPublisher};
 
@@ -95,7 +95,12 @@ impl Events {
 
     /// Prunes sent rows past the retention and updates `outbox_oldest_unsent_seconds` (the
     /// oldest over the tenants this process swept).
-    async fn measure(&self, state: &AppState, db: &crate::db::Db, slug: &str) -> Result<()> {
+    async fn measure(
+        &self,
+        state: &AppState,
+        db: &crate::platform::db::Db,
+        slug: &str,
+    ) -> Result<()> {
         let mut conn = db.conn().await?;
         let retention = state.config.outbox_retention().as_millis() as i64;
         let pruned = store::outbox::prune(&mut conn.sql(), now_ms() - retention).await?;

@@ -18,8 +18,8 @@ use tracing::Instrument;
 
 use super::publisher::EventPublisher;
 use crate::{
-    db::{Db, now_ms},
     error::Result,
+    platform::db::{Db, now_ms},
     store,
 };
 
@@ -58,7 +58,7 @@ pub async fn relay_once(
 
 /// Publishes unsent rows, a batch at a time, while the lease holds; how many.
 async fn drain(
-    conn: &mut crate::db::DbConn,
+    conn: &mut crate::platform::db::DbConn,
     tenant: &str,
     holder: &str,
     topic_prefix: &str,

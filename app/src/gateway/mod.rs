@@ -25,11 +25,11 @@ pub use rate_limit::warn_near_rate_limit;
 
 use crate::{
     cache::TenantCache,
-    db::Db,
     error::Error,
     observer::Observer,
+    platform::db::Db,
+    platform::tenancy::{Tenant, TenantSlug, TenantStatus},
     state::AppState,
-    tenancy::{Tenant, TenantSlug, TenantStatus},
 };
 
 pub const CONSUMER_ID: &str = "X-Consumer-ID";

@@ -2,7 +2,7 @@
 //! loads; nothing to keep current in between). The waits for a connection are histograms
 //! recorded by `db::Db` itself.
 
-use crate::tenancy::Tenancy;
+use crate::platform::tenancy::Tenancy;
 
 pub(super) fn describe() {
     metrics::describe_gauge!(

@@ -31,9 +31,9 @@ use futures::StreamExt;
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
+    platform::tenancy::Tenant,
     services::statistics::{StatusCounts, status_counts},
     state::AppState,
-    tenancy::Tenant,
 };
 
 /// Tenants counted at once: counts must not crowd out requests for connections.

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use settings::PartnersConfig;
 
 use crate::{
-    breaker::Breaker,
     error::{Error, Result},
+    platform::breaker::Breaker,
 };
 
 /// Routes the service calls.
@@ -154,5 +154,5 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "Calls to partner routes, by route"
     );
-    crate::breaker::describe();
+    crate::platform::breaker::describe();
 }

@@ -2,8 +2,8 @@
 //! read, retry or forget (`policy-service queue failed …`).
 
 use crate::{
-    db::{self, Db, now_ms},
     error::{Error, Result},
+    platform::db::{self, Db, now_ms},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]

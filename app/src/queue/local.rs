@@ -15,7 +15,7 @@ use super::{
     job::{Job, Priority},
     run::{Next, run},
 };
-use crate::{backlog::Backlog, state::AppState};
+use crate::{platform::backlog::Backlog, state::AppState};
 
 /// A job and the tries it has had; the same as another for the same tenant, task and tries.
 struct Waiting {

@@ -34,9 +34,9 @@ pub use local::spawn as spawn_local;
 
 use crate::{
     config::Config,
-    db::Db,
     error::{Error, Result},
-    kv::Kv,
+    platform::db::Db,
+    platform::redis::Redis,
     state::AppState,
 };
 use redis::RedisQueue;
@@ -74,7 +74,7 @@ impl Drop for Jobs {
 
 impl Jobs {
     /// On Redis when there is one; must run inside the Tokio runtime.
-    pub fn new(config: &Config, kv: Option<Arc<Kv>>) -> Jobs {
+    pub fn new(config: &Config, kv: Option<Arc<Redis>>) -> Jobs {
         describe();
         let backend = match kv {
             None => Backend::Local(local::Local::default()),

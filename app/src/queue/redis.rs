@@ -35,7 +35,7 @@ use std::sync::Arc;
 use redis::Script;
 
 use super::job::{Job, Priority};
-use crate::{db::now_ms, error::Result, kv::Kv};
+use crate::{error::Result, platform::db::now_ms, platform::redis::Redis};
 
 const PUSH: &str = r"
 local pushed, woke = 0, false
@@ -155,7 +155,7 @@ pub struct Depth {
 }
 
 pub struct RedisQueue {
-    kv: Arc<Kv>,
+    kv: Arc<Redis>,
     prefix: String,
     push: Script,
     reserve: Script,
@@ -165,7 +165,7 @@ pub struct RedisQueue {
 }
 
 impl RedisQueue {
-    pub fn new(kv: Arc<Kv>, prefix: &str) -> RedisQueue {
+    pub fn new(kv: Arc<Redis>, prefix: &str) -> RedisQueue {
         RedisQueue {
             kv,
             prefix: prefix.to_owned(),
@@ -177,7 +177,7 @@ impl RedisQueue {
         }
     }
 
-    pub fn kv(&self) -> &Arc<Kv> {
+    pub fn kv(&self) -> &Arc<Redis> {
         &self.kv
     }
 

@@ -38,8 +38,8 @@ use super::{
 };
 use crate::{
     config::Config,
-    db::now_ms,
     error::{Error, Result},
+    platform::db::now_ms,
     state::AppState,
 };
 

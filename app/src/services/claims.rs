@@ -1,5 +1,4 @@
 use crate::{
-    db::{Db, now_ms},
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
         event::Event,
@@ -9,6 +8,7 @@ use crate::{
         values::{new_id, today},
     },
     error::{Error, Result},
+    platform::db::{Db, now_ms},
     store::{self, Page, PageRequest},
 };
 

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::{
-    db::{Db, now_ms},
     documents::{Bucket, ByteStream, Documents, Fetched, ObjectKey, Put, spool::Spooled},
     domain::{
         document::{ContentType, Document, DocumentType, StorageClass, Visibility},
@@ -25,6 +24,7 @@ use crate::{
         values::new_id,
     },
     error::{Error, Result},
+    platform::db::{Db, now_ms},
     store::{
         self, Page, PageRequest,
         documents::{Owner, Row},

@@ -2,12 +2,12 @@ use std::sync::Arc;
 
 use crate::{
     cache::{Memo, TenantCache, keys::InsuredKey},
-    db::{Db, now_ms},
     domain::{
         insured::{Insured, NewInsured},
         values::new_id,
     },
     error::Result,
+    platform::db::{Db, now_ms},
     store::{self, Page, PageRequest},
 };
 

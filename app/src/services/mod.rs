@@ -11,9 +11,9 @@ pub mod search;
 pub mod statistics;
 
 use crate::{
-    db::Sql,
     domain::event::Event,
     error::{Error, Result},
+    platform::db::Sql,
     store,
 };
 

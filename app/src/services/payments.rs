@@ -1,5 +1,4 @@
 use crate::{
-    db::{Db, now_ms},
     domain::{
         event::Event,
         payment::{NewPayment, Payment},
@@ -7,6 +6,7 @@ use crate::{
         values::new_id,
     },
     error::{Error, Result},
+    platform::db::{Db, now_ms},
     store::{self, Page, PageRequest},
 };
 

@@ -7,7 +7,6 @@ use crate::{
         Memo, TenantCache,
         keys::{ActivePageKey, PolicyKey},
     },
-    db::{Db, Sql, now_ms},
     domain::{
         event::Event,
         policy::{ActivePolicy, Policy, PolicyChanges, PolicyStatus, new_number},
@@ -16,6 +15,7 @@ use crate::{
         values::{instant, new_id, today},
     },
     error::{Error, Result},
+    platform::db::{Db, Sql, now_ms},
     store::{self, Page, PageRequest},
 };
 

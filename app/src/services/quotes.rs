@@ -4,13 +4,13 @@ use serde_json::json;
 
 use crate::{
     cache::{Memo, TenantCache, keys::QuoteKey},
-    db::{Db, now_ms},
     domain::{
         quote::{NewQuote, Quote},
         values::new_id,
     },
     error::{Error, Result},
     partners::{self, Partners},
+    platform::db::{Db, now_ms},
     store::{self, Page, PageRequest},
 };
 

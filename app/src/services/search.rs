@@ -3,9 +3,9 @@
 //! word prefixes.
 
 use crate::{
-    db::Db,
     domain::policy::Policy,
     error::Result,
+    platform::db::Db,
     store::{self, Page, PageRequest, search::Document},
 };
 

@@ -1,9 +1,9 @@
 //! How many policies and claims a tenant has in each status, for the status gauges.
 
 use crate::{
-    db::Db,
     domain::{claim::ClaimStatus, policy::PolicyStatus},
     error::Result,
+    platform::db::Db,
     store::statistics::{StatusTable, by_status},
 };
 

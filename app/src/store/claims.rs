@@ -1,11 +1,11 @@
 use super::{Filter, Page, PageRequest};
 use crate::{
-    db::{self, Sql, placeholders},
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
         values::{date_from_text, date_to_text, instant},
     },
     error::Result,
+    platform::db::{self, Sql, placeholders},
 };
 
 #[derive(sqlx::FromRow)]

@@ -3,12 +3,12 @@
 
 use super::{Filter, Page, PageRequest};
 use crate::{
-    db::{self, Sql},
     domain::{
         document::{Document, DocumentType, StorageClass, Visibility},
         values::instant,
     },
     error::{Error, Result},
+    platform::db::{self, Sql},
 };
 
 /// A document row whatever its status: what the object store needs to find its object.

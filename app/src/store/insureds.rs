@@ -1,12 +1,12 @@
 use super::{Filter, Page, PageRequest};
 use crate::{
-    db::{self, Sql},
     domain::{
         insured::Insured,
         scalars::Date,
         values::{date_from_text, date_to_text, instant},
     },
     error::Result,
+    platform::db::{self, Sql},
 };
 
 #[derive(sqlx::FromRow)]

@@ -19,8 +19,8 @@ pub mod statistics;
 use sqlx::{Any, FromRow, any::AnyRow};
 
 use crate::{
-    db::{self, Sql, StmtAs},
     error::Result,
+    platform::db::{self, Sql, StmtAs},
 };
 
 /// A page request: the id the previous page ended at, and the page size (already bounded).

@@ -2,9 +2,9 @@
 //! their change, read back in order by the relay, stamped when sent, pruned after.
 
 use crate::{
-    db::{self, Sql},
     domain::event::Event,
     error::{Error, Result},
+    platform::db::{self, Sql},
 };
 
 pub async fn insert(sql: &mut Sql<'_>, event: &Event) -> Result<()> {

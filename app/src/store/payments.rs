@@ -2,12 +2,12 @@ use std::collections::HashMap;
 
 use super::{Filter, Page, PageRequest, bind_all};
 use crate::{
-    db::{self, Sql, placeholders},
     domain::{
         payment::{NewPayment, Payment, PaymentMethod},
         values::instant,
     },
     error::{Error, Result},
+    platform::db::{self, Sql, placeholders},
 };
 
 #[derive(sqlx::FromRow)]

@@ -2,13 +2,13 @@ use std::collections::HashMap;
 
 use super::{Filter, Page, PageRequest, bind_all, into_page, payments, quotes};
 use crate::{
-    db::{self, Sql, placeholders},
     domain::{
         policy::{ActivePolicy, InsuredSummary, Policy, PolicyChanges, PolicyStatus},
         scalars::Date,
         values::{date_from_text, date_to_text, instant},
     },
     error::Result,
+    platform::db::{self, Sql, placeholders},
 };
 
 #[derive(sqlx::FromRow)]

@@ -2,12 +2,12 @@ use std::collections::HashMap;
 
 use super::{Filter, Page, PageRequest, bind_all, into_page};
 use crate::{
-    db::{self, Sql, placeholders},
     domain::{
         quote::{Coverage, NewQuote, Product, Quote, read_status},
         values::{date_from_text, date_to_text, instant, new_id, today},
     },
     error::{Error, Result},
+    platform::db::{self, Sql, placeholders},
 };
 
 #[derive(sqlx::FromRow)]

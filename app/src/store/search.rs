@@ -3,8 +3,8 @@
 //! engines spell the statements apart; the rest of the service sees one index.
 
 use crate::{
-    db::{self, Sql},
     error::Result,
+    platform::db::{self, Sql},
 };
 
 /// What a policy is found by.

@@ -2,8 +2,8 @@
 //! (`policies_status`, `claims_status`), so the database reads the index, not the table.
 
 use crate::{
-    db::{self, Sql},
     error::Result,
+    platform::db::{self, Sql},
 };
 
 /// Rows per stored status of `policies` or `claims`.

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use policy_service::tenancy::TenantStatus;
+use policy_service::platform::tenancy::TenantStatus;
 use reqwest::Method;
 
 use crate::{
@@ -157,7 +157,7 @@ async fn unknown_slugs_are_remembered_briefly(engine: Engine) {
     app.state
         .tenancy
         .create(
-            &policy_service::tenancy::TenantSlug::parse(&slug).unwrap(),
+            &policy_service::platform::tenancy::TenantSlug::parse(&slug).unwrap(),
             "New",
         )
         .await

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use policy_service::{
-    cli::Cli, db::Db, startup::Application, state::AppState, tenancy::TenantSlug,
+    cli::Cli, platform::db::Db, platform::tenancy::TenantSlug, startup::Application,
+    state::AppState,
 };
 use reqwest::Method;
 use serde_json::{Value, json};

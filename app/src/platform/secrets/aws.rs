@@ -7,7 +7,7 @@ pub async fn read(id: &str) -> Result<String, String> {
     let region = super::env("AWS_DEFAULT_REGION")
         .or_else(|| super::env("AWS_REGION"))
         .unwrap_or_else(|| "us-east-1".to_owned());
-    let client = aws_sdk_secretsmanager::Client::new(&crate::aws::config(&region).await);
+    let client = aws_sdk_secretsmanager::Client::new(&crate::platform::aws::config(&region).await);
     let read = client.get_secret_value().secret_id(id).send().await;
     let secret = read.map_err(|e| {
         let why = match &e {

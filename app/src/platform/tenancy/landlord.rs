@@ -2,8 +2,8 @@
 
 use super::{DatabaseName, Tenant, TenantStatus};
 use crate::{
-    db::{self, Db, now_ms},
     error::{Error, Result},
+    platform::db::{self, Db, now_ms},
 };
 
 #[derive(sqlx::FromRow)]

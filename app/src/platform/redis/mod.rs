@@ -71,7 +71,7 @@ impl ConnectionLike for Conn {
 }
 
 /// Redis, shared by the process. The probe stops when it is dropped.
-pub struct Kv {
+pub struct Redis {
     conn: Conn,
     /// The most one call may take.
     timeout: Duration,
@@ -82,7 +82,7 @@ pub struct Kv {
     probe: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Kv {
+impl Drop for Redis {
     fn drop(&mut self) {
         self.probe.abort();
     }
@@ -93,17 +93,17 @@ pub fn open(
     url: Option<&SecretString>,
     cluster: bool,
     timeout: Duration,
-) -> Result<Option<Arc<Kv>>> {
+) -> Result<Option<Arc<Redis>>> {
     match url.map(|u| u.expose_secret().trim()) {
         None | Some("") => Ok(None),
-        Some(url) => Kv::open(url, cluster, timeout).map(Some),
+        Some(url) => Redis::open(url, cluster, timeout).map(Some),
     }
 }
 
-impl Kv {
+impl Redis {
     /// Prepares the connection without waiting for it, each call bounded by `timeout`; must run
     /// inside the Tokio runtime.
-    pub fn open(url: &str, cluster: bool, timeout: Duration) -> Result<Arc<Kv>> {
+    pub fn open(url: &str, cluster: bool, timeout: Duration) -> Result<Arc<Redis>> {
         let bad = |e: redis::RedisError| Error::Config(format!("REDIS_URL: {e}"));
         let urls: Vec<&str> = url.split(',').map(str::trim).collect();
         let nodes = urls
@@ -134,7 +134,7 @@ impl Kv {
         describe();
         let breaker = Arc::new(Breaker::opened());
         let probe = tokio::spawn(watch(conn.clone(), breaker.clone(), timeout));
-        Ok(Arc::new(Kv {
+        Ok(Arc::new(Redis {
             conn,
             timeout,
             breaker,

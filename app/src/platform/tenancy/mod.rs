@@ -30,9 +30,9 @@ use pools::Pools;
 
 use crate::{
     config::DatabaseConfig,
-    db::{Db, PoolRole, PoolUsage, now_ms},
     error::{Error, Result},
-    secrets::leases::{Credentials, Leases},
+    platform::db::{Db, PoolRole, PoolUsage, now_ms},
+    platform::secrets::leases::{Credentials, Leases},
 };
 
 static LANDLORD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/landlord");

@@ -1,6 +1,6 @@
 //! A circuit breaker for Redis. After `TRIP_AFTER` failures in a row it opens: calls fail at
 //! once instead of each waiting out a timeout, so an outage adds no latency to requests. While
-//! open, one background probe (`Kv::watch`) pings Redis every `PROBE_EVERY`; its first success
+//! open, one background probe (`Redis::watch`) pings Redis every `PROBE_EVERY`; its first success
 //! closes the breaker. No request is ever the probe.
 
 use std::{

@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Connection, mysql::MySqlDatabaseError};
 use crate::{
     config::Engine,
     error::{Error, Result},
-    secrets::leases::Credentials,
+    platform::secrets::leases::Credentials,
 };
 
 #[derive(Debug, Clone)]
