@@ -13,7 +13,7 @@ use std::{
 };
 
 use policy_service::{
-    cache::{
+    platform::cache::{
         Cache,
         keys::{Key, Tag},
     },
@@ -23,9 +23,11 @@ use policy_service::{
 /// A record about the size of a policy's JSON.
 struct Record;
 
+const NUMS: Tag = Tag::new("tag:nums");
+
 impl Key for Record {
     type Value = String;
-    const TAGS: &'static [Tag] = &[Tag::Policies];
+    const TAGS: &'static [Tag] = &[NUMS];
     const TTL: Duration = Duration::from_secs(600);
 
     fn name(&self) -> String {

@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
     api::spec,
-    cache::{Cache, keys::Tag},
     config::Config,
     error::{Error, Result},
+    platform::cache::{Cache, keys::Tag},
     platform::tenancy::{
         Tenancy, Tenant, TenantSlug, TenantStatus,
         migrate::{Progress, migrate_tenants},
@@ -250,7 +250,7 @@ async fn flush_cache(config: &Config, slug: &str) -> Result<()> {
         return Err(unreachable());
     }
     let cache = Cache::new(0, Some((kv, config.redis_prefix.clone())));
-    if !cache.tenant(slug).flush(Tag::Tenant).await {
+    if !cache.tenant(slug).flush(Tag::TENANT).await {
         return Err(unreachable());
     }
     println!("flushed the cache of {slug}");

@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod broadcast;
-pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod documents;

@@ -32,13 +32,13 @@ use secrecy::SecretString;
 use crate::{
     api::{self, problem, spec},
     broadcast::{self, Broadcasts, signature::Signer},
-    cache::Cache,
     config::{AppEnv, Config, CredentialsSource, DatabaseConfig},
     documents::Documents,
     error::{Error, Result},
     events::Events,
     gateway, observability,
     partners::Partners,
+    platform::cache::Cache,
     platform::secrets::{
         leases::Leases,
         vault::{Auth, Vault},

@@ -6,12 +6,12 @@ use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
     broadcast::{Broadcasts, signature::Signer},
-    cache::Cache,
     config::Config,
     documents::Documents,
     events::Events,
     observer::Observer,
     partners::Partners,
+    platform::cache::Cache,
     platform::redis::Redis,
     platform::tenancy::Tenancy,
     queue::Jobs,

@@ -13,7 +13,7 @@ use poem_openapi::{
     types::{ToJSON, Type},
 };
 
-use crate::cache::Memo;
+use crate::platform::cache::Memo;
 
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 

@@ -24,9 +24,9 @@ use poem_openapi::{
 pub use rate_limit::warn_near_rate_limit;
 
 use crate::{
-    cache::TenantCache,
     error::Error,
     observer::Observer,
+    platform::cache::TenantCache,
     platform::db::Db,
     platform::tenancy::{Tenant, TenantSlug, TenantStatus},
     state::AppState,

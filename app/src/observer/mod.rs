@@ -11,13 +11,11 @@
 use std::sync::Arc;
 
 use crate::{
-    cache::{
-        TenantCache,
-        keys::{PolicyKey, QuoteKey, Tag},
-    },
     domain::{claim::Claim, payment::Payment, policy::Policy},
     observability, partners,
+    platform::cache::TenantCache,
     queue::{Jobs, Task},
+    services::keys::{ACTIVE_POLICIES, PolicyKey, QuoteKey},
 };
 
 /// A committed change, with the record as it now is.
@@ -128,5 +126,5 @@ async fn invalidate(cache: &TenantCache, event: &PolicyEvent<'_>) {
             cache.batch().forget(&PolicyKey(&c.policy_id))
         }
     };
-    batch.flush(Tag::ActivePolicies).send().await;
+    batch.flush(ACTIVE_POLICIES).send().await;
 }

@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod backlog;
 pub mod breaker;
+pub mod cache;
 pub mod db;
 pub mod redis;
 pub mod secrets;

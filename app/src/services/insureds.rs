@@ -1,13 +1,14 @@
 use std::sync::Arc;
 
 use crate::{
-    cache::{Memo, TenantCache, keys::InsuredKey},
     domain::{
         insured::{Insured, NewInsured},
         values::new_id,
     },
     error::Result,
+    platform::cache::{Memo, TenantCache},
     platform::db::{Db, now_ms},
+    services::keys::InsuredKey,
     store::{self, Page, PageRequest},
 };
 

@@ -4,6 +4,7 @@
 pub mod claims;
 pub mod documents;
 pub mod insureds;
+pub mod keys;
 pub mod payments;
 pub mod policies;
 pub mod quotes;

@@ -3,10 +3,6 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    cache::{
-        Memo, TenantCache,
-        keys::{ActivePageKey, PolicyKey},
-    },
     domain::{
         event::Event,
         policy::{ActivePolicy, Policy, PolicyChanges, PolicyStatus, new_number},
@@ -15,7 +11,9 @@ use crate::{
         values::{instant, new_id, today},
     },
     error::{Error, Result},
+    platform::cache::{Memo, TenantCache},
     platform::db::{Db, Sql, now_ms},
+    services::keys::{ActivePageKey, PolicyKey},
     store::{self, Page, PageRequest},
 };
 

@@ -3,14 +3,15 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::{
-    cache::{Memo, TenantCache, keys::QuoteKey},
     domain::{
         quote::{NewQuote, Quote},
         values::new_id,
     },
     error::{Error, Result},
     partners::{self, Partners},
+    platform::cache::{Memo, TenantCache},
     platform::db::{Db, now_ms},
+    services::keys::QuoteKey,
     store::{self, Page, PageRequest},
 };
 

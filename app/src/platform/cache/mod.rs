@@ -126,10 +126,12 @@ impl Cache {
     }
 }
 
-/// `ttl` ±10%, so entries filled together do not expire together.
+/// `ttl` ±10%, so entries filled together do not expire together; never past `MAX_TTL`, which
+/// the generations outlive (a key type asking for longer is held to it).
 fn jittered(ttl: Duration) -> Duration {
     use rand::Rng;
     ttl.mul_f64(rand::rng().random_range(0.9..1.1))
+        .min(keys::MAX_TTL)
 }
 
 /// A stored value back: `Some(None)` for "no such record"; `None` if it does not decode (an
@@ -170,7 +172,7 @@ impl TenantCache {
         names.extend(
             K::TAGS
                 .iter()
-                .chain([&Tag::Tenant])
+                .chain([&Tag::TENANT])
                 .map(|t| self.name(t.name())),
         );
         names

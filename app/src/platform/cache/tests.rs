@@ -21,9 +21,11 @@ use crate::{
 
 struct Num(&'static str);
 
+const NUMS: Tag = Tag::new("tag:nums");
+
 impl Key for Num {
     type Value = u64;
-    const TAGS: &'static [Tag] = &[Tag::Policies];
+    const TAGS: &'static [Tag] = &[NUMS];
     const TTL: Duration = Duration::from_secs(60);
 
     fn name(&self) -> String {
@@ -89,7 +91,7 @@ async fn hits_after_one_load_and_forget_reloads() {
         t.forget(&Num("x")).await;
         let got = t.get_or_load(&Num("x"), counting(&loads)).await.ok();
         assert_eq!(got, Some(Some(2)), "{tier}");
-        t.flush(Tag::Policies).await;
+        t.flush(NUMS).await;
         let got = t.get_or_load(&Num("x"), counting(&loads)).await.ok();
         assert_eq!(got, Some(Some(3)), "{tier}");
     }
@@ -179,7 +181,7 @@ async fn tenants_never_share_entries_and_flush_alone() {
             Some(Some(101)),
             "{tier}"
         );
-        a.flush(Tag::Tenant).await;
+        a.flush(Tag::TENANT).await;
         assert_eq!(
             a.get_or_load(&same, counting(&la)).await.ok(),
             Some(Some(2)),

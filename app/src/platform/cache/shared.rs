@@ -209,7 +209,7 @@ impl Shared {
         if pending.values().map(Vec::len).sum::<usize>() > PENDING_MAX {
             for (clock, names) in pending.iter_mut() {
                 let tenant = clock.trim_end_matches("clock");
-                *names = vec![format!("{tenant}{}", Tag::Tenant.name())];
+                *names = vec![format!("{tenant}{}", Tag::TENANT.name())];
             }
         }
         metrics::gauge!("cache_invalidations_pending")
