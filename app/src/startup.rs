@@ -38,6 +38,7 @@ use crate::{
     events::Events,
     gateway, observability,
     partners::Partners,
+    platform::Platform,
     platform::cache::Cache,
     platform::secrets::{
         leases::Leases,
@@ -236,19 +237,19 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         .await?,
     );
     let partners = Arc::new(Partners::new(&config.partners)?);
-    Ok(AppState {
+    let platform = Arc::new(Platform {
         config,
         tenancy,
         cache,
         kv,
         jobs,
         events,
-        partners,
         documents,
         broadcasts,
         signer,
         draining: AtomicBool::new(false),
-    })
+    });
+    Ok(AppState { platform, partners })
 }
 
 /// A signing secret as configured, or a random one for this process (saying so when `warn`:

@@ -1,42 +1,23 @@
-//! What every request can reach: configuration, the tenancy (landlord and tenant pools), the
-//! read cache, the optional Redis connection, the jobs, the event relay and the document store. Built once by
-//! `startup`, shared as `Arc<AppState>`.
+//! The composition root's state: the platform (`platform::Platform`: tenancy, cache, Redis,
+//! jobs, outbox, objects, broadcasts) and what the insurance domain adds to it (its partners).
+//! Built once by `startup`, shared as `Arc<AppState>`; it derefs to the platform.
 
-use std::sync::{Arc, atomic::AtomicBool};
+use std::{ops::Deref, sync::Arc};
 
-use crate::{
-    broadcast::{Broadcasts, signature::Signer},
-    config::Config,
-    documents::Documents,
-    events::Events,
-    observer::Observer,
-    partners::Partners,
-    platform::cache::Cache,
-    platform::redis::Redis,
-    platform::tenancy::Tenancy,
-    queue::Jobs,
-};
+use crate::{observer::Observer, partners::Partners, platform::Platform};
 
 pub struct AppState {
-    pub config: Config,
-    pub tenancy: Tenancy,
-    /// The read cache (`cache`), seen through `Cache::tenant`.
-    pub cache: Cache,
-    pub kv: Option<Arc<Redis>>,
-    /// Where the jobs that follow committed changes go (`queue`).
-    pub jobs: Arc<Jobs>,
-    /// The outbox relay, run by jobs (`events`).
-    pub events: Events,
+    pub platform: Arc<Platform>,
     /// The partner routes, through Camel (`partners`).
     pub partners: Arc<Partners>,
-    /// Where documents' bytes live (`documents`).
-    pub documents: Arc<Documents>,
-    /// The sockets' channels and the fan-out (`broadcast`).
-    pub broadcasts: Arc<Broadcasts>,
-    /// Signs and checks private-channel subscriptions.
-    pub signer: Signer,
-    /// Set on SIGTERM: readiness fails so traffic moves away before the server stops.
-    pub draining: AtomicBool,
+}
+
+impl Deref for AppState {
+    type Target = Platform;
+
+    fn deref(&self) -> &Platform {
+        &self.platform
+    }
 }
 
 impl AppState {
