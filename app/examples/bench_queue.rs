@@ -21,9 +21,10 @@ use clap::Parser;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use policy_service::{
     cli::Cli,
+    jobs::UpdateSearchIndex,
+    platform::queue::{Job, Task, redis::RedisQueue, worker},
     platform::redis::Redis,
     platform::tenancy::TenantSlug,
-    queue::{Job, Task, redis::RedisQueue, worker},
     services,
     startup::open_state,
     state::AppState,
@@ -121,9 +122,9 @@ async fn raw(kv: Arc<Redis>, prefix: String, i: usize) -> Res<()> {
 fn job(tenant: &str, i: usize) -> Job {
     Job::new(
         tenant,
-        Task::UpdateSearchIndex {
+        Task::of(&UpdateSearchIndex {
             policy_id: format!("bench-{i}"),
-        },
+        }),
     )
 }
 
@@ -159,7 +160,7 @@ async fn worker_rate(state: &Arc<AppState>, tenants: &[String], jobs: usize) -> 
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
-    let running = tokio::spawn(worker::run(state.clone(), async {
+    let running = tokio::spawn(worker::run(state.runner(), async {
         stopped.await.ok();
     }));
     while !drained(&q, tenants).await? {
@@ -203,7 +204,7 @@ async fn idle_waits(state: &Arc<AppState>, tenants: &[String], waits: &Waits) ->
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(worker::run(state.clone(), async {
+    let running = tokio::spawn(worker::run(state.runner(), async {
         stopped.await.ok();
     }));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -260,7 +261,7 @@ async fn main() -> Res<()> {
         "error",
         "serve",
     ])?;
-    let state = Arc::new(open_state(cli.config).await?);
+    let state = open_state(cli.config).await?;
     let kv = state.kv.clone().ok_or("no Redis")?;
     if !kv.wait_up(Duration::from_secs(5)).await {
         return Err(format!("no Redis at {url}").into());

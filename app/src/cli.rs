@@ -3,7 +3,7 @@
 
 mod queue;
 
-use std::{io::IsTerminal, process::ExitCode, sync::Arc, time::Duration};
+use std::{io::IsTerminal, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -141,13 +141,13 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         }
         Command::Worker => {
             let shutdown = shutdown_signal();
-            crate::queue::worker::check(&cli.config)?;
-            let state = Arc::new(open_state(cli.config).await?);
+            crate::platform::queue::worker::check(&cli.config)?;
+            let state = open_state(cli.config).await?;
             label_tenants(&state).await?;
             let port = state.config.metrics_port.unwrap_or(state.config.port);
             let (acceptor, _) = listen(&state.config.host, port).await?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let probes = tokio::spawn(crate::queue::worker::serve_probes(
+            let probes = tokio::spawn(crate::platform::queue::worker::serve_probes(
                 acceptor,
                 exposition(state.clone()),
                 async {
@@ -155,7 +155,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
                 },
             ));
             let credentials = crate::startup::spawn_credentials(&state);
-            let worked = crate::queue::worker::run(state.clone(), shutdown).await;
+            let worked = crate::platform::queue::worker::run(state.runner(), shutdown).await;
             if let Some(task) = credentials {
                 task.abort();
             }
@@ -165,7 +165,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             worked.map(|()| ExitCode::SUCCESS)
         }
         Command::Queue(command) => {
-            let state = Arc::new(open_state(cli.config).await?);
+            let state = open_state(cli.config).await?;
             let result = queue::run(&state, command).await;
             state.tenancy.close().await;
             result.map(|()| ExitCode::SUCCESS)

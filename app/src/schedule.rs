@@ -19,8 +19,10 @@ use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
     error::{Error, Result},
+    events::RelayOutbox,
+    jobs::{ExpirePolicy, SweepDocuments},
+    platform::queue::Task,
     platform::tenancy::Tenant,
-    queue::Task,
     services,
     state::AppState,
 };
@@ -46,7 +48,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                for_each_tenant(&state, || Task::RelayOutbox { sweep: true }).await;
+                for_each_tenant(&state, || Task::of(&RelayOutbox { sweep: true })).await;
             }
         };
         let idle = async {
@@ -63,7 +65,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                for_each_tenant(&state, || Task::SweepDocuments).await;
+                for_each_tenant(&state, || Task::of(&SweepDocuments)).await;
             }
         };
         tokio::join!(expiry, outbox, documents, idle);
@@ -89,7 +91,7 @@ pub async fn sweep(state: &AppState) -> usize {
                 total += ids.len();
                 let tasks = ids
                     .into_iter()
-                    .map(|policy_id| Task::ExpirePolicy { policy_id });
+                    .map(|policy_id| Task::of(&ExpirePolicy { policy_id }));
                 state.jobs.dispatch(&tenant.slug, tasks).await;
             }
             Err(e) => tracing::warn!(tenant = %tenant.slug, error = %e, "expiry sweep failed"),

@@ -40,13 +40,13 @@ use crate::{
     partners::Partners,
     platform::Platform,
     platform::cache::Cache,
+    platform::queue::{self, Jobs},
     platform::secrets::{
         leases::Leases,
         vault::{Auth, Vault},
     },
     platform::server,
     platform::tenancy::{Tenancy, TenantSlug},
-    queue::{self, Jobs},
     schedule,
     state::AppState,
 };
@@ -61,7 +61,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application> {
-        let state = Arc::new(open_state(config).await?);
+        let state = open_state(config).await?;
         label_tenants(&state).await?;
         let secret = gateway::secret::configured(state.config.gateway_secret.as_ref())?;
         if secret.is_none() && state.config.app_env == AppEnv::Production {
@@ -129,7 +129,7 @@ impl Application {
         });
         let statuses = observability::statuses::spawn(state.clone());
         let sweep = schedule::spawn(state.clone());
-        let jobs = queue::spawn_local(state.clone());
+        let jobs = queue::spawn_local(state.runner());
         let fanout = broadcast::spawn_listener(state.broadcasts.clone());
         let credentials = spawn_credentials(&state);
         server::serve(
@@ -182,7 +182,7 @@ pub async fn label_tenants(state: &AppState) -> Result<()> {
 }
 
 /// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
-pub async fn open_state(config: Config) -> Result<AppState> {
+pub async fn open_state(config: Config) -> Result<Arc<AppState>> {
     let mut tenancy = Tenancy::open(&config.database).await?;
     crate::platform::secrets::leases::describe();
     if let Some(leases) = dynamic_credentials(&config.database)? {
@@ -249,7 +249,11 @@ pub async fn open_state(config: Config) -> Result<AppState> {
         signer,
         draining: AtomicBool::new(false),
     });
-    Ok(AppState { platform, partners })
+    Ok(Arc::new_cyclic(|state| AppState {
+        platform,
+        partners,
+        kinds: Arc::new(crate::jobs::kinds(state.clone())),
+    }))
 }
 
 /// A signing secret as configured, or a random one for this process (saying so when `warn`:

@@ -4,12 +4,19 @@
 
 use std::{ops::Deref, sync::Arc};
 
-use crate::{observer::Observer, partners::Partners, platform::Platform};
+use crate::{
+    observer::Observer,
+    partners::Partners,
+    platform::Platform,
+    platform::queue::{Registry, Runner},
+};
 
 pub struct AppState {
     pub platform: Arc<Platform>,
     /// The partner routes, through Camel (`partners`).
     pub partners: Arc<Partners>,
+    /// The kinds of job this service runs, with their handlers (`jobs`).
+    pub kinds: Arc<Registry>,
 }
 
 impl Deref for AppState {
@@ -21,6 +28,14 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// What runs this service's jobs.
+    pub fn runner(&self) -> Runner {
+        Runner {
+            platform: self.platform.clone(),
+            kinds: self.kinds.clone(),
+        }
+    }
+
     /// What a committed change of tenant `slug` is reported to.
     pub fn observer(&self, slug: &str) -> Observer {
         Observer::new(

@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use crate::{
     error::{Error, Result},
-    queue::{self, FailedJob, Job, Priority},
+    platform::queue::{self, FailedJob, Job, Priority},
     state::AppState,
 };
 
@@ -111,11 +111,11 @@ async fn retry(state: &AppState, failed: &FailedJob) -> Result<()> {
             redis
                 .push(&job.tenant, std::slice::from_ref(&job), 0)
                 .await?;
-            println!("queued {} ({}) again", job.id, job.task.name());
+            println!("queued {} ({}) again", job.id, job.task.kind);
         }
         None => {
-            queue::run_now(state, &job).await?;
-            println!("ran {} ({}): done", job.id, job.task.name());
+            queue::run_now(&state.runner(), &job).await?;
+            println!("ran {} ({}): done", job.id, job.task.kind);
         }
     }
     queue::failed::forget(state.tenancy.landlord(), &failed.id).await?;

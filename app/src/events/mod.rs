@@ -5,7 +5,7 @@
 //! write each event into the tenant's `outbox` table in the change's own transaction
 //! (`services::emit`), and a relay (`relay.rs`) publishes what is committed.
 //!
-//! The relay is a job (`queue::Task::RelayOutbox`, on the tenant's `high` queue): the
+//! The relay is a job (`RelayOutbox`, on the tenant's `high` queue): the
 //! PolicyObserver queues one after every commit, so an event is out within milliseconds; and
 //! every `OUTBOX_SWEEP_SECS` the clock queues a sweeping one for every active tenant, which picks
 //! up what a relay missed (a publisher that was down), measures the oldest unsent event, and
@@ -31,6 +31,26 @@ use crate::{
     store,
 };
 use publisher::{EventPublisher, LogPublisher, NoPublisher};
+
+/// Publish the tenant's unsent outbox events; with `sweep`, also prune sent ones and measure the
+/// oldest unsent. Events carry their id, so a republish is deduplicated downstream. First in
+/// line (`high`): events are what other systems wait for. A failed relay is not kept: the next
+/// sweep relays its events.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RelayOutbox {
+    pub sweep: bool,
+}
+
+impl crate::platform::queue::JobKind for RelayOutbox {
+    const NAME: &'static str = "RelayOutbox";
+    const PRIORITY: crate::platform::queue::Priority = crate::platform::queue::Priority::High;
+    const MAX_TRIES: u32 = 3;
+    const KEPT_WHEN_FAILED: bool = false;
+
+    fn unique_key(&self) -> String {
+        if self.sweep { "relay-sweep" } else { "relay" }.to_owned()
+    }
+}
 
 /// The process's relay: its publisher and the tenants it was nudged for.
 pub struct Events {

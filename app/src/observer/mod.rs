@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use crate::{
     domain::{claim::Claim, payment::Payment, policy::Policy},
+    events::RelayOutbox,
+    jobs::{NotifyPartner, UpdateSearchIndex},
     observability, partners,
     platform::cache::TenantCache,
-    queue::{Jobs, Task},
+    platform::queue::{Jobs, Task},
     services::keys::{ACTIVE_POLICIES, PolicyKey, QuoteKey},
 };
 
@@ -62,17 +64,17 @@ impl Observer {
             PolicyEvent::PaymentReceived(p) => &p.policy_id,
             PolicyEvent::ClaimOpened(c) | PolicyEvent::ClaimMoved(c) => &c.policy_id,
         };
-        let index = Task::UpdateSearchIndex {
+        let index = Task::of(&UpdateSearchIndex {
             policy_id: policy_id.clone(),
-        };
+        });
         let relay = (!matches!(event, PolicyEvent::Changed(_)))
-            .then_some(Task::RelayOutbox { sweep: false });
+            .then(|| Task::of(&RelayOutbox { sweep: false }));
         // The partners hear of a bound policy through a job: their outage never fails a bind.
         let notice = match &event {
-            PolicyEvent::Bound(p) if self.partners => Some(Task::NotifyPartner {
+            PolicyEvent::Bound(p) if self.partners => Some(Task::of(&NotifyPartner {
                 route: partners::POLICY_BOUND.to_owned(),
                 data: bound_notice(p),
-            }),
+            })),
             _ => None,
         };
         self.jobs

@@ -6,6 +6,7 @@ pub mod backlog;
 pub mod breaker;
 pub mod cache;
 pub mod db;
+pub mod queue;
 pub mod redis;
 pub mod secrets;
 pub mod server;
@@ -18,9 +19,9 @@ use crate::{
     config::Config,
     documents::Documents,
     events::Events,
-    queue::Jobs,
 };
 use cache::Cache;
+use queue::Jobs;
 use redis::Redis;
 use tenancy::Tenancy;
 

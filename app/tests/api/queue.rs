@@ -4,10 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use policy_service::queue::{
-    Job, Priority, Task,
-    redis::RedisQueue,
-    worker::{self, hold},
+use policy_service::{
+    events::RelayOutbox,
+    jobs::UpdateSearchIndex,
+    platform::queue::{
+        Job, Priority, Task,
+        redis::RedisQueue,
+        worker::{self, hold},
+    },
 };
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -33,7 +37,7 @@ pub fn worker_in(app: &TestApp) -> oneshot::Sender<()> {
     let (stop, stopped) = oneshot::channel::<()>();
     let state = app.state.clone();
     tokio::spawn(async move {
-        worker::run(state, async {
+        worker::run(state.runner(), async {
             stopped.await.ok();
         })
         .await
@@ -180,7 +184,7 @@ async fn jobs_survive_a_worker_killed_mid_job_again_and_again() {
     .await
     .expect("outbox");
     assert_eq!((events, policies), (2000, 2000), "one event per policy");
-    let failed = policy_service::queue::failed::count(app.state.tenancy.landlord())
+    let failed = policy_service::platform::queue::failed::count(app.state.tenancy.landlord())
         .await
         .expect("failed jobs");
     assert_eq!(failed, 0);
@@ -207,7 +211,7 @@ async fn a_failing_job_lands_in_failed_jobs_and_comes_back() {
     let policy = t.bound_policy().await;
     let landlord = app.state.tenancy.landlord();
     let buried = wait_until(PATIENCE, || async {
-        policy_service::queue::failed::count(landlord)
+        policy_service::platform::queue::failed::count(landlord)
             .await
             .unwrap_or(0)
             == 1
@@ -220,7 +224,7 @@ async fn a_failing_job_lands_in_failed_jobs_and_comes_back() {
         listed.contains("UpdateSearchIndex") && listed.contains(" 5 "),
         "{listed}"
     );
-    let failed = policy_service::queue::failed::list(landlord, 10)
+    let failed = policy_service::platform::queue::failed::list(landlord, 10)
         .await
         .expect("list");
 
@@ -235,7 +239,9 @@ async fn a_failing_job_lands_in_failed_jobs_and_comes_back() {
     .await;
     assert!(found, "indexed once the table is back");
     assert_eq!(
-        policy_service::queue::failed::count(landlord).await.ok(),
+        policy_service::platform::queue::failed::count(landlord)
+            .await
+            .ok(),
         Some(0)
     );
 }
@@ -253,9 +259,9 @@ async fn a_flooded_tenant_neither_starves_another_nor_its_own_high_jobs() {
             .map(|i| {
                 Job::new(
                     &a.slug,
-                    Task::UpdateSearchIndex {
+                    Task::of(&UpdateSearchIndex {
                         policy_id: format!("none-{chunk}-{i}"),
-                    },
+                    }),
                 )
             })
             .collect();
@@ -273,12 +279,12 @@ async fn a_flooded_tenant_neither_starves_another_nor_its_own_high_jobs() {
         })
         .await
     );
-    let high = Job::new(&a.slug, Task::RelayOutbox { sweep: false });
+    let high = Job::new(&a.slug, Task::of(&RelayOutbox { sweep: false }));
     let other = Job::new(
         &b.slug,
-        Task::UpdateSearchIndex {
+        Task::of(&UpdateSearchIndex {
             policy_id: "none".into(),
-        },
+        }),
     );
     let (a_high, b_default) = (
         q.list(&a.slug, Priority::High),
@@ -335,7 +341,7 @@ async fn a_live_long_job_is_never_handed_out_twice() {
     let app = app_on(&prefix, Engine::Sqlite, &[]).await;
     let t = app.tenant().await;
     let q = queue(&app);
-    let job = Job::new(&t.slug, Task::RelayOutbox { sweep: false });
+    let job = Job::new(&t.slug, Task::of(&RelayOutbox { sweep: false }));
     q.push(&t.slug, std::slice::from_ref(&job), 0)
         .await
         .expect("push");

@@ -342,8 +342,8 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
     let _socket = listen(&app, &t.slug).await;
     // The worker's metrics too: it runs the app's jobs, in this process.
     let (stop_worker, worker_stops) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(policy_service::queue::worker::run(
-        app.state.clone(),
+    let worker = tokio::spawn(policy_service::platform::queue::worker::run(
+        app.state.runner(),
         async {
             worker_stops.await.ok();
         },

@@ -216,9 +216,9 @@ impl RedisQueue {
             .arg(tenant)
             .arg(now);
         for job in jobs {
-            call.arg(job.task.priority().index())
+            call.arg(job.task.priority.index())
                 .arg(now + delay_ms)
-                .arg(job.task.unique_key())
+                .arg(&job.task.unique)
                 .arg(job.to_json());
         }
         self.kv

@@ -34,13 +34,12 @@ use tokio::{
 use super::{
     FailedJob, bury,
     redis::{RedisQueue, Reserved},
-    run::{self, Next},
+    run::{self, Next, Runner},
 };
 use crate::{
     config::Config,
     error::{Error, Result},
-    platform::db::now_ms,
-    state::AppState,
+    platform::{Platform, db::now_ms},
 };
 
 /// How often the queue depth gauges are refreshed.
@@ -104,9 +103,11 @@ impl Turns {
 }
 
 /// Runs jobs until `shutdown` resolves, then stops as the module says.
-pub async fn run(state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> Result<()> {
+pub async fn run(runner: Runner, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let state = runner.platform.clone();
     check(&state.config)?;
     describe();
+    run::describe(&runner.kinds);
     let Some(queue) = state.jobs.redis().cloned() else {
         return Err(Error::Config(
             "worker needs REDIS_URL: without Redis, `serve` runs the jobs itself".into(),
@@ -159,12 +160,12 @@ pub async fn run(state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> Re
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        let state = state.clone();
+        let runner = runner.clone();
         let queue = queue.clone();
         let abandoned = abandoned.clone();
         let lease = retry_after[reserved.priority.index()];
         running.spawn(async move {
-            process(&state, &queue, reserved, lease, abandoned).await;
+            process(&runner, &queue, reserved, lease, abandoned).await;
             drop(slot);
         });
     }
@@ -195,7 +196,7 @@ pub async fn run(state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> Re
 
 /// Runs one reserved job with its lease held, and settles it in Redis.
 async fn process(
-    state: &AppState,
+    runner: &Runner,
     queue: &RedisQueue,
     reserved: Reserved,
     lease: Duration,
@@ -215,7 +216,7 @@ async fn process(
                 reserved.attempts,
             );
             settle(
-                state,
+                &runner.platform,
                 queue,
                 &reserved,
                 Next::Bury(why.clone()),
@@ -226,22 +227,23 @@ async fn process(
         }
     };
     // Tried as often as allowed already (its workers died in each try): never again.
-    if reserved.attempts > job.task.max_tries() {
+    let kind = runner.kinds.get(&job.task.kind);
+    if reserved.attempts > kind.map_or(1, |k| k.max_tries) {
         let why = format!(
             "{} tries started and none finished (the worker died each time)",
             reserved.attempts - 1
         );
-        let next = if job.task.kept_when_failed() {
+        let next = if kind.is_none_or(|k| k.kept_when_failed) {
             Next::Bury(why)
         } else {
             Next::Drop(why)
         };
-        run::count(job.task.name(), &next);
-        settle(state, queue, &reserved, next, None).await;
+        run::count(&job.task.kind, &next);
+        settle(&runner.platform, queue, &reserved, next, None).await;
         return;
     }
     let next = tokio::select! {
-        next = run::run(state, job, reserved.attempts, "redis") => next,
+        next = run::run(runner, job, reserved.attempts, "redis") => next,
         never = hold(queue, &reserved, lease) => match never {},
         () = until_set(&mut abandoned) => {
             match queue.release(&reserved).await {
@@ -251,7 +253,7 @@ async fn process(
             return;
         }
     };
-    settle(state, queue, &reserved, next, None).await;
+    settle(&runner.platform, queue, &reserved, next, None).await;
 }
 
 /// Ends once the flag is set (never, if its sender is gone unset).
@@ -263,7 +265,7 @@ async fn until_set(flag: &mut watch::Receiver<bool>) {
 
 /// Records the try's outcome in Redis (and in failed jobs).
 async fn settle(
-    state: &AppState,
+    state: &Platform,
     queue: &RedisQueue,
     reserved: &Reserved,
     next: Next,
@@ -281,7 +283,7 @@ async fn settle(
                 let (id, kind) = reserved
                     .job
                     .as_ref()
-                    .map_or(("", "unknown"), |j| (j.id.as_str(), j.task.name()));
+                    .map_or(("", "unknown"), |j| (j.id.as_str(), j.task.kind.as_str()));
                 FailedJob::new(
                     id,
                     &reserved.tenant,
@@ -364,7 +366,7 @@ async fn listen(queue: Arc<RedisQueue>, turns: Arc<Turns>) {
 
 /// Every `WORKER_POLL_MS`, every active tenant's due retries and expired leases go back in line,
 /// and the tenant takes a turn if it has jobs ready (whether or not a wake was missed).
-async fn poll(state: Arc<AppState>, queue: Arc<RedisQueue>, turns: Arc<Turns>) {
+async fn poll(state: Arc<Platform>, queue: Arc<RedisQueue>, turns: Arc<Turns>) {
     let mut every = tokio::time::interval(Duration::from_millis(state.config.worker_poll_ms));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -383,7 +385,7 @@ async fn poll(state: Arc<AppState>, queue: Arc<RedisQueue>, turns: Arc<Turns>) {
 
 /// Refreshes `queue_jobs{tenant, queue, state}` (tenants past the label cap summed into
 /// `other`) and `queue_failed_jobs`.
-async fn stats(state: Arc<AppState>, queue: Arc<RedisQueue>) {
+async fn stats(state: Arc<Platform>, queue: Arc<RedisQueue>) {
     let mut every = tokio::time::interval(STATS_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -14,12 +14,14 @@
 //!   event; a lost search update waits for the policy's next change), and one process does them
 //!   all.
 //!
-//! Handlers (`run.rs`) are idempotent (see `Task`), which makes "at least once" safe.
+//! A job is of a kind (`JobKind`) that the part of the service owning it registers with its
+//! handler (`registry.rs`); handlers are idempotent, which makes "at least once" safe.
 
 pub mod failed;
 pub mod job;
 mod local;
 pub mod redis;
+pub mod registry;
 mod run;
 pub mod worker;
 
@@ -29,15 +31,16 @@ use std::{
 };
 
 pub use failed::FailedJob;
-pub use job::{Job, Priority, Task};
+pub use job::{Job, JobKind, Priority, Task};
 pub use local::spawn as spawn_local;
+pub use registry::Registry;
+pub use run::Runner;
 
 use crate::{
     config::Config,
     error::{Error, Result},
     platform::db::Db,
     platform::redis::Redis,
-    state::AppState,
 };
 use redis::RedisQueue;
 
@@ -105,7 +108,7 @@ impl Jobs {
     pub async fn dispatch(&self, tenant: &str, tasks: impl IntoIterator<Item = Task>) {
         let jobs: Vec<Job> = tasks.into_iter().map(|t| Job::new(tenant, t)).collect();
         for job in &jobs {
-            metrics::counter!("queue_jobs_dispatched_total", "type" => job.task.name())
+            metrics::counter!("queue_jobs_dispatched_total", "type" => job.task.kind.clone())
                 .increment(1);
         }
         match &self.backend {
@@ -196,8 +199,8 @@ async fn resend(queue: Weak<RedisQueue>, unsent: Weak<Unsent>) {
 }
 
 /// Runs `job` once, here and now (`queue failed retry` without Redis).
-pub async fn run_now(state: &AppState, job: &Job) -> Result<()> {
-    match run::run(state, job, 1, "local").await {
+pub async fn run_now(runner: &Runner, job: &Job) -> Result<()> {
+    match run::run(runner, job, 1, "local").await {
         run::Next::Done => Ok(()),
         _ => Err(Error::Unavailable(format!(
             "job {} failed again (the log says why); it stays in failed jobs",
@@ -221,7 +224,6 @@ pub async fn bury(landlord: &Db, job: &FailedJob) -> Result<()> {
 }
 
 fn describe() {
-    run::describe();
     metrics::describe_counter!(
         "queue_jobs_dispatched_total",
         "Jobs queued by committed changes and clocks, by type"

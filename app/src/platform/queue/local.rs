@@ -4,7 +4,6 @@
 
 use std::{
     hash::{Hash, Hasher},
-    sync::Arc,
     time::Duration,
 };
 
@@ -13,11 +12,12 @@ use tokio::task::JoinHandle;
 use super::{
     FailedJob, bury,
     job::{Job, Priority},
-    run::{Next, run},
+    run::{self, Next, Runner, run},
 };
-use crate::{platform::backlog::Backlog, state::AppState};
+use crate::platform::backlog::Backlog;
 
-/// A job and the tries it has had; the same as another for the same tenant, task and tries.
+/// A job and the tries it has had; the same as another for the same tenant, unique key and
+/// tries (the same job asked for twice while it waits runs once).
 struct Waiting {
     job: Job,
     attempts: u32,
@@ -25,8 +25,8 @@ struct Waiting {
 
 impl PartialEq for Waiting {
     fn eq(&self, other: &Self) -> bool {
-        (&self.job.tenant, &self.job.task, self.attempts)
-            == (&other.job.tenant, &other.job.task, other.attempts)
+        (&self.job.tenant, &self.job.task.unique, self.attempts)
+            == (&other.job.tenant, &other.job.task.unique, other.attempts)
     }
 }
 
@@ -34,7 +34,7 @@ impl Eq for Waiting {}
 
 impl Hash for Waiting {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (&self.job.tenant, &self.job.task, self.attempts).hash(state);
+        (&self.job.tenant, &self.job.task.unique, self.attempts).hash(state);
     }
 }
 
@@ -54,7 +54,9 @@ impl Local {
 }
 
 /// Runs the process's jobs until it stops; nothing to run when jobs go to Redis.
-pub fn spawn(state: Arc<AppState>) -> Option<JoinHandle<()>> {
+pub fn spawn(runner: Runner) -> Option<JoinHandle<()>> {
+    let state = runner.platform.clone();
+    run::describe(&runner.kinds);
     state.jobs.redis().is_none().then(|| {
         tokio::spawn(async move {
             let super::Backend::Local(local) = &state.jobs.backend else {
@@ -64,10 +66,10 @@ pub fn spawn(state: Arc<AppState>) -> Option<JoinHandle<()>> {
                 let mut batch = local.waiting.take().await;
                 batch
                     .items
-                    .sort_by_key(|w| w.job.task.priority() != Priority::High);
+                    .sort_by_key(|w| w.job.task.priority != Priority::High);
                 for Waiting { job, attempts } in batch.items.drain(..) {
                     let attempt = attempts + 1;
-                    match run(&state, &job, attempt, "local").await {
+                    match run(&runner, &job, attempt, "local").await {
                         Next::Done | Next::Drop(_) => {}
                         Next::Retry(wait) => {
                             let state = state.clone();
@@ -82,8 +84,8 @@ pub fn spawn(state: Arc<AppState>) -> Option<JoinHandle<()>> {
                             let failed = FailedJob::new(
                                 &job.id,
                                 &job.tenant,
-                                job.task.name(),
-                                job.task.priority().as_str(),
+                                &job.task.kind,
+                                job.task.priority.as_str(),
                                 &job.to_json(),
                                 &error,
                                 attempt,

@@ -1,17 +1,28 @@
 //! Running one try of a job, wherever it was queued: its span (a child of the request's that
 //! queued it), its timeout, its handler; and what comes next when it fails.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tracing::{Instrument, field::Empty};
 
-use super::job::{Job, Task, backoff};
+use super::{
+    job::{Job, backoff},
+    registry::Registry,
+};
 use crate::{
     error::{Error, Result},
-    observer::PolicyEvent,
-    services,
-    state::AppState,
+    platform::Platform,
 };
+
+/// What runs jobs: the kinds registered, and the platform they run on.
+#[derive(Clone)]
+pub struct Runner {
+    pub platform: Arc<Platform>,
+    pub kinds: Arc<Registry>,
+}
 
 /// What follows a try.
 #[derive(Debug, PartialEq)]
@@ -26,8 +37,8 @@ pub enum Next {
 }
 
 /// Runs try number `attempt` of `job`; `system` names the queue (`redis`, `local`) in its span.
-pub async fn run(state: &AppState, job: &Job, attempt: u32, system: &'static str) -> Next {
-    let kind = job.task.name();
+pub async fn run(runner: &Runner, job: &Job, attempt: u32, system: &'static str) -> Next {
+    let kind = job.task.kind.as_str();
     let span = tracing::info_span!(
         "job",
         otel.name = %format_args!("process {kind}"),
@@ -35,7 +46,7 @@ pub async fn run(state: &AppState, job: &Job, attempt: u32, system: &'static str
         otel.status_code = Empty,
         messaging.system = system,
         messaging.operation.type = "process",
-        messaging.destination.name = %format_args!("{}_{}", job.tenant, job.task.priority().as_str()),
+        messaging.destination.name = %format_args!("{}_{}", job.tenant, job.task.priority.as_str()),
         messaging.message.id = %job.id,
         tenant.id = %job.tenant,
         job.attempt = attempt,
@@ -45,12 +56,14 @@ pub async fn run(state: &AppState, job: &Job, attempt: u32, system: &'static str
     }
     if attempt == 1 {
         let waited = chrono::Utc::now().timestamp_micros() - job.queued_at_us;
-        metrics::histogram!("queue_job_wait_seconds", "type" => kind)
+        metrics::histogram!("queue_job_wait_seconds", "type" => kind.to_owned())
             .record(waited.max(0) as f64 / 1e6);
     }
     let started = Instant::now();
-    let timeout = state.config.queue_job_timeout();
-    let result = match tokio::time::timeout(timeout, handle(state, job))
+    let config = &runner.platform.config;
+    let timeout = config.queue_job_timeout();
+    let registered = runner.kinds.get(kind);
+    let result = match tokio::time::timeout(timeout, handle(runner, job))
         .instrument(span.clone())
         .await
     {
@@ -60,19 +73,19 @@ pub async fn run(state: &AppState, job: &Job, attempt: u32, system: &'static str
             timeout.as_secs()
         ))),
     };
-    metrics::histogram!("queue_job_duration_seconds", "type" => kind)
+    metrics::histogram!("queue_job_duration_seconds", "type" => kind.to_owned())
         .record(started.elapsed().as_secs_f64());
     let next = match result {
         Ok(()) => Next::Done,
         Err(e) => {
             span.record("otel.status_code", "ERROR");
             let error = e.to_string();
-            let max = job.task.max_tries();
+            let max = registered.map_or(1, |k| k.max_tries);
             if attempt < max {
-                let wait = backoff(state.config.queue_backoff(), attempt);
+                let wait = backoff(config.queue_backoff(), attempt);
                 tracing::warn!(parent: &span, job_id = %job.id, job_type = kind, attempt, max, retry_in_ms = wait.as_millis() as u64, error = %error, "job failed; retried");
                 Next::Retry(wait)
-            } else if job.task.kept_when_failed() {
+            } else if registered.is_none_or(|k| k.kept_when_failed) {
                 Next::Bury(error)
             } else {
                 tracing::warn!(parent: &span, job_id = %job.id, job_type = kind, attempt, error = %error, "job failed its last try; dropped (the next sweep does its work)");
@@ -85,58 +98,33 @@ pub async fn run(state: &AppState, job: &Job, attempt: u32, system: &'static str
 }
 
 /// `queue_jobs_total{type, outcome}`.
-pub fn count(kind: &'static str, next: &Next) {
+pub fn count(kind: &str, next: &Next) {
     let outcome = match next {
         Next::Done => "done",
         Next::Retry(_) => "retried",
         Next::Bury(_) => "failed",
         Next::Drop(_) => "dropped",
     };
-    metrics::counter!("queue_jobs_total", "type" => kind, "outcome" => outcome).increment(1);
+    metrics::counter!("queue_jobs_total", "type" => kind.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
-async fn handle(state: &AppState, job: &Job) -> Result<()> {
+async fn handle(runner: &Runner, job: &Job) -> Result<()> {
+    let Some(kind) = runner.kinds.get(&job.task.kind) else {
+        return Err(Error::Internal(format!(
+            "no handler for jobs of type {}",
+            job.task.kind
+        )));
+    };
     // A tenant removed since: nothing is left to do.
-    let Some(tenant) = state.tenancy.resolve(&job.tenant).await? else {
+    let Some(tenant) = runner.platform.tenancy.resolve(&job.tenant).await? else {
         return Ok(());
     };
-    match &job.task {
-        Task::UpdateSearchIndex { policy_id } => {
-            let borrowed = state.tenancy.borrow_db(&tenant).await?;
-            let done = services::search::index_policy(borrowed.db(), policy_id).await;
-            borrowed.done().await;
-            done
-        }
-        Task::RelayOutbox { sweep } => state.events.relay(state, &tenant, *sweep).await,
-        Task::ExpirePolicy { policy_id } => {
-            let borrowed = state.tenancy.borrow_db(&tenant).await?;
-            let expired = services::policies::expire_due(borrowed.db(), policy_id).await;
-            borrowed.done().await;
-            if let Some(policy) = expired? {
-                tracing::info!(tenant = %job.tenant, policy_id, "expired a policy past its term");
-                state
-                    .observer(&job.tenant)
-                    .committed(PolicyEvent::Moved(&policy))
-                    .await;
-            }
-            Ok(())
-        }
-        Task::NotifyPartner { route, data } => state
-            .partners
-            .send(route, &tenant.id, data.clone())
-            .await
-            .map(drop),
-        Task::SweepDocuments => {
-            let borrowed = state.tenancy.borrow_db(&tenant).await?;
-            let swept =
-                services::documents::sweep(&state.documents, borrowed.db(), &tenant.id).await;
-            borrowed.done().await;
-            swept.map(drop)
-        }
-    }
+    kind.handle(tenant, job.task.data.clone()).await
 }
 
-pub fn describe() {
+/// The metrics, each kind's failures at 0 from the start.
+pub fn describe(kinds: &Registry) {
     metrics::describe_counter!(
         "queue_jobs_total",
         "Tries of jobs, by type and outcome (done, retried, failed, dropped)"
@@ -151,7 +139,7 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "From a job's queueing to the start of its first try, by type"
     );
-    for kind in Task::NAMES {
+    for kind in kinds.names() {
         metrics::counter!("queue_jobs_total", "type" => kind, "outcome" => "failed").absolute(0);
     }
 }
