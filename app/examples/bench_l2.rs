@@ -113,6 +113,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The record was filled before the runs: a load here means it was not an L2 hit.
-fn unexpected() -> policy_service::error::Error {
-    policy_service::error::Error::Internal("an L2 miss during the benchmark".into())
+fn unexpected() -> policy_service::platform::error::Error {
+    policy_service::platform::error::Error::Internal("an L2 miss during the benchmark".into())
 }

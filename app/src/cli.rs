@@ -11,8 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::{
     api::spec,
     config::Config,
-    error::{Error, Result},
     platform::cache::{Cache, keys::Tag},
+    platform::config::PlatformConfig,
+    platform::error::{Error, Result},
     platform::tenancy::{
         Tenancy, Tenant, TenantSlug, TenantStatus,
         migrate::{Progress, migrate_tenants},
@@ -109,15 +110,15 @@ pub async fn run() -> ExitCode {
         print!("{}", spec::document(&spec::service()));
         return ExitCode::SUCCESS;
     }
-    let telemetry = match telemetry::init(&cli.config.telemetry()) {
+    let telemetry = match telemetry::init(&cli.config.platform.telemetry()) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    crate::observability::init(cli.config.metrics_tenant_labels);
-    let flush_within = cli.config.shutdown_grace();
+    crate::observability::init(cli.config.platform.metrics_tenant_labels);
+    let flush_within = cli.config.platform.shutdown_grace();
     let code = match execute(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -141,7 +142,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         }
         Command::Worker => {
             let shutdown = shutdown_signal();
-            crate::platform::queue::worker::check(&cli.config)?;
+            crate::platform::queue::worker::check(&cli.config.platform)?;
             let state = open_state(cli.config).await?;
             label_tenants(&state).await?;
             let port = state.config.metrics_port.unwrap_or(state.config.port);
@@ -171,13 +172,17 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             result.map(|()| ExitCode::SUCCESS)
         }
         Command::Migrate { tenant } => {
-            let tenancy = Tenancy::open(&cli.config.database).await?;
+            let tenancy = Tenancy::open(
+                &cli.config.platform.database,
+                crate::store::schema::schema(),
+            )
+            .await?;
             println!("landlord: up to date");
             let progress = CliProgress::new();
             let report = migrate_tenants(
                 &tenancy,
                 tenant.as_deref(),
-                cli.config.database.migrate_concurrency,
+                cli.config.platform.database.migrate_concurrency,
                 &progress,
             )
             .await?;
@@ -198,15 +203,23 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             })
         }
         Command::Tenants(command) => {
-            let tenancy = Tenancy::open(&cli.config.database).await?;
-            let result = tenants(&tenancy, &cli.config, command).await;
+            let tenancy = Tenancy::open(
+                &cli.config.platform.database,
+                crate::store::schema::schema(),
+            )
+            .await?;
+            let result = tenants(&tenancy, &cli.config.platform, command).await;
             tenancy.close().await;
             result.map(|()| ExitCode::SUCCESS)
         }
     }
 }
 
-async fn tenants(tenancy: &Tenancy, config: &Config, command: TenantsCommand) -> Result<()> {
+async fn tenants(
+    tenancy: &Tenancy,
+    config: &PlatformConfig,
+    command: TenantsCommand,
+) -> Result<()> {
     match command {
         TenantsCommand::Create { slug, name } => {
             let tenant = tenancy.create(&TenantSlug::parse(&slug)?, &name).await?;
@@ -236,7 +249,7 @@ async fn tenants(tenancy: &Tenancy, config: &Config, command: TenantsCommand) ->
 /// Drops everything cached for the tenant: in Redis, and (through the backplane) in every
 /// replica's L1. Without Redis there is no shared cache to reach: the serving process's L1
 /// ages out, and the gateway refuses the tenant's requests within `TENANT_CACHE_TTL_SECS`.
-async fn flush_cache(config: &Config, slug: &str) -> Result<()> {
+async fn flush_cache(config: &PlatformConfig, slug: &str) -> Result<()> {
     let Some(kv) = crate::platform::redis::open(
         config.redis_url.as_ref(),
         config.redis_cluster,

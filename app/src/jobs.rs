@@ -7,9 +7,9 @@ use std::sync::{Arc, Weak};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    error::{Error, Result},
     events::RelayOutbox,
     observer::PolicyEvent,
+    platform::error::{Error, Result},
     platform::queue::{JobKind, Registry},
     platform::tenancy::Tenant,
     services,

@@ -7,7 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod documents;
 pub mod domain;
-pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod jobs;

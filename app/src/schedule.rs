@@ -18,9 +18,9 @@ use std::{sync::Arc, time::Duration};
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
-    error::{Error, Result},
     events::RelayOutbox,
     jobs::{ExpirePolicy, SweepDocuments},
+    platform::error::{Error, Result},
     platform::queue::Task,
     platform::tenancy::Tenant,
     services,
@@ -34,7 +34,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
         // Four clocks, polled side by side: a long sweep never delays closing idle pools.
         let expiry = async {
-            let mut every = tokio::time::interval(state.config.expiry_sweep());
+            let mut every = tokio::time::interval(state.insurance.expiry_sweep());
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 every.tick().await;

@@ -32,14 +32,15 @@ use secrecy::SecretString;
 use crate::{
     api::{self, problem, spec},
     broadcast::{self, Broadcasts, signature::Signer},
-    config::{AppEnv, Config, CredentialsSource, DatabaseConfig},
+    config::Config,
     documents::Documents,
-    error::{Error, Result},
     events::Events,
     gateway, observability,
     partners::Partners,
     platform::Platform,
     platform::cache::Cache,
+    platform::config::{AppEnv, CredentialsSource, DatabaseConfig},
+    platform::error::{Error, Result},
     platform::queue::{self, Jobs},
     platform::secrets::{
         leases::Leases,
@@ -183,7 +184,11 @@ pub async fn label_tenants(state: &AppState) -> Result<()> {
 
 /// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
 pub async fn open_state(config: Config) -> Result<Arc<AppState>> {
-    let mut tenancy = Tenancy::open(&config.database).await?;
+    let Config {
+        platform: config,
+        insurance,
+    } = config;
+    let mut tenancy = Tenancy::open(&config.database, crate::store::schema::schema()).await?;
     crate::platform::secrets::leases::describe();
     if let Some(leases) = dynamic_credentials(&config.database)? {
         tenancy.use_leases(leases)?;
@@ -236,7 +241,7 @@ pub async fn open_state(config: Config) -> Result<Arc<AppState>> {
         )
         .await?,
     );
-    let partners = Arc::new(Partners::new(&config.partners)?);
+    let partners = Arc::new(Partners::new(&insurance.partners)?);
     let platform = Arc::new(Platform {
         config,
         tenancy,
@@ -252,6 +257,7 @@ pub async fn open_state(config: Config) -> Result<Arc<AppState>> {
     Ok(Arc::new_cyclic(|state| AppState {
         platform,
         partners,
+        insurance,
         kinds: Arc::new(crate::jobs::kinds(state.clone())),
     }))
 }

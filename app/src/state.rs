@@ -5,6 +5,7 @@
 use std::{ops::Deref, sync::Arc};
 
 use crate::{
+    config::InsuranceConfig,
     observer::Observer,
     partners::Partners,
     platform::Platform,
@@ -15,6 +16,8 @@ pub struct AppState {
     pub platform: Arc<Platform>,
     /// The partner routes, through Camel (`partners`).
     pub partners: Arc<Partners>,
+    /// The insurance domain's own settings (underwriting rules, the expiry sweep).
+    pub insurance: InsuranceConfig,
     /// The kinds of job this service runs, with their handlers (`jobs`).
     pub kinds: Arc<Registry>,
 }

@@ -17,7 +17,7 @@ use poem_openapi::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{error::Error, state::AppState};
+use crate::{platform::error::Error, state::AppState};
 
 pub struct JsonBody<T>(pub T);
 

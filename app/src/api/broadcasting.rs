@@ -25,8 +25,8 @@ use crate::{
         channels::{self, Channel},
         sse,
     },
-    error::{Error, Result},
     gateway::TenantCtx,
+    platform::error::{Error, Result},
     services,
     state::AppState,
 };

@@ -18,9 +18,9 @@ use crate::{
         text::Text,
         values::Money,
     },
-    error::{Error, Result},
     gateway::TenantCtx,
     observer::PolicyEvent,
+    platform::error::{Error, Result},
     services,
 };
 

@@ -11,7 +11,7 @@ use poem_openapi::{
 };
 
 use super::problem::{CONTENT_TYPE, Problem};
-use crate::error::Error;
+use crate::platform::error::Error;
 
 /// No such record in the caller's tenant.
 pub const NOT_FOUND: u16 = 1;

@@ -11,7 +11,7 @@ use poem_openapi::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use crate::platform::error::Error;
 
 pub struct FormBody<T>(pub T);
 

@@ -5,7 +5,7 @@
 
 use poem::Request;
 
-use crate::error::Error;
+use crate::platform::error::Error;
 
 /// 400 naming `name` if the request carries it with bytes that are not visible ASCII.
 pub fn readable(req: &Request, name: &str) -> Result<(), Error> {

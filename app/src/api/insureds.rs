@@ -19,8 +19,8 @@ use crate::{
         text::{Email, Text},
         values::today,
     },
-    error::{Error, Result},
     gateway::TenantCtx,
+    platform::error::{Error, Result},
     services,
 };
 

@@ -22,9 +22,9 @@ use crate::{
         scalars::{Date, Id},
         text::Text,
     },
-    error::Error,
     gateway::TenantCtx,
     observer::PolicyEvent,
+    platform::error::Error,
     services::{
         self,
         policies::{Bound, Idempotency},
@@ -113,7 +113,7 @@ impl PoliciesApi {
             .0
             .map(|key| Idempotency::new(&key, fingerprint(&quote_id, &body.0)));
         let notes = body.0.notes.map(Text::into_string);
-        let rules = state.config.underwriting();
+        let rules = state.insurance.underwriting();
         Ok(
             match services::policies::bind(&ctx.db, &rules, &quote_id, notes, idem).await? {
                 Bound::Created(p) => {

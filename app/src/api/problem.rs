@@ -19,7 +19,7 @@ use poem_openapi::{
 use serde::Serialize;
 use telemetry::routes::RouteTemplates;
 
-use crate::error::Error;
+use crate::platform::error::Error;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 

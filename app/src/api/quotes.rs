@@ -22,8 +22,8 @@ use crate::{
         underwriting::Rules,
         values::{Currency, Money, today},
     },
-    error::{Error, Result},
     gateway::TenantCtx,
+    platform::error::{Error, Result},
     services,
     state::AppState,
 };
@@ -164,7 +164,7 @@ impl QuotesApi {
         state: Data<&Arc<AppState>>,
         body: JsonBody<CreateQuote>,
     ) -> Result<Created<Quote>, Problems<{ BODY }>> {
-        let quote = body.0.check(&state.config.underwriting())?;
+        let quote = body.0.check(&state.insurance.underwriting())?;
         Ok(Created::new(
             services::quotes::create(&ctx.db, quote).await?,
         ))

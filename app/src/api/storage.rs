@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::{
     documents::{Bucket, Fetched, ObjectKey},
-    error::Error,
+    platform::error::Error,
     state::AppState,
 };
 

@@ -28,7 +28,7 @@ use super::framing::{Framed, FramingTooLarge};
 use crate::{
     documents::spool::{Spooled, spool},
     domain::document::{DocumentType, Visibility},
-    error::Error,
+    platform::error::Error,
     state::AppState,
 };
 

@@ -44,7 +44,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::{
-    domain::event::Event, error::Result, events::publisher::EventPublisher, platform::redis::Redis,
+    domain::event::Event, events::publisher::EventPublisher, platform::error::Result,
+    platform::redis::Redis,
 };
 use admission::{Admission, Caps};
 use channels::Channel;

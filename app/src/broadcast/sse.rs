@@ -23,7 +23,7 @@ use futures::{Stream, stream};
 use tokio::sync::mpsc;
 
 use super::{Broadcasts, Disconnect, Message, admission::Refused, disconnected, position};
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// The most channels one stream may follow.
 pub const MAX_CHANNELS: usize = 20;

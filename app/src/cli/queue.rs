@@ -7,7 +7,7 @@
 use clap::Subcommand;
 
 use crate::{
-    error::{Error, Result},
+    platform::error::{Error, Result},
     platform::queue::{self, FailedJob, Job, Priority},
     state::AppState,
 };

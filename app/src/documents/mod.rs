@@ -35,8 +35,8 @@ use settings::{Disk, DocumentsConfig};
 
 use crate::{
     domain::document::{StorageClass, Visibility},
-    error::{Error, Result},
     platform::breaker::Breaker,
+    platform::error::{Error, Result},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

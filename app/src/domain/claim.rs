@@ -5,7 +5,7 @@ use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 
 use super::{scalars::Date, values::Money};
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// Where a claim is: open → in_review → approved | rejected → closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]

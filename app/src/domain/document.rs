@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// What a document is; it decides the storage class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]

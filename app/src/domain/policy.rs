@@ -6,7 +6,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{payment::Payment, quote::Coverage, scalars::Date};
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// Where a policy is in its life: bound → active → cancelled | expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]

@@ -14,7 +14,7 @@
 //!   new risk to rate (`extension_needs_rerating`).
 
 use super::scalars::Date;
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// The limits operators set (UNDERWRITING_BACKDATE_DAYS, UNDERWRITING_MAX_TERM_DAYS).
 #[derive(Debug, Clone, Copy)]

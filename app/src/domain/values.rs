@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr};
 use poem_openapi::registry::MetaSchema;
 
 use super::scalars::{Date, string_scalar};
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// Money in minor units (cents). The ceiling keeps sums far from i64 overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use rdkafka::{
 use super::publisher::EventPublisher;
 use crate::{
     domain::event::Event,
-    error::{Error, Result},
+    platform::error::{Error, Result},
 };
 
 /// How long a publish may take, queueing and delivery included.

@@ -23,9 +23,9 @@ use std::{
 
 use crate::{
     broadcast::{BroadcastingPublisher, Broadcasts},
-    config::{Config, EventPublisherKind},
-    error::{Error, Result},
+    platform::config::{EventPublisherKind, PlatformConfig},
     platform::db::now_ms,
+    platform::error::{Error, Result},
     platform::tenancy::Tenant,
     state::AppState,
     store,
@@ -63,7 +63,7 @@ pub struct Events {
 impl Events {
     /// The relay with the configured publisher, then the broadcasts; Kafka without brokers is
     /// refused.
-    pub fn new(config: &Config, broadcasts: Arc<Broadcasts>) -> Result<Events> {
+    pub fn new(config: &PlatformConfig, broadcasts: Arc<Broadcasts>) -> Result<Events> {
         describe();
         let publisher: Box<dyn EventPublisher> = match config.event_publisher {
             EventPublisherKind::Kafka => match config.kafka_brokers.as_deref() {

@@ -4,7 +4,7 @@
 
 use futures::future::BoxFuture;
 
-use crate::{domain::event::Event, error::Result};
+use crate::{domain::event::Event, platform::error::Result};
 
 pub trait EventPublisher: Send + Sync {
     /// Publishes `event` of tenant `tenant` to `topic`; `Ok` once it is safely out.

@@ -18,8 +18,8 @@ use tracing::Instrument;
 
 use super::publisher::EventPublisher;
 use crate::{
-    error::Result,
     platform::db::{Db, now_ms},
+    platform::error::Result,
     store,
 };
 

@@ -24,10 +24,10 @@ use poem_openapi::{
 pub use rate_limit::warn_near_rate_limit;
 
 use crate::{
-    error::Error,
     observer::Observer,
     platform::cache::TenantCache,
     platform::db::Db,
+    platform::error::Error,
     platform::tenancy::{Tenant, TenantSlug, TenantStatus},
     state::AppState,
 };

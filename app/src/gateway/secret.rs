@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 pub const HEADER: &str = "X-Gateway-Secret";
 

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use settings::PartnersConfig;
 
 use crate::{
-    error::{Error, Result},
     platform::breaker::Breaker,
+    platform::error::{Error, Result},
 };
 
 /// Routes the service calls.

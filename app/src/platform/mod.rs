@@ -5,7 +5,9 @@ pub mod aws;
 pub mod backlog;
 pub mod breaker;
 pub mod cache;
+pub mod config;
 pub mod db;
+pub mod error;
 pub mod queue;
 pub mod redis;
 pub mod secrets;
@@ -16,9 +18,9 @@ use std::sync::{Arc, atomic::AtomicBool};
 
 use crate::{
     broadcast::{Broadcasts, signature::Signer},
-    config::Config,
     documents::Documents,
     events::Events,
+    platform::config::PlatformConfig,
 };
 use cache::Cache;
 use queue::Jobs;
@@ -27,7 +29,7 @@ use tenancy::Tenancy;
 
 /// What every request, job and command of a service can reach: built once at start, shared.
 pub struct Platform {
-    pub config: Config,
+    pub config: PlatformConfig,
     pub tenancy: Tenancy,
     /// The read cache, seen through `Cache::tenant`.
     pub cache: Cache,

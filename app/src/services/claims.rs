@@ -7,8 +7,8 @@ use crate::{
         underwriting,
         values::{new_id, today},
     },
-    error::{Error, Result},
     platform::db::{Db, now_ms},
+    platform::error::{Error, Result},
     store::{self, Page, PageRequest},
 };
 

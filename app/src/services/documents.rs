@@ -23,8 +23,8 @@ use crate::{
         filename,
         values::new_id,
     },
-    error::{Error, Result},
     platform::db::{Db, now_ms},
+    platform::error::{Error, Result},
     store::{
         self, Page, PageRequest,
         documents::{Owner, Row},

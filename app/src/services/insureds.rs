@@ -5,9 +5,9 @@ use crate::{
         insured::{Insured, NewInsured},
         values::new_id,
     },
-    error::Result,
     platform::cache::{Memo, TenantCache},
     platform::db::{Db, now_ms},
+    platform::error::Result,
     services::keys::InsuredKey,
     store::{self, Page, PageRequest},
 };

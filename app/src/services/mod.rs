@@ -13,8 +13,8 @@ pub mod statistics;
 
 use crate::{
     domain::event::Event,
-    error::{Error, Result},
     platform::db::Sql,
+    platform::error::{Error, Result},
     store,
 };
 

@@ -5,8 +5,8 @@ use crate::{
         policy::PolicyStatus,
         values::new_id,
     },
-    error::{Error, Result},
     platform::db::{Db, now_ms},
+    platform::error::{Error, Result},
     store::{self, Page, PageRequest},
 };
 

@@ -10,9 +10,9 @@ use crate::{
         underwriting::{self, Rules},
         values::{instant, new_id, today},
     },
-    error::{Error, Result},
     platform::cache::{Memo, TenantCache},
     platform::db::{Db, Sql, now_ms},
+    platform::error::{Error, Result},
     services::keys::{ActivePageKey, PolicyKey},
     store::{self, Page, PageRequest},
 };

@@ -7,10 +7,10 @@ use crate::{
         quote::{NewQuote, Quote},
         values::new_id,
     },
-    error::{Error, Result},
     partners::{self, Partners},
     platform::cache::{Memo, TenantCache},
     platform::db::{Db, now_ms},
+    platform::error::{Error, Result},
     services::keys::QuoteKey,
     store::{self, Page, PageRequest},
 };

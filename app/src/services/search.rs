@@ -4,8 +4,8 @@
 
 use crate::{
     domain::policy::Policy,
-    error::Result,
     platform::db::Db,
+    platform::error::Result,
     store::{self, Page, PageRequest, search::Document},
 };
 

@@ -2,8 +2,8 @@
 
 use crate::{
     domain::{claim::ClaimStatus, policy::PolicyStatus},
-    error::Result,
     platform::db::Db,
+    platform::error::Result,
     store::statistics::{StatusTable, by_status},
 };
 

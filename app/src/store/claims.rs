@@ -4,8 +4,8 @@ use crate::{
         claim::{Claim, ClaimStatus, NewClaim},
         values::{date_from_text, date_to_text, instant},
     },
-    error::Result,
     platform::db::{self, Sql, placeholders},
+    platform::error::Result,
 };
 
 #[derive(sqlx::FromRow)]

@@ -7,8 +7,8 @@ use crate::{
         document::{Document, DocumentType, StorageClass, Visibility},
         values::instant,
     },
-    error::{Error, Result},
     platform::db::{self, Sql},
+    platform::error::{Error, Result},
 };
 
 /// A document row whatever its status: what the object store needs to find its object.

@@ -1,8 +1,8 @@
 //! Idempotency keys of bind: key → (hash of the request, the policy it made).
 
 use crate::{
-    error::Result,
     platform::db::{self, Sql},
+    platform::error::Result,
 };
 
 #[derive(sqlx::FromRow)]

@@ -5,8 +5,8 @@ use crate::{
         scalars::Date,
         values::{date_from_text, date_to_text, instant},
     },
-    error::Result,
     platform::db::{self, Sql},
+    platform::error::Result,
 };
 
 #[derive(sqlx::FromRow)]

@@ -13,14 +13,15 @@ pub mod outbox;
 pub mod payments;
 pub mod policies;
 pub mod quotes;
+pub mod schema;
 pub mod search;
 pub mod statistics;
 
 use sqlx::{Any, FromRow, any::AnyRow};
 
 use crate::{
-    error::Result,
     platform::db::{self, Sql, StmtAs},
+    platform::error::Result,
 };
 
 /// A page request: the id the previous page ended at, and the page size (already bounded).

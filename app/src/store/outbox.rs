@@ -1,10 +1,10 @@
-//! The outbox table (migrations/tenant/…_outbox.sql): events written in the transaction of
+//! The outbox table (migrations/platform/…_outbox.sql): events written in the transaction of
 //! their change, read back in order by the relay, stamped when sent, pruned after.
 
 use crate::{
     domain::event::Event,
-    error::{Error, Result},
     platform::db::{self, Sql},
+    platform::error::{Error, Result},
 };
 
 pub async fn insert(sql: &mut Sql<'_>, event: &Event) -> Result<()> {

@@ -6,8 +6,8 @@ use crate::{
         payment::{NewPayment, Payment, PaymentMethod},
         values::instant,
     },
-    error::{Error, Result},
     platform::db::{self, Sql, placeholders},
+    platform::error::{Error, Result},
 };
 
 #[derive(sqlx::FromRow)]

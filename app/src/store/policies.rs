@@ -7,8 +7,8 @@ use crate::{
         scalars::Date,
         values::{date_from_text, date_to_text, instant},
     },
-    error::Result,
     platform::db::{self, Sql, placeholders},
+    platform::error::Result,
 };
 
 #[derive(sqlx::FromRow)]

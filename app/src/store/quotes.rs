@@ -6,8 +6,8 @@ use crate::{
         quote::{Coverage, NewQuote, Product, Quote, read_status},
         values::{date_from_text, date_to_text, instant, new_id, today},
     },
-    error::{Error, Result},
     platform::db::{self, Sql, placeholders},
+    platform::error::{Error, Result},
 };
 
 #[derive(sqlx::FromRow)]

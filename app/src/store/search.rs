@@ -3,8 +3,8 @@
 //! engines spell the statements apart; the rest of the service sees one index.
 
 use crate::{
-    error::Result,
     platform::db::{self, Sql},
+    platform::error::Result,
 };
 
 /// What a policy is found by.

@@ -2,8 +2,8 @@
 //! (`policies_status`, `claims_status`), so the database reads the index, not the table.
 
 use crate::{
-    error::Result,
     platform::db::{self, Sql},
+    platform::error::Result,
 };
 
 /// Rows per stored status of `policies` or `claims`.

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use policy_service::{
     domain::event::Event,
-    error::Result,
     events::{publisher::EventPublisher, relay::relay_once},
+    platform::error::Result,
 };
 use serde_json::json;
 

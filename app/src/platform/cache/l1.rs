@@ -12,7 +12,7 @@ use std::{
 use moka::{Expiry, future::Cache, notification::RemovalCause};
 
 use super::{NEGATIVE_TTL, generations::Generations, keys::Key};
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 pub struct Entry {
     value: Arc<dyn Any + Send + Sync>,

@@ -29,7 +29,7 @@ use std::{sync::Arc, time::Duration};
 use redis::Script;
 
 use super::generations::KEEP;
-use crate::{error::Result, platform::redis::Redis};
+use crate::{platform::error::Result, platform::redis::Redis};
 
 /// How long a lease holds a key for its loader; a loader slower than this is loaded beside.
 pub const LEASE: Duration = Duration::from_secs(3);

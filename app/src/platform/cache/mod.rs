@@ -61,7 +61,7 @@ use std::{
 use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
-    error::{Error, Result},
+    platform::error::{Error, Result},
     platform::redis::Redis,
 };
 use backplane::Backplane;

@@ -28,7 +28,7 @@ use super::{
     measured,
 };
 use crate::{
-    error::{Error, Result},
+    platform::error::{Error, Result},
     platform::redis::Redis,
 };
 

@@ -15,7 +15,7 @@ use super::{
     keys::{Key, Tag},
 };
 use crate::{
-    error::{Error, Result},
+    platform::error::{Error, Result},
     platform::redis::Redis,
 };
 

@@ -26,7 +26,7 @@ use sqlx::{Any, Transaction, any::AnyPoolOptions, pool::PoolConnection};
 
 pub use sql::{Sql, Stmt, StmtAs, StmtScalar, query, query_as, query_scalar};
 
-use crate::error::Result;
+use crate::platform::error::Result;
 
 /// Which pool a `Db` is, in metrics: the landlord's, or one of the tenants'.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

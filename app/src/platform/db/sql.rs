@@ -23,7 +23,7 @@ use sqlx::{
 };
 use tracing::{Instrument, Span, field::Empty};
 
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// A statement that returns no rows (or whose rows are not wanted).
 pub struct Stmt<'q> {

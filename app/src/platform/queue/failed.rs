@@ -2,8 +2,8 @@
 //! read, retry or forget (`policy-service queue failed …`).
 
 use crate::{
-    error::{Error, Result},
     platform::db::{self, Db, now_ms},
+    platform::error::{Error, Result},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -37,9 +37,9 @@ pub use registry::Registry;
 pub use run::Runner;
 
 use crate::{
-    config::Config,
-    error::{Error, Result},
+    platform::config::PlatformConfig,
     platform::db::Db,
+    platform::error::{Error, Result},
     platform::redis::Redis,
 };
 use redis::RedisQueue;
@@ -77,7 +77,7 @@ impl Drop for Jobs {
 
 impl Jobs {
     /// On Redis when there is one; must run inside the Tokio runtime.
-    pub fn new(config: &Config, kv: Option<Arc<Redis>>) -> Jobs {
+    pub fn new(config: &PlatformConfig, kv: Option<Arc<Redis>>) -> Jobs {
         describe();
         let backend = match kv {
             None => Backend::Local(local::Local::default()),

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use redis::Script;
 
 use super::job::{Job, Priority};
-use crate::{error::Result, platform::db::now_ms, platform::redis::Redis};
+use crate::{platform::db::now_ms, platform::error::Result, platform::redis::Redis};
 
 const PUSH: &str = r"
 local pushed, woke = 0, false

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::job::JobKind;
 use crate::{
-    error::{Error, Result},
+    platform::error::{Error, Result},
     platform::tenancy::Tenant,
 };
 

@@ -13,8 +13,8 @@ use super::{
     registry::Registry,
 };
 use crate::{
-    error::{Error, Result},
     platform::Platform,
+    platform::error::{Error, Result},
 };
 
 /// What runs jobs: the kinds registered, and the platform they run on.

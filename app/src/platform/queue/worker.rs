@@ -37,8 +37,8 @@ use super::{
     run::{self, Next, Runner},
 };
 use crate::{
-    config::Config,
-    error::{Error, Result},
+    platform::config::PlatformConfig,
+    platform::error::{Error, Result},
     platform::{Platform, db::now_ms},
 };
 
@@ -47,7 +47,7 @@ const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// Refuses a configuration under which a job could outlive its lease without renewals:
 /// Laravel's rule that `retry_after` must exceed the job timeout.
-pub fn check(config: &Config) -> Result<()> {
+pub fn check(config: &PlatformConfig) -> Result<()> {
     let timeout = config.queue_job_timeout();
     for (name, retry_after) in [
         ("QUEUE_HIGH_RETRY_AFTER_SECS", config.queue_retry_after()[0]),

@@ -32,7 +32,7 @@ use redis::{
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{Instrument, Span, field::Empty};
 
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 use breaker::{Breaker, PROBE_EVERY};
 
 /// A connection to a standalone Redis or to a cluster; cheap to clone (both multiplex).

@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::vault::Vault;
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 /// How long a replaced lease lives on for the requests still on its pool.
 const RETIRE_AFTER: Duration = Duration::from_secs(10);

@@ -8,8 +8,8 @@ use secrecy::ExposeSecret;
 use sqlx::{AnyConnection, Connection, mysql::MySqlDatabaseError};
 
 use crate::{
-    config::Engine,
-    error::{Error, Result},
+    platform::config::Engine,
+    platform::error::{Error, Result},
     platform::secrets::leases::Credentials,
 };
 

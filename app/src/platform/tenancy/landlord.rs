@@ -2,8 +2,8 @@
 
 use super::{DatabaseName, Tenant, TenantStatus};
 use crate::{
-    error::{Error, Result},
     platform::db::{self, Db, now_ms},
+    platform::error::{Error, Result},
 };
 
 #[derive(sqlx::FromRow)]

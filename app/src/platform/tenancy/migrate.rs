@@ -6,7 +6,7 @@
 use futures::{StreamExt, stream};
 
 use super::{Tenancy, Tenant};
-use crate::error::{Error, Result};
+use crate::platform::error::{Error, Result};
 
 pub trait Progress: Sync {
     fn start(&self, total: usize);

@@ -27,36 +27,42 @@ use std::{
 pub use databases::{DatabaseName, Databases};
 use moka::{Expiry, future::Cache};
 use pools::Pools;
+use sqlx::migrate::Migrator;
 
 use crate::{
-    config::DatabaseConfig,
-    error::{Error, Result},
+    platform::config::DatabaseConfig,
     platform::db::{Db, PoolRole, PoolUsage, now_ms},
+    platform::error::{Error, Result},
     platform::secrets::leases::{Credentials, Leases},
 };
 
-static LANDLORD_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/landlord");
-static TENANT_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/tenant");
-/// What one engine spells its own way (full-text search), applied in version order among the
-/// shared migrations.
-static TENANT_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/tenant-sqlite");
-static TENANT_MARIADB: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/tenant-mariadb");
+static LANDLORD_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/landlord");
+/// The tables the platform keeps in every tenant database (the outbox).
+static PLATFORM_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/platform");
 
-/// A tenant database's migrations on its engine: the shared ones and the engine's own.
-fn tenant_migrator(sqlite: bool) -> &'static sqlx::migrate::Migrator {
-    use std::sync::LazyLock;
-    fn combined(own: &sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
-        sqlx::migrate::Migrator::with_migrations(
-            TENANT_MIGRATIONS
-                .iter()
-                .chain(own.iter())
-                .cloned()
-                .collect(),
-        )
+/// A tenant database's migrations, as the domain declares them: those both engines share and
+/// those one engine spells its own way (full-text search, say). The platform's own are added,
+/// and all run in version order.
+#[derive(Clone, Copy)]
+pub struct Schema {
+    pub shared: &'static Migrator,
+    pub sqlite: &'static Migrator,
+    pub mariadb: &'static Migrator,
+}
+
+impl Schema {
+    /// One migrator per engine: the platform's, the shared ones and the engine's own.
+    fn migrators(&self) -> Arc<[Migrator; 2]> {
+        let combined = |own: &Migrator| {
+            let mut all: Vec<_> = [&PLATFORM_MIGRATIONS, self.shared, own]
+                .into_iter()
+                .flat_map(|m| m.iter().cloned())
+                .collect();
+            all.sort_by_key(|m| m.version);
+            Migrator::with_migrations(all)
+        };
+        Arc::new([combined(self.sqlite), combined(self.mariadb)])
     }
-    static SQLITE: LazyLock<sqlx::migrate::Migrator> = LazyLock::new(|| combined(&TENANT_SQLITE));
-    static MARIADB: LazyLock<sqlx::migrate::Migrator> = LazyLock::new(|| combined(&TENANT_MARIADB));
-    if sqlite { &SQLITE } else { &MARIADB }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,11 +175,14 @@ pub struct Tenancy {
     background: Arc<tokio::sync::Semaphore>,
     /// Per-tenant users from Vault (DATABASE_CREDENTIALS=vault); else DATABASE_URL's user.
     leases: Option<Arc<Leases>>,
+    /// The tenant schema's migrators, SQLite's then MariaDB's.
+    migrators: Arc<[Migrator; 2]>,
 }
 
 impl Tenancy {
-    /// Creates the landlord database if needed and brings its schema up to date.
-    pub async fn open(cfg: &DatabaseConfig) -> Result<Tenancy> {
+    /// Creates the landlord database if needed and brings its schema up to date; tenant
+    /// databases get `schema`.
+    pub async fn open(cfg: &DatabaseConfig, schema: Schema) -> Result<Tenancy> {
         let databases = Databases::new(cfg.engine()?);
         let landlord_name = DatabaseName::parse(&cfg.landlord_database)?;
         // A bad prefix would only surface when the first tenant is created: refuse it now. So
@@ -213,6 +222,7 @@ impl Tenancy {
             tenant_max_connections: cfg.tenant_max_connections,
             background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_CONNECTIONS)),
             leases: None,
+            migrators: schema.migrators(),
         })
     }
 
@@ -355,7 +365,8 @@ impl Tenancy {
     /// Brings one tenant's schema up to date on a connection of its own.
     pub async fn migrate(&self, tenant: &Tenant) -> Result<()> {
         let db = self.one_off_db(tenant)?;
-        let result = tenant_migrator(db.is_sqlite()).run(db.pool()).await;
+        let migrator = &self.migrators[usize::from(!db.is_sqlite())];
+        let result = migrator.run(db.pool()).await;
         db.close().await;
         Ok(result?)
     }

@@ -26,8 +26,8 @@ use std::{
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::{
-    error::{Error, Result},
     platform::db::Db,
+    platform::error::{Error, Result},
 };
 
 /// How long a request waits for connection budget before it is told to retry (503).
