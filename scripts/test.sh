@@ -151,6 +151,10 @@ run_checks() {
         warn "rustfmt not installed; skipping format check (rustup component add rustfmt)"
     fi
 
+    # The platform half names nothing of the domain's, and no concern imports in a circle.
+    step "layers (scripts/check_layers.py)"
+    python3 scripts/check_layers.py app/src
+
     step "cargo build"
     cargo build --workspace --all-targets --locked
 

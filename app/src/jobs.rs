@@ -1,20 +1,10 @@
-//! The insurance domain's jobs, each a kind with its handler, registered with the platform's
-//! queue (`kinds`). Every handler is idempotent (see each kind), which makes "at least once"
-//! safe.
-
-use std::sync::{Arc, Weak};
+//! The insurance domain's kinds of job: what each carries, its queue and its tries. Their
+//! handlers are `job_handlers`'; every one is idempotent (see each kind), which makes "at least
+//! once" safe.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    events::RelayOutbox,
-    observer::PolicyEvent,
-    platform::error::{Error, Result},
-    platform::queue::{JobKind, Registry},
-    platform::tenancy::Tenant,
-    services,
-    state::AppState,
-};
+use crate::platform::queue::JobKind;
 
 /// The seed's `UpdateSearchIndex($policy)`: rewrite the policy's search document from the
 /// database (a rewrite of the current state: idempotent).
@@ -80,82 +70,4 @@ impl JobKind for NotifyPartner {
         let id = self.data["id"].as_str().unwrap_or_default();
         format!("partner:{}:{id}", self.route)
     }
-}
-
-/// Every kind the service runs, its handlers reaching the service's state through `state` (the
-/// state owns the registry: a strong reference would keep both alive for good).
-pub fn kinds(state: Weak<AppState>) -> Registry {
-    let mut kinds = Registry::default();
-    let on = move || {
-        let state = state.clone();
-        move || {
-            state
-                .upgrade()
-                .ok_or_else(|| Error::Unavailable("shutting down".into()))
-        }
-    };
-    let s = on();
-    kinds.register(move |tenant: Arc<Tenant>, job: RelayOutbox| {
-        let state = s();
-        async move { relay(state?, tenant, job).await }
-    });
-    let s = on();
-    kinds.register(move |tenant: Arc<Tenant>, job: UpdateSearchIndex| {
-        let state = s();
-        async move {
-            let state = state?;
-            let borrowed = state.tenancy.borrow_db(&tenant).await?;
-            let done = services::search::index_policy(borrowed.db(), &job.policy_id).await;
-            borrowed.done().await;
-            done
-        }
-    });
-    let s = on();
-    kinds.register(move |tenant: Arc<Tenant>, job: ExpirePolicy| {
-        let state = s();
-        async move { expire(state?, tenant, job).await }
-    });
-    let s = on();
-    kinds.register(move |tenant: Arc<Tenant>, job: NotifyPartner| {
-        let state = s();
-        async move {
-            let state = state?;
-            state
-                .partners
-                .send(&job.route, &tenant.id, job.data)
-                .await
-                .map(drop)
-        }
-    });
-    let s = on();
-    kinds.register(move |tenant: Arc<Tenant>, _: SweepDocuments| {
-        let state = s();
-        async move {
-            let state = state?;
-            let borrowed = state.tenancy.borrow_db(&tenant).await?;
-            let swept =
-                services::documents::sweep(&state.documents, borrowed.db(), &tenant.id).await;
-            borrowed.done().await;
-            swept.map(drop)
-        }
-    });
-    kinds
-}
-
-async fn relay(state: Arc<AppState>, tenant: Arc<Tenant>, job: RelayOutbox) -> Result<()> {
-    state.events.relay(&state, &tenant, job.sweep).await
-}
-
-async fn expire(state: Arc<AppState>, tenant: Arc<Tenant>, job: ExpirePolicy) -> Result<()> {
-    let borrowed = state.tenancy.borrow_db(&tenant).await?;
-    let expired = services::policies::expire_due(borrowed.db(), &job.policy_id).await;
-    borrowed.done().await;
-    if let Some(policy) = expired? {
-        tracing::info!(tenant = %tenant.slug, policy_id = %job.policy_id, "expired a policy past its term");
-        state
-            .observer(&tenant.slug)
-            .committed(PolicyEvent::Moved(&policy))
-            .await;
-    }
-    Ok(())
 }

@@ -2,13 +2,12 @@
 //! gateway (Kong auth, tenant) → api (handlers) → services (use cases) → store (SQL) → db.
 
 pub mod api;
-pub mod broadcast;
+pub mod channels;
 pub mod cli;
 pub mod config;
-pub mod documents;
 pub mod domain;
-pub mod events;
 pub mod gateway;
+pub mod job_handlers;
 pub mod jobs;
 pub mod observability;
 pub mod observer;

@@ -18,9 +18,9 @@ use std::{sync::Arc, time::Duration};
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
-    events::RelayOutbox,
     jobs::{ExpirePolicy, SweepDocuments},
     platform::error::{Error, Result},
+    platform::outbox::RelayOutbox,
     platform::queue::Task,
     platform::tenancy::Tenant,
     services,

@@ -11,10 +11,7 @@
 
 use std::{
     future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
@@ -27,27 +24,19 @@ use poem::{
     web::Html,
 };
 
-use secrecy::SecretString;
-
 use crate::{
     api::{self, problem, spec},
-    broadcast::{self, Broadcasts, signature::Signer},
+    channels::InsuranceChannels,
     config::Config,
-    documents::Documents,
-    events::Events,
     gateway, observability,
     partners::Partners,
-    platform::Platform,
-    platform::cache::Cache,
-    platform::config::{AppEnv, CredentialsSource, DatabaseConfig},
+    platform::broadcast,
+    platform::config::AppEnv,
     platform::error::{Error, Result},
-    platform::queue::{self, Jobs},
-    platform::secrets::{
-        leases::Leases,
-        vault::{Auth, Vault},
-    },
+    platform::queue,
     platform::server,
-    platform::tenancy::{Tenancy, TenantSlug},
+    platform::tenancy::TenantSlug,
+    platform::{Domain, Platform},
     schedule,
     state::AppState,
 };
@@ -128,7 +117,7 @@ impl Application {
                 ),
             )
         });
-        let statuses = observability::statuses::spawn(state.clone());
+        let statuses = observability::statuses::spawn(state.platform.clone());
         let sweep = schedule::spawn(state.clone());
         let jobs = queue::spawn_local(state.runner());
         let fanout = broadcast::spawn_listener(state.broadcasts.clone());
@@ -182,119 +171,33 @@ pub async fn label_tenants(state: &AppState) -> Result<()> {
     Ok(())
 }
 
-/// Opens the landlord (migrating it), Redis when configured, and the demo tenant when wanted.
+/// Opens the platform with the insurance domain's schema and channels, the demo tenant when
+/// wanted, and the domain's partners and jobs.
 pub async fn open_state(config: Config) -> Result<Arc<AppState>> {
     let Config {
         platform: config,
         insurance,
     } = config;
-    let mut tenancy = Tenancy::open(&config.database, crate::store::schema::schema()).await?;
-    crate::platform::secrets::leases::describe();
-    if let Some(leases) = dynamic_credentials(&config.database)? {
-        tenancy.use_leases(leases)?;
-    }
-    // Connected in the background: the service starts, and serves, while Redis is down.
-    let kv = crate::platform::redis::open(
-        config.redis_url.as_ref(),
-        config.redis_cluster,
-        config.redis_timeout(),
-    )?;
-    if config.wants_demo_tenant() && tenancy.find("demo").await?.is_none() {
-        tenancy
+    let domain = Domain {
+        schema: crate::store::schema::schema(),
+        channels: Arc::new(InsuranceChannels),
+    };
+    let platform = Arc::new(Platform::open(config, domain).await?);
+    if platform.config.wants_demo_tenant() && platform.tenancy.find("demo").await?.is_none() {
+        platform
+            .tenancy
             .create(&TenantSlug::parse("demo")?, "Demo Insurance")
             .await?;
         tracing::info!("created the demo tenant (X-Consumer-Custom-ID: demo)");
     }
-    // L1 in front; with Redis, L2 shared by the replicas (see `cache`).
-    let cache = Cache::new(
-        config.cache_l1_max_bytes,
-        kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
-    );
-    let broadcasts = Arc::new(Broadcasts::new(
-        kv.clone().map(|kv| (kv, config.redis_prefix.clone())),
-        usize::try_from(config.broadcast.broadcast_history).unwrap_or(1000),
-        config.broadcast.caps(),
-    ));
-    let production = config.app_env == AppEnv::Production;
-    let secret = given_or_random(
-        &config.broadcast.broadcast_app_secret,
-        production,
-        "BROADCAST_APP_SECRET is not set: a random one signs this process's private channels, \
-         so a client authorised by another instance cannot subscribe here",
-    );
-    let signer = Signer::new(&config.broadcast.broadcast_app_key, secret);
-    let events = Events::new(&config, broadcasts.clone())?;
-    let jobs = Arc::new(Jobs::new(&config, kv.clone()));
-    let url_key = given_or_random(
-        &config.app_key,
-        production && !config.documents.is_s3(),
-        "APP_KEY is not set: a random one signs this process's document URLs, so a URL from \
-         another instance is refused here",
-    );
-    let documents = Arc::new(
-        Documents::open(
-            &config.documents,
-            &config.database.data_dir,
-            &config.app_url,
-            config.cdn(),
-            url_key,
-        )
-        .await?,
-    );
     let partners = Arc::new(Partners::new(&insurance.partners)?);
-    let platform = Arc::new(Platform {
-        config,
-        tenancy,
-        cache,
-        kv,
-        jobs,
-        events,
-        documents,
-        broadcasts,
-        signer,
-        draining: AtomicBool::new(false),
-    });
+    let kinds = platform.kinds();
     Ok(Arc::new_cyclic(|state| AppState {
         platform,
         partners,
         insurance,
-        kinds: Arc::new(crate::jobs::kinds(state.clone())),
+        kinds: Arc::new(crate::job_handlers::kinds(kinds, state.clone())),
     }))
-}
-
-/// A signing secret as configured, or a random one for this process (saying so when `warn`:
-/// another instance cannot check what this one signed).
-fn given_or_random(given: &Option<SecretString>, warn: bool, warning: &str) -> SecretString {
-    given.clone().unwrap_or_else(|| {
-        if warn {
-            tracing::warn!("{warning}");
-        }
-        SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
-    })
-}
-
-/// Vault's per-tenant database users, when DATABASE_CREDENTIALS=vault.
-fn dynamic_credentials(cfg: &DatabaseConfig) -> Result<Option<Arc<Leases>>> {
-    if cfg.database_credentials != CredentialsSource::Vault {
-        return Ok(None);
-    }
-    let addr = cfg
-        .vault_addr
-        .as_deref()
-        .ok_or_else(|| Error::Config("DATABASE_CREDENTIALS=vault needs VAULT_ADDR".into()))?;
-    let auth = Auth::from_parts(
-        cfg.vault_token.clone(),
-        cfg.vault_k8s_role.clone(),
-        cfg.vault_k8s_token_path.clone(),
-        cfg.vault_k8s_mount.clone(),
-    )
-    .map_err(Error::Config)?;
-    let vault = Vault::new(addr, auth).map_err(Error::Config)?;
-    Ok(Some(Arc::new(Leases::new(
-        vault,
-        &cfg.vault_database_mount,
-        &cfg.vault_database_role,
-    ))))
 }
 
 /// Keeps the dynamic database credentials alive (renewals, rotations, revocations), if used.
@@ -329,7 +232,7 @@ pub async fn listen(host: &str, port: u16) -> Result<(TcpAcceptor, u16)> {
 /// `/metrics`, with the pool gauges read at each scrape.
 pub fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
     telemetry::metrics::Exposition::collecting(move || {
-        observability::pools::collect(&state.tenancy)
+        crate::platform::tenancy::gauges::collect(&state.tenancy)
     })
 }
 
@@ -385,6 +288,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .at("/app/:key", get(broadcast::pusher::upgrade))
         .at("/storage/:visibility/*key", get(api::storage::serve))
         .around(gateway::warn_near_rate_limit)
+        .with(AddData::new(state.platform.clone()))
         .with(AddData::new(state))
         .around(move |next, req| problem::catch(next, req, known.clone()))
         .with(telemetry::http::Observe::new(templates))

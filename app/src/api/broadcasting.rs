@@ -21,11 +21,9 @@ use super::{
     headers,
 };
 use crate::{
-    broadcast::{
-        channels::{self, Channel},
-        sse,
-    },
+    channels::Channel,
     gateway::TenantCtx,
+    platform::broadcast::{channels::MAX_NAME, sse},
     platform::error::{Error, Result},
     services,
     state::AppState,
@@ -124,7 +122,7 @@ impl BroadcastingApi {
                 "channel_name",
                 format!(
                     "must be private-tenant.{{slug}} or private-policy.{{id}}, at most {} characters",
-                    channels::MAX_NAME
+                    MAX_NAME
                 ),
             )
             .into());

@@ -22,12 +22,9 @@ use super::{
     upload::UploadForm,
 };
 use crate::{
-    domain::{
-        document::{ContentType, Document},
-        filename,
-        scalars::Id,
-    },
+    domain::{document::Document, filename, scalars::Id},
     gateway::TenantCtx,
+    platform::documents::content::ContentType,
     services::{
         self,
         documents::{Download, NewDocument},

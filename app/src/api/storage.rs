@@ -12,7 +12,7 @@ use poem::{
 use serde::Deserialize;
 
 use crate::{
-    documents::{Bucket, Fetched, ObjectKey},
+    platform::documents::{Bucket, Fetched, ObjectKey},
     platform::error::Error,
     state::AppState,
 };

@@ -26,8 +26,9 @@ use serde::de::DeserializeOwned;
 
 use super::framing::{Framed, FramingTooLarge};
 use crate::{
-    documents::spool::{Spooled, spool},
-    domain::document::{DocumentType, Visibility},
+    domain::document::DocumentType,
+    platform::documents::content::Visibility,
+    platform::documents::spool::{Spooled, spool},
     platform::error::Error,
     state::AppState,
 };

@@ -5,7 +5,7 @@
 //! format characters (bidi overrides, zero-width joiners, line separators), ending in an
 //! extension of the type its bytes are (appended when the name has another; nothing removed).
 
-use super::document::ContentType;
+use crate::platform::documents::content::ContentType;
 
 /// The longest name kept, in characters.
 const MAX_CHARS: usize = 255;

@@ -4,12 +4,10 @@
 //!   PaymentMetricsCollector done right): incremented when the event happens, never a COUNT(*)
 //!   per scrape.
 //! - Status gauges (`statuses`): how many policies and claims each tenant has per status.
-//! - Pool gauges (`pools`): read from the pools at scrape time.
 //!
 //! Every tenant label is capped (`METRICS_TENANT_LABELS`): beyond the cap, tenants fold into
 //! `other`, so a platform with thousands of tenants cannot flood Prometheus with series.
 
-pub mod pools;
 pub mod statuses;
 
 /// Sets the tenant-label cap (of metrics and Loki streams alike) and describes the metrics; call
@@ -28,7 +26,6 @@ pub fn init(tenant_labels: usize) {
         "Sum of payments recorded, in minor units"
     );
     statuses::describe();
-    pools::describe();
 }
 
 /// Gives the first `METRICS_TENANT_LABELS` tenants, oldest first, their labels before any

@@ -31,9 +31,8 @@ use futures::StreamExt;
 use tokio::{task::JoinHandle, time::MissedTickBehavior};
 
 use crate::{
-    platform::tenancy::Tenant,
+    platform::{Platform, tenancy::Tenant},
     services::statistics::{StatusCounts, status_counts},
-    state::AppState,
 };
 
 /// Tenants counted at once: counts must not crowd out requests for connections.
@@ -81,11 +80,11 @@ pub fn changed(slug: &str) {
 
 /// Starts the recounts when a metrics recorder is installed (without one the gauges go
 /// nowhere). Abort the task to stop them.
-pub fn spawn(state: Arc<AppState>) -> Option<JoinHandle<()>> {
+pub fn spawn(state: Arc<Platform>) -> Option<JoinHandle<()>> {
     telemetry::metrics::installed().then(|| tokio::spawn(run(state)))
 }
 
-async fn run(state: Arc<AppState>) {
+async fn run(state: Arc<Platform>) {
     let mut quick = tokio::time::interval(state.config.metrics_status_refresh());
     let mut full = tokio::time::interval(state.config.metrics_status_recount());
     quick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -111,7 +110,7 @@ async fn run(state: Arc<AppState>) {
     }
 }
 
-async fn resolve(state: &AppState, slugs: HashSet<String>) -> Vec<Tenant> {
+async fn resolve(state: &Platform, slugs: HashSet<String>) -> Vec<Tenant> {
     let mut tenants = Vec::with_capacity(slugs.len());
     for slug in slugs {
         match state.tenancy.resolve(&slug).await {
@@ -123,7 +122,7 @@ async fn resolve(state: &AppState, slugs: HashSet<String>) -> Vec<Tenant> {
     tenants
 }
 
-async fn count(state: &AppState, tenant: Tenant) {
+async fn count(state: &Platform, tenant: Tenant) {
     let counted = async {
         let borrowed = state.tenancy.borrow_db(&tenant).await?;
         let counts = status_counts(borrowed.db()).await;

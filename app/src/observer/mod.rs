@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use crate::{
     domain::{claim::Claim, payment::Payment, policy::Policy},
-    events::RelayOutbox,
     jobs::{NotifyPartner, UpdateSearchIndex},
     observability, partners,
     platform::cache::TenantCache,
+    platform::outbox::RelayOutbox,
     platform::queue::{Jobs, Task},
     services::keys::{ACTIVE_POLICIES, PolicyKey, QuoteKey},
 };

@@ -42,7 +42,7 @@ pub struct PlatformConfig {
     pub database: DatabaseConfig,
 
     #[command(flatten)]
-    pub documents: crate::documents::settings::DocumentsConfig,
+    pub documents: crate::platform::documents::settings::DocumentsConfig,
 
     /// The service's own base URL, as clients reach it (Laravel's APP_URL): the start of the
     /// URLs it hands out for the local disk's objects.
@@ -135,7 +135,7 @@ pub struct PlatformConfig {
     pub outbox_sweep_secs: u64,
 
     #[command(flatten)]
-    pub broadcast: crate::broadcast::settings::BroadcastConfig,
+    pub broadcast: crate::platform::broadcast::settings::BroadcastConfig,
 
     /// What every queue key in Redis starts with: `<prefix>{tenant}_default`, `…_high`.
     #[arg(long, env = "QUEUE_PREFIX", default_value = "policy_service_queues:")]

@@ -1,13 +1,18 @@
 //! The platform: what any multi-tenant service behind Kong needs, knowing nothing of the domain
-//! that runs on it. The domain (here, insurance) registers what it has with it.
+//! that runs on it. The domain registers what it has with it: its tenants' schema and its
+//! channels here (`Domain`), its job kinds with the queue (`Platform::kinds` is where they start),
+//! its cache tags and keys with the cache, its routes with the server.
 
 pub mod aws;
 pub mod backlog;
 pub mod breaker;
+pub mod broadcast;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod error;
+pub mod outbox;
 pub mod queue;
 pub mod redis;
 pub mod secrets;
@@ -16,16 +21,29 @@ pub mod tenancy;
 
 use std::sync::{Arc, atomic::AtomicBool};
 
-use crate::{
-    broadcast::{Broadcasts, signature::Signer},
-    documents::Documents,
-    events::Events,
-    platform::config::PlatformConfig,
-};
+use secrecy::SecretString;
+
+use broadcast::{Broadcasting, Broadcasts, channels::Channels, signature::Signer};
 use cache::Cache;
-use queue::Jobs;
+use config::{AppEnv, CredentialsSource, DatabaseConfig, PlatformConfig};
+use documents::Documents;
+use error::{Error, Result};
+use outbox::{Events, RelayOutbox};
+use queue::{Jobs, Registry};
 use redis::Redis;
-use tenancy::Tenancy;
+use secrets::{
+    leases::Leases,
+    vault::{Auth, Vault},
+};
+use tenancy::{Schema, Tenancy};
+
+/// What a domain brings to the platform when it opens.
+pub struct Domain {
+    /// The tables of each tenant's database.
+    pub schema: Schema,
+    /// The channels its clients may follow, and which events go on them.
+    pub channels: Arc<dyn Channels>,
+}
 
 /// What every request, job and command of a service can reach: built once at start, shared.
 pub struct Platform {
@@ -38,7 +56,7 @@ pub struct Platform {
     pub jobs: Arc<Jobs>,
     /// The outbox relay, run by jobs.
     pub events: Events,
-    /// Where documents' bytes live.
+    /// Where stored files' bytes live.
     pub documents: Arc<Documents>,
     /// The sockets' channels and the fan-out.
     pub broadcasts: Arc<Broadcasts>,
@@ -46,4 +64,117 @@ pub struct Platform {
     pub signer: Signer,
     /// Set on SIGTERM: readiness fails so traffic moves away before the server stops.
     pub draining: AtomicBool,
+}
+
+impl Platform {
+    /// Opens the landlord (migrating it), Redis when configured (in the background: the
+    /// service starts, and serves, while Redis is down), the object store and the publishers.
+    pub async fn open(config: PlatformConfig, domain: Domain) -> Result<Platform> {
+        let mut tenancy = Tenancy::open(&config.database, domain.schema).await?;
+        secrets::leases::describe();
+        if let Some(leases) = dynamic_credentials(&config.database)? {
+            tenancy.use_leases(leases)?;
+        }
+        let kv = redis::open(
+            config.redis_url.as_ref(),
+            config.redis_cluster,
+            config.redis_timeout(),
+        )?;
+        let prefixed = || kv.clone().map(|kv| (kv, config.redis_prefix.clone()));
+        // L1 in front; with Redis, L2 shared by the replicas (see `cache`).
+        let cache = Cache::new(config.cache_l1_max_bytes, prefixed());
+        let broadcasts = Arc::new(Broadcasts::new(
+            domain.channels,
+            prefixed(),
+            usize::try_from(config.broadcast.broadcast_history).unwrap_or(1000),
+            config.broadcast.caps(),
+        ));
+        let production = config.app_env == AppEnv::Production;
+        let secret = given_or_random(
+            &config.broadcast.broadcast_app_secret,
+            production,
+            "BROADCAST_APP_SECRET is not set: a random one signs this process's private channels, \
+             so a client authorised by another instance cannot subscribe here",
+        );
+        let signer = Signer::new(&config.broadcast.broadcast_app_key, secret);
+        let events = Events::new(&config, vec![Box::new(Broadcasting(broadcasts.clone()))])?;
+        let jobs = Arc::new(Jobs::new(&config, kv.clone()));
+        let url_key = given_or_random(
+            &config.app_key,
+            production && !config.documents.is_s3(),
+            "APP_KEY is not set: a random one signs this process's document URLs, so a URL from \
+             another instance is refused here",
+        );
+        let documents = Arc::new(
+            Documents::open(
+                &config.documents,
+                &config.database.data_dir,
+                &config.app_url,
+                config.cdn(),
+                url_key,
+            )
+            .await?,
+        );
+        Ok(Platform {
+            config,
+            tenancy,
+            cache,
+            kv,
+            jobs,
+            events,
+            documents,
+            broadcasts,
+            signer,
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// The platform's own kinds of job (the outbox relay), for the domain to add its own to.
+    pub fn kinds(self: &Arc<Self>) -> Registry {
+        let mut kinds = Registry::default();
+        let platform = Arc::downgrade(self);
+        kinds.register(move |tenant, job: RelayOutbox| {
+            let platform = platform.upgrade();
+            async move {
+                let p = platform.ok_or_else(|| Error::Unavailable("shutting down".into()))?;
+                p.events.relay(&p.tenancy, &tenant, job.sweep).await
+            }
+        });
+        kinds
+    }
+}
+
+/// A signing secret as configured, or a random one for this process (saying so when `warn`:
+/// another instance cannot check what this one signed).
+fn given_or_random(given: &Option<SecretString>, warn: bool, warning: &str) -> SecretString {
+    given.clone().unwrap_or_else(|| {
+        if warn {
+            tracing::warn!("{warning}");
+        }
+        SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
+    })
+}
+
+/// Vault's per-tenant database users, when DATABASE_CREDENTIALS=vault.
+fn dynamic_credentials(cfg: &DatabaseConfig) -> Result<Option<Arc<Leases>>> {
+    if cfg.database_credentials != CredentialsSource::Vault {
+        return Ok(None);
+    }
+    let addr = cfg
+        .vault_addr
+        .as_deref()
+        .ok_or_else(|| Error::Config("DATABASE_CREDENTIALS=vault needs VAULT_ADDR".into()))?;
+    let auth = Auth::from_parts(
+        cfg.vault_token.clone(),
+        cfg.vault_k8s_role.clone(),
+        cfg.vault_k8s_token_path.clone(),
+        cfg.vault_k8s_mount.clone(),
+    )
+    .map_err(Error::Config)?;
+    let vault = Vault::new(addr, auth).map_err(Error::Config)?;
+    Ok(Some(Arc::new(Leases::new(
+        vault,
+        &cfg.vault_database_mount,
+        &cfg.vault_database_role,
+    ))))
 }

@@ -1,7 +1,7 @@
 use crate::{
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
-        event::Event,
+        event,
         policy::PolicyStatus,
         scalars::Date,
         underwriting,
@@ -9,10 +9,11 @@ use crate::{
     },
     platform::db::{Db, now_ms},
     platform::error::{Error, Result},
+    platform::outbox::emit,
     store::{self, Page, PageRequest},
 };
 
-use super::{emit, found, refuse_transition};
+use super::{found, refuse_transition};
 
 /// Opens a claim for an incident inside the policy's cover (which a cancelled or expired policy
 /// still had), for no more than its total limit. A policy never activated covers nothing.
@@ -59,7 +60,7 @@ pub async fn create(db: &Db, new: NewClaim) -> Result<Claim> {
     store::claims::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
     // Read inside the transaction: once it commits, nothing can fail and hide the change.
     let claim = found(store::claims::get(&mut tx.sql(), &id).await?, "claim")?;
-    emit(&mut tx.sql(), Event::claim(&claim, true, now_ms())).await?;
+    emit(&mut tx.sql(), event::claim(&claim, true, now_ms())).await?;
     tx.commit().await?;
     Ok(claim)
 }
@@ -94,7 +95,7 @@ pub async fn move_to(db: &Db, id: &str, to: ClaimStatus) -> Result<Claim> {
         ));
     }
     let claim = found(store::claims::get(&mut tx.sql(), id).await?, "claim")?;
-    emit(&mut tx.sql(), Event::claim(&claim, false, now_ms())).await?;
+    emit(&mut tx.sql(), event::claim(&claim, false, now_ms())).await?;
     tx.commit().await?;
     Ok(claim)
 }

@@ -17,13 +17,14 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::{
-    documents::{Bucket, ByteStream, Documents, Fetched, ObjectKey, Put, spool::Spooled},
     domain::{
-        document::{ContentType, Document, DocumentType, StorageClass, Visibility},
+        document::{Document, DocumentType},
         filename,
         values::new_id,
     },
     platform::db::{Db, now_ms},
+    platform::documents::content::{ContentType, StorageClass, Visibility},
+    platform::documents::{Bucket, ByteStream, Documents, Fetched, ObjectKey, Put, spool::Spooled},
     platform::error::{Error, Result},
     store::{
         self, Page, PageRequest,

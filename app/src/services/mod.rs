@@ -11,12 +11,7 @@ pub mod quotes;
 pub mod search;
 pub mod statistics;
 
-use crate::{
-    domain::event::Event,
-    platform::db::Sql,
-    platform::error::{Error, Result},
-    store,
-};
+use crate::platform::error::{Error, Result};
 
 /// Turns "no row changed" after a guarded UPDATE into the right error: 404 if the record is gone,
 /// else 409 naming the state it is in.
@@ -37,11 +32,4 @@ pub(crate) fn refuse_transition(
 
 pub(crate) fn found<T>(record: Option<T>, what: &'static str) -> Result<T> {
     record.ok_or(Error::NotFound(what))
-}
-
-/// Writes the change's event into the outbox, in the change's transaction, with the trace
-/// context of the request that made it.
-async fn emit(sql: &mut Sql<'_>, event: Event) -> Result<()> {
-    let event = event.traced(telemetry::propagation::current_traceparent());
-    store::outbox::insert(sql, &event).await
 }

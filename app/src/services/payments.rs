@@ -1,16 +1,17 @@
 use crate::{
     domain::{
-        event::Event,
+        event,
         payment::{NewPayment, Payment},
         policy::PolicyStatus,
         values::new_id,
     },
     platform::db::{Db, now_ms},
     platform::error::{Error, Result},
+    platform::outbox::emit,
     store::{self, Page, PageRequest},
 };
 
-use super::{emit, found};
+use super::found;
 
 /// Records a payment on a bound or active policy, in the policy's currency.
 pub async fn create(db: &Db, new: NewPayment) -> Result<Payment> {
@@ -36,7 +37,7 @@ pub async fn create(db: &Db, new: NewPayment) -> Result<Payment> {
     store::payments::insert(&mut tx.sql(), &id, &new, now_ms()).await?;
     // Read inside the transaction: once it commits, nothing can fail and hide the change.
     let payment = found(store::payments::get(&mut tx.sql(), &id).await?, "payment")?;
-    emit(&mut tx.sql(), Event::payment(&payment, now_ms())).await?;
+    emit(&mut tx.sql(), event::payment(&payment, now_ms())).await?;
     tx.commit().await?;
     Ok(payment)
 }

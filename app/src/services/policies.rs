@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     domain::{
-        event::Event,
+        event,
         policy::{ActivePolicy, Policy, PolicyChanges, PolicyStatus, new_number},
         quote::QuoteStatus,
         underwriting::{self, Rules},
@@ -13,11 +13,12 @@ use crate::{
     platform::cache::{Memo, TenantCache},
     platform::db::{Db, Sql, now_ms},
     platform::error::{Error, Result},
+    platform::outbox::emit,
     services::keys::{ActivePageKey, PolicyKey},
     store::{self, Page, PageRequest},
 };
 
-use super::{emit, found, refuse_transition};
+use super::{found, refuse_transition};
 
 /// An Idempotency-Key and the fingerprint of the request that came with it. The key is kept as
 /// its SHA-256, so it is compared byte for byte on every engine (MariaDB's collation would
@@ -122,7 +123,7 @@ pub async fn bind(
         store::policies::get(&mut tx.sql(), &policy.id).await?,
         "policy",
     )?;
-    emit(&mut tx.sql(), Event::policy(&policy, now)).await?;
+    emit(&mut tx.sql(), event::policy(&policy, now)).await?;
     tx.commit().await?;
     Ok(Bound::Created(policy))
 }
@@ -211,7 +212,7 @@ pub async fn move_to(db: &Db, id: &str, to: PolicyStatus, reason: Option<&str>) 
         return Err(refused(&mut conn.sql(), id, to.as_str()).await);
     }
     let policy = found(store::policies::get(&mut tx.sql(), id).await?, "policy")?;
-    emit(&mut tx.sql(), Event::policy(&policy, now_ms())).await?;
+    emit(&mut tx.sql(), event::policy(&policy, now_ms())).await?;
     tx.commit().await?;
     Ok(policy)
 }
@@ -240,7 +241,7 @@ pub async fn expire_due(db: &Db, id: &str) -> Result<Option<Policy>> {
     let Some(policy) = store::policies::get(&mut tx.sql(), id).await? else {
         return Ok(None);
     };
-    emit(&mut tx.sql(), Event::policy(&policy, now)).await?;
+    emit(&mut tx.sql(), event::policy(&policy, now)).await?;
     tx.commit().await?;
     Ok(Some(policy))
 }

@@ -4,10 +4,11 @@
 use super::{Filter, Page, PageRequest};
 use crate::{
     domain::{
-        document::{Document, DocumentType, StorageClass, Visibility},
+        document::{Document, DocumentType},
         values::instant,
     },
     platform::db::{self, Sql},
+    platform::documents::content::{StorageClass, Visibility},
     platform::error::{Error, Result},
 };
 

@@ -9,7 +9,6 @@ pub mod claims;
 pub mod documents;
 pub mod idempotency;
 pub mod insureds;
-pub mod outbox;
 pub mod payments;
 pub mod policies;
 pub mod quotes;

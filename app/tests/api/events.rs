@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use policy_service::{
-    domain::event::Event,
-    events::{publisher::EventPublisher, relay::relay_once},
     platform::error::Result,
+    platform::outbox::{Event, publisher::EventPublisher, relay::relay_once},
 };
 use serde_json::json;
 

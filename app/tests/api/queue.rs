@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use policy_service::{
-    events::RelayOutbox,
     jobs::UpdateSearchIndex,
+    platform::outbox::RelayOutbox,
     platform::queue::{
         Job, Priority, Task,
         redis::RedisQueue,

@@ -15,6 +15,7 @@
 //!   TENANT_CACHE_ENTRIES slugs. A tenant created by this process is seen at once.
 
 mod databases;
+pub mod gauges;
 mod landlord;
 pub mod migrate;
 mod pools;
@@ -183,6 +184,7 @@ impl Tenancy {
     /// Creates the landlord database if needed and brings its schema up to date; tenant
     /// databases get `schema`.
     pub async fn open(cfg: &DatabaseConfig, schema: Schema) -> Result<Tenancy> {
+        gauges::describe();
         let databases = Databases::new(cfg.engine()?);
         let landlord_name = DatabaseName::parse(&cfg.landlord_database)?;
         // A bad prefix would only surface when the first tenant is created: refuse it now. So

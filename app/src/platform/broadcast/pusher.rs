@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{Disconnect, disconnected, session::Session};
-use crate::state::AppState;
+use crate::platform::Platform;
 
 /// Seconds of client silence before the server pings (what `connection_established` says).
 pub const ACTIVITY_TIMEOUT: u64 = 30;
@@ -57,7 +57,7 @@ const MAX_UNSENT: usize = 64 * 1024;
 pub fn upgrade(
     Path(key): Path<String>,
     ws: WebSocket,
-    Data(state): Data<&Arc<AppState>>,
+    Data(state): Data<&Arc<Platform>>,
 ) -> impl IntoResponse {
     let state = state.clone();
     // Larger messages are refused while they are read, not after they are buffered. Each frame
@@ -100,7 +100,7 @@ async fn refuse(sink: &mut (impl SinkExt<Frame> + Unpin), code: u16, message: &s
         .ok();
 }
 
-async fn session(state: Arc<AppState>, key: String, stream: WebSocketStream) {
+async fn session(state: Arc<Platform>, key: String, stream: WebSocketStream) {
     let (mut sink, mut incoming) = stream.split();
     let broadcasts = &state.broadcasts;
     if key != state.signer.key() {

@@ -23,8 +23,8 @@ use aws_sdk_s3::{
 use base64::Engine;
 use futures::StreamExt;
 
+use super::content::StorageClass;
 use super::{Bucket, Fetched, Put, StoreError, key::ObjectKey, settings::DocumentsConfig};
-use crate::domain::document::StorageClass;
 
 pub struct S3 {
     client: Client,

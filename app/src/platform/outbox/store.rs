@@ -1,8 +1,8 @@
 //! The outbox table (migrations/platform/…_outbox.sql): events written in the transaction of
 //! their change, read back in order by the relay, stamped when sent, pruned after.
 
+use super::Event;
 use crate::{
-    domain::event::Event,
     platform::db::{self, Sql},
     platform::error::{Error, Result},
 };

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
-use crate::{domain::document::ContentType, platform::error::Error};
+use super::content::ContentType;
+use crate::platform::error::Error;
 
 /// Bytes read to know a file's type: more than any magic number needs.
 const HEAD: usize = 512;

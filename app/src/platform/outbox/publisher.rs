@@ -4,7 +4,8 @@
 
 use futures::future::BoxFuture;
 
-use crate::{domain::event::Event, platform::error::Result};
+use super::Event;
+use crate::platform::error::Result;
 
 pub trait EventPublisher: Send + Sync {
     /// Publishes `event` of tenant `tenant` to `topic`; `Ok` once it is safely out.
@@ -46,5 +47,26 @@ pub struct NoPublisher;
 impl EventPublisher for NoPublisher {
     fn publish<'a>(&'a self, _: &'a str, _: &'a str, _: &'a Event) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// Publishes to each in turn, stopping at the first that fails: the configured publisher, then
+/// what else wants every committed event (the broadcasts), so nothing is broadcast that was not
+/// published.
+pub struct Chain(pub Vec<Box<dyn EventPublisher>>);
+
+impl EventPublisher for Chain {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        tenant: &'a str,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for publisher in &self.0 {
+                publisher.publish(topic, tenant, event).await?;
+            }
+            Ok(())
+        })
     }
 }

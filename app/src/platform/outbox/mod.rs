@@ -2,35 +2,44 @@
 //!
 //! Publishing after commit loses the events of a crash in between, and publishing before commit
 //! announces changes that may roll back. So a change and its events commit together: services
-//! write each event into the tenant's `outbox` table in the change's own transaction
-//! (`services::emit`), and a relay (`relay.rs`) publishes what is committed.
+//! write each event (`event.rs`, their kinds the domain's) into the tenant's `outbox` table in
+//! the change's own transaction (`emit`), and a relay (`relay.rs`) publishes what is committed.
 //!
-//! The relay is a job (`RelayOutbox`, on the tenant's `high` queue): the
-//! PolicyObserver queues one after every commit, so an event is out within milliseconds; and
+//! The relay is a job (`RelayOutbox`, on the tenant's `high` queue, registered by the platform):
+//! the domain's observer queues one after every commit, so an event is out within milliseconds; and
 //! every `OUTBOX_SWEEP_SECS` the clock queues a sweeping one for every active tenant, which picks
 //! up what a relay missed (a publisher that was down), measures the oldest unsent event, and
 //! prunes sent rows older than `OUTBOX_RETENTION_HOURS`. A relay borrows the tenant's pool if it
 //! is open, else a one-off connection, so relaying never keeps a pool alive.
 
+mod event;
 mod kafka;
 pub mod publisher;
 pub mod relay;
+mod store;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Mutex, PoisonError},
+    time::Duration,
 };
 
-use crate::{
-    broadcast::{BroadcastingPublisher, Broadcasts},
-    platform::config::{EventPublisherKind, PlatformConfig},
-    platform::db::now_ms,
-    platform::error::{Error, Result},
-    platform::tenancy::Tenant,
-    state::AppState,
-    store,
+use crate::platform::{
+    config::{EventPublisherKind, PlatformConfig},
+    db::{Db, Sql, now_ms},
+    error::{Error, Result},
+    queue::{JobKind, Priority},
+    tenancy::{Tenancy, Tenant},
 };
-use publisher::{EventPublisher, LogPublisher, NoPublisher};
+pub use event::Event;
+use publisher::{Chain, EventPublisher, LogPublisher, NoPublisher};
+
+/// Writes a change's event into the outbox, in the change's transaction, with the trace
+/// context of the request that made it.
+pub async fn emit(sql: &mut Sql<'_>, event: Event) -> Result<()> {
+    let event = event.traced(telemetry::propagation::current_traceparent());
+    store::insert(sql, &event).await
+}
 
 /// Publish the tenant's unsent outbox events; with `sweep`, also prune sent ones and measure the
 /// oldest unsent. Events carry their id, so a republish is deduplicated downstream. First in
@@ -41,9 +50,9 @@ pub struct RelayOutbox {
     pub sweep: bool,
 }
 
-impl crate::platform::queue::JobKind for RelayOutbox {
+impl JobKind for RelayOutbox {
     const NAME: &'static str = "RelayOutbox";
-    const PRIORITY: crate::platform::queue::Priority = crate::platform::queue::Priority::High;
+    const PRIORITY: Priority = Priority::High;
     const MAX_TRIES: u32 = 3;
     const KEPT_WHEN_FAILED: bool = false;
 
@@ -52,18 +61,19 @@ impl crate::platform::queue::JobKind for RelayOutbox {
     }
 }
 
-/// The process's relay: its publisher and the tenants it was nudged for.
+/// The process's relay: its publishers and what its sweeps found.
 pub struct Events {
-    publisher: Box<dyn EventPublisher>,
+    publisher: Chain,
     topic_prefix: String,
+    retention: Duration,
     /// When each tenant's oldest unsent event was written, as its last sweep found it.
     oldest: Mutex<HashMap<String, i64>>,
 }
 
 impl Events {
-    /// The relay with the configured publisher, then the broadcasts; Kafka without brokers is
-    /// refused.
-    pub fn new(config: &PlatformConfig, broadcasts: Arc<Broadcasts>) -> Result<Events> {
+    /// The relay with the configured publisher, then each of `then` (the broadcasts); Kafka
+    /// without brokers is refused.
+    pub fn new(config: &PlatformConfig, then: Vec<Box<dyn EventPublisher>>) -> Result<Events> {
         describe();
         let publisher: Box<dyn EventPublisher> = match config.event_publisher {
             EventPublisherKind::Kafka => match config.kafka_brokers.as_deref() {
@@ -81,19 +91,17 @@ impl Events {
             EventPublisherKind::None => Box::new(NoPublisher),
         };
         Ok(Events {
-            publisher: Box::new(BroadcastingPublisher {
-                inner: publisher,
-                broadcasts,
-            }),
+            publisher: Chain([publisher].into_iter().chain(then).collect()),
             topic_prefix: config.kafka_topic_prefix.clone(),
+            retention: config.outbox_retention(),
             oldest: Mutex::default(),
         })
     }
 
     /// Relays one tenant's events. On a `sweep`, also prunes what was sent before the
     /// retention and measures the oldest unsent event; all on one borrowed connection.
-    pub async fn relay(&self, state: &AppState, tenant: &Tenant, sweep: bool) -> Result<()> {
-        let borrowed = state.tenancy.borrow_db(tenant).await?;
+    pub async fn relay(&self, tenancy: &Tenancy, tenant: &Tenant, sweep: bool) -> Result<()> {
+        let borrowed = tenancy.borrow_db(tenant).await?;
         let db = borrowed.db();
         let relayed = relay::relay_once(
             db,
@@ -102,11 +110,11 @@ impl Events {
             // each other too.
             &uuid::Uuid::now_v7().to_string(),
             &self.topic_prefix,
-            self.publisher.as_ref(),
+            &self.publisher,
         )
         .await;
         let measured = match relayed {
-            Ok(_) if sweep => self.measure(state, db, &tenant.slug).await,
+            Ok(_) if sweep => self.measure(db, &tenant.slug).await,
             other => other.map(|_| ()),
         };
         borrowed.done().await;
@@ -115,17 +123,12 @@ impl Events {
 
     /// Prunes sent rows past the retention and updates `outbox_oldest_unsent_seconds` (the
     /// oldest over the tenants this process swept).
-    async fn measure(
-        &self,
-        state: &AppState,
-        db: &crate::platform::db::Db,
-        slug: &str,
-    ) -> Result<()> {
+    async fn measure(&self, db: &Db, slug: &str) -> Result<()> {
         let mut conn = db.conn().await?;
-        let retention = state.config.outbox_retention().as_millis() as i64;
-        let pruned = store::outbox::prune(&mut conn.sql(), now_ms() - retention).await?;
+        let retention = self.retention.as_millis() as i64;
+        let pruned = store::prune(&mut conn.sql(), now_ms() - retention).await?;
         metrics::counter!("outbox_pruned_total").increment(pruned);
-        let oldest = store::outbox::oldest_unsent(&mut conn.sql()).await?;
+        let oldest = store::oldest_unsent(&mut conn.sql()).await?;
         let mut all = self.oldest.lock().unwrap_or_else(PoisonError::into_inner);
         match oldest {
             Some(at) => all.insert(slug.to_owned(), at),

@@ -2,9 +2,9 @@
 //! loads; nothing to keep current in between). The waits for a connection are histograms
 //! recorded by `db::Db` itself.
 
-use crate::platform::tenancy::Tenancy;
+use super::Tenancy;
 
-pub(super) fn describe() {
+pub fn describe() {
     metrics::describe_gauge!(
         "db_pool_connections",
         "Open database connections by pool (landlord, tenant: all tenant pools together) and state (in_use, idle)"

@@ -14,11 +14,8 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
-use super::publisher::EventPublisher;
-use crate::{
-    domain::event::Event,
-    platform::error::{Error, Result},
-};
+use super::{Event, publisher::EventPublisher};
+use crate::platform::error::{Error, Result};
 
 /// How long a publish may take, queueing and delivery included.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);

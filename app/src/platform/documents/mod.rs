@@ -17,6 +17,7 @@
 //! open DOCUMENTS_BREAKER_OPEN_SECS, then one probe): requests then get 503 at once instead of waiting on timeouts. An archived
 //! object is not an error: a download starts its restore and answers 409 `document_archived`.
 
+pub mod content;
 mod key;
 mod local;
 mod s3;
@@ -33,11 +34,11 @@ use tracing::{Instrument, field::Empty};
 pub use key::ObjectKey;
 use settings::{Disk, DocumentsConfig};
 
-use crate::{
-    domain::document::{StorageClass, Visibility},
-    platform::breaker::Breaker,
-    platform::error::{Error, Result},
+use crate::platform::{
+    breaker::Breaker,
+    error::{Error, Result},
 };
+use content::{StorageClass, Visibility};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {

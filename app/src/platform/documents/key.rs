@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::domain::{document::ContentType, scalars::Id};
+use super::content::ContentType;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectKey(String);
@@ -33,8 +33,9 @@ impl ObjectKey {
             return None;
         };
         let (id, ext) = file.split_once('.')?;
-        tenant.parse::<Id>().ok()?;
-        id.parse::<Id>().ok()?;
+        if !hyphenated_uuid(tenant) || !hyphenated_uuid(id) {
+            return None;
+        }
         let content = ContentType::from_extension(ext)?;
         Some((ObjectKey(key.to_owned()), content))
     }
@@ -42,6 +43,15 @@ impl ObjectKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `0192f4a0-7b8e-7c3d-9a4f-1b2c3d4e5f60`: the only spelling of an id the service writes.
+fn hyphenated_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 impl fmt::Display for ObjectKey {

@@ -2,13 +2,13 @@
 //! pusher-js over the Pusher protocol (`pusher.rs`), and as resumable server-sent events
 //! (`sse.rs`).
 //!
-//! - **Channels** (`channels.rs`): `private-tenant.{slug}` and `private-policy.{id}`. A client
-//!   joins one with a signature (`signature.rs`) that `POST /broadcasting/auth` gives only to a
-//!   consumer of that tenant (for a policy channel: of the tenant that has the policy).
+//! - **Channels** are the domain's (`channels::Channels`, here the insurance domain's
+//!   `private-tenant.{slug}` and `private-policy.{id}`). A client joins one with a signature
+//!   (`signature.rs`) that the domain's `POST /broadcasting/auth` gives only to a consumer the
+//!   channel belongs to.
 //! - **Where broadcasts come from**: the outbox. The relay hands each published event to
-//!   `Broadcasts::event` (`BroadcastingPublisher`), so a broadcast is sent only for a committed
-//!   change, at least once, with the event's id; PolicyBound, PolicyActivated, PolicyCancelled,
-//!   PaymentReceived and ClaimStatusChanged go on both channel families.
+//!   `Broadcasts::event` (`Broadcasting`), so a broadcast is sent only for a committed change, at
+//!   least once, with the event's id, on the channels the domain names for it.
 //! - **Fan-out**: with Redis, a broadcast is appended to the channel's stream
 //!   (`<REDIS_PREFIX>bc:{channel}`, the last `BROADCAST_HISTORY` entries kept) and published on
 //!   `<REDIS_PREFIX>broadcasts` in one script; every instance listens and delivers to its own
@@ -43,12 +43,13 @@ use redis::Script;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::{
-    domain::event::Event, events::publisher::EventPublisher, platform::error::Result,
-    platform::redis::Redis,
+use crate::platform::{
+    error::Result,
+    outbox::{Event, publisher::EventPublisher},
+    redis::Redis,
 };
 use admission::{Admission, Caps};
-use channels::Channel;
+use channels::Channels;
 
 /// Channels one socket may join.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
@@ -91,6 +92,8 @@ const LOCAL_HISTORY_FACTOR: usize = 10;
 pub struct Broadcasts {
     subscribers: Mutex<Subscribers>,
     pub admission: Arc<Admission>,
+    /// The domain's channels.
+    pub channels: Arc<dyn Channels>,
     /// True once the process is shutting down: every socket and stream ends.
     closing: watch::Sender<bool>,
     next_socket: AtomicU64,
@@ -103,12 +106,18 @@ pub struct Broadcasts {
 }
 
 impl Broadcasts {
-    /// With `kv`, fanned out through Redis under `prefix`.
-    pub fn new(kv: Option<(Arc<Redis>, String)>, history: usize, caps: Caps) -> Broadcasts {
+    /// The domain's `channels`; with `kv`, fanned out through Redis under `prefix`.
+    pub fn new(
+        channels: Arc<dyn Channels>,
+        kv: Option<(Arc<Redis>, String)>,
+        history: usize,
+        caps: Caps,
+    ) -> Broadcasts {
         describe();
         Broadcasts {
             subscribers: Mutex::default(),
             admission: Admission::new(caps),
+            channels,
             closing: watch::Sender::new(false),
             next_socket: AtomicU64::new(1),
             redis: kv,
@@ -186,7 +195,7 @@ impl Broadcasts {
 
     /// Broadcasts a committed domain event of `tenant` (if it is one that is broadcast).
     pub async fn event(&self, tenant: &str, event: &Event) -> Result<()> {
-        let Some((channels, payload)) = channels::of(event, tenant) else {
+        let Some((channels, payload)) = self.channels.of(event, tenant) else {
             return Ok(());
         };
         let data = payload.to_string();
@@ -196,8 +205,7 @@ impl Broadcasts {
         Ok(())
     }
 
-    async fn send(&self, channel: &Channel, event: &str, data: &str) -> Result<()> {
-        let wire = channel.wire();
+    async fn send(&self, wire: &str, event: &str, data: &str) -> Result<()> {
         let span = tracing::info_span!(
             "broadcast",
             otel.name = %format_args!("broadcast {event}"),
@@ -205,7 +213,7 @@ impl Broadcasts {
             messaging.system = "pusher",
             messaging.destination.name = %wire,
         );
-        self.append(&wire, event, data).instrument(span).await
+        self.append(wire, event, data).instrument(span).await
     }
 
     async fn append(&self, wire: &str, event: &str, data: &str) -> Result<()> {
@@ -353,23 +361,18 @@ pub fn position(id: &str) -> (u64, u64) {
     (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
-/// The EventPublisher the relay uses: the configured one, then the broadcast.
-pub struct BroadcastingPublisher {
-    pub inner: Box<dyn EventPublisher>,
-    pub broadcasts: Arc<Broadcasts>,
-}
+/// The broadcasts as a publisher of the outbox's relay: after the configured one, so a
+/// broadcast follows only a published event.
+pub struct Broadcasting(pub Arc<Broadcasts>);
 
-impl EventPublisher for BroadcastingPublisher {
+impl EventPublisher for Broadcasting {
     fn publish<'a>(
         &'a self,
-        topic: &'a str,
+        _topic: &'a str,
         tenant: &'a str,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            self.inner.publish(topic, tenant, event).await?;
-            self.broadcasts.event(tenant, event).await
-        })
+        Box::pin(self.0.event(tenant, event))
     }
 }
 

@@ -16,11 +16,10 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::publisher::EventPublisher;
+use super::{publisher::EventPublisher, store};
 use crate::{
     platform::db::{Db, now_ms},
     platform::error::Result,
-    store,
 };
 
 /// How long a relay's hold on a tenant lasts unless renewed.
@@ -42,15 +41,13 @@ pub async fn relay_once(
     let mut published = 0;
     loop {
         let now = now_ms();
-        if !store::outbox::lease(&mut conn.sql(), holder, now, now + LEASE.as_millis() as i64)
-            .await?
-        {
+        if !store::lease(&mut conn.sql(), holder, now, now + LEASE.as_millis() as i64).await? {
             return Ok(published);
         }
         let round = drain(&mut conn, tenant, holder, topic_prefix, publisher).await;
-        store::outbox::release(&mut conn.sql(), holder).await?;
+        store::release(&mut conn.sql(), holder).await?;
         published += round?;
-        if !store::outbox::any_unsent(&mut conn.sql()).await? {
+        if !store::any_unsent(&mut conn.sql()).await? {
             return Ok(published);
         }
     }
@@ -67,20 +64,15 @@ async fn drain(
     let mut published = 0;
     let mut renewed = std::time::Instant::now();
     loop {
-        let batch = store::outbox::unsent(&mut conn.sql(), BATCH).await?;
+        let batch = store::unsent(&mut conn.sql(), BATCH).await?;
         let full = batch.len() == BATCH as usize;
         for event in batch {
             // A slow publisher must not outlive the lease: renewed well before it ends, and
             // the round stops if another relay has it.
             if renewed.elapsed() > LEASE / 3 {
                 let now = now_ms();
-                if !store::outbox::lease(
-                    &mut conn.sql(),
-                    holder,
-                    now,
-                    now + LEASE.as_millis() as i64,
-                )
-                .await?
+                if !store::lease(&mut conn.sql(), holder, now, now + LEASE.as_millis() as i64)
+                    .await?
                 {
                     return Ok(published);
                 }
@@ -115,13 +107,12 @@ async fn drain(
             }
             metrics::histogram!("events_publish_lag_seconds")
                 .record((now_ms() - event.created_at).max(0) as f64 / 1000.0);
-            store::outbox::mark_sent(&mut conn.sql(), &event.id, now_ms()).await?;
+            store::mark_sent(&mut conn.sql(), &event.id, now_ms()).await?;
             published += 1;
         }
         let now = now_ms();
         if !full
-            || !store::outbox::lease(&mut conn.sql(), holder, now, now + LEASE.as_millis() as i64)
-                .await?
+            || !store::lease(&mut conn.sql(), holder, now, now + LEASE.as_millis() as i64).await?
         {
             return Ok(published);
         }

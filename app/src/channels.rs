@@ -1,13 +1,15 @@
-//! The channels (the seed's `PolicyBound::broadcastOn`): `tenant.{slug}` and `policy.{id}`,
-//! private (`private-` on the wire, as Laravel's PrivateChannel), and which domain events go on
-//! them with what payload.
+//! The insurance domain's channels (the seed's `PolicyBound::broadcastOn`): `tenant.{slug}` and
+//! `policy.{id}`, private (`private-` on the wire, as Laravel's PrivateChannel), and which of its
+//! events go on them with what payload. Registered with the platform's broadcasting as
+//! `InsuranceChannels`; who may join one is `api::broadcasting`'s to say.
 
 use serde_json::{Value, json};
 
-use crate::domain::{event::Event, scalars::Id};
-
-/// The longest channel name accepted (Pusher's limit is 164 characters).
-pub const MAX_NAME: usize = 164;
+use crate::{
+    domain::scalars::Id,
+    platform::broadcast::channels::{Channels, MAX_NAME},
+    platform::outbox::Event,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Channel {
@@ -48,10 +50,28 @@ impl Channel {
     }
 }
 
+/// The insurance channels, as the platform's broadcasting sees them.
+pub struct InsuranceChannels;
+
+impl Channels for InsuranceChannels {
+    fn canonical(&self, name: &str) -> Option<String> {
+        Channel::parse(name).map(|c| c.wire())
+    }
+
+    fn of(&self, event: &Event, tenant: &str) -> Option<(Vec<String>, Value)> {
+        let (channels, payload) = of(event, tenant)?;
+        Some((channels.iter().map(Channel::wire).collect(), payload))
+    }
+
+    fn which(&self) -> &'static str {
+        "only private-tenant.* and private-policy.*"
+    }
+}
+
 /// The broadcast of a domain event: its name, the channels it goes on, and its payload (the
 /// seed's PolicyBound: `policy_id`, `policy_number`, `status`, `timestamp`). Events that are not
 /// broadcast (PolicyExpired, ClaimOpened) give `None`.
-pub fn of(event: &Event, tenant: &str) -> Option<(Vec<Channel>, Value)> {
+fn of(event: &Event, tenant: &str) -> Option<(Vec<Channel>, Value)> {
     let data = &event.payload;
     let policy_id = data["policy_id"].as_str()?.to_owned();
     let timestamp = event.timestamp();

@@ -2,7 +2,7 @@
 //! subscriptions it was refused.
 //!
 //! **Names.** A client may write a channel as the rules allow, a policy id in capitals say (iOS
-//! prints UUIDs so). The subscription is to the channel's canonical name (`Channel::wire`),
+//! prints UUIDs so). The subscription is to the channel's canonical name (`Channels::canonical`),
 //! where broadcasts go, and each broadcast is sent under every name the client subscribed with:
 //! pusher-js hands an event only to the channel object of that exact name.
 //!
@@ -31,7 +31,6 @@ use tokio::sync::mpsc;
 
 use super::{
     Broadcasts, MAX_SUBSCRIPTIONS, Message,
-    channels::Channel,
     pusher::{error, frame},
     signature::Signer,
 };
@@ -155,12 +154,9 @@ impl<'a> Session<'a> {
         if self.joined.contains_key(name) {
             return vec![subscribed(name)];
         }
-        let Some(channel) = Channel::parse(name) else {
-            return self.refuse(
-                "channel",
-                name,
-                "no such channel: only private-tenant.* and private-policy.*",
-            );
+        let Some(wire) = self.broadcasts.channels.canonical(name) else {
+            let which = format!("no such channel: {}", self.broadcasts.channels.which());
+            return self.refuse("channel", name, &which);
         };
         // Signed as the client named it: that is the name `/broadcasting/auth` was given.
         if !self.signer.verify(&self.socket_id, name, auth) {
@@ -169,7 +165,6 @@ impl<'a> Session<'a> {
         if self.joined.len() >= MAX_SUBSCRIPTIONS {
             return vec![error(4009, "too many channels on one connection")];
         }
-        let wire = channel.wire();
         if !self.joined.values().any(|c| *c == wire) {
             let (to, evicted) = (self.to_me.clone(), self.evicted.clone());
             self.broadcasts.subscribe(self.socket, &wire, to, evicted);
@@ -232,7 +227,25 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-    use crate::broadcast::admission::Caps;
+    use crate::platform::broadcast::{admission::Caps, channels::Channels};
+    use crate::platform::outbox::Event;
+
+    /// One family of channels, `private-tenant.*`, on which nothing is broadcast.
+    struct TenantChannels;
+
+    impl Channels for TenantChannels {
+        fn canonical(&self, name: &str) -> Option<String> {
+            name.starts_with("private-tenant.").then(|| name.to_owned())
+        }
+
+        fn of(&self, _: &Event, _: &str) -> Option<(Vec<String>, serde_json::Value)> {
+            None
+        }
+
+        fn which(&self) -> &'static str {
+            "only private-tenant.*"
+        }
+    }
 
     /// Counts the events logged under it.
     struct Lines(Arc<Mutex<Vec<String>>>);
@@ -245,11 +258,12 @@ mod tests {
         }
     }
 
-    /// Issue 23 (10): an anonymous socket's refused subscriptions were a log line each. Now 50
-    /// of them, sent regardless of the close that comes after ten, make two lines.
+    /// An anonymous socket's refused subscriptions must not flood the log: 50 of them, sent
+    /// regardless of the close that comes after ten, make two lines.
     #[test]
     fn a_socket_refused_again_and_again_logs_two_lines() {
         let broadcasts = Broadcasts::new(
+            Arc::new(TenantChannels),
             None,
             10,
             Caps {
