@@ -6,7 +6,6 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod gateway;
 pub mod job_handlers;
 pub mod jobs;
 pub mod observability;

@@ -3,7 +3,7 @@
 //!   with or without traffic);
 //! - every EXPIRY_SWEEP_SECS, and once at start, each active tenant's active policies past their
 //!   expiry date get an `ExpirePolicy` job each;
-//! - every OUTBOX_SWEEP_SECS, each active tenant gets a sweeping `RelayOutbox` job (see `events`);
+//! - every OUTBOX_SWEEP_SECS, each active tenant gets a sweeping `RelayOutbox` job (see `platform::outbox`);
 //! - every DOCUMENTS_SWEEP_SECS, and once at start, each active tenant gets a `SweepDocuments`
 //!   job, which cleans up after uploads and deletes that did not finish (see `documents`).
 //!

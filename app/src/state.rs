@@ -18,7 +18,7 @@ pub struct AppState {
     pub partners: Arc<Partners>,
     /// The insurance domain's own settings (underwriting rules, the expiry sweep).
     pub insurance: InsuranceConfig,
-    /// The kinds of job this service runs, with their handlers (`jobs`).
+    /// The kinds of job this service runs, with their handlers (`Platform::kinds` and `job_handlers`).
     pub kinds: Arc<Registry>,
 }
 

@@ -21,8 +21,8 @@ use super::{
     headers,
 };
 use crate::{
+    api::ctx::TenantCtx,
     channels::Channel,
-    gateway::TenantCtx,
     platform::broadcast::{channels::MAX_NAME, sse},
     platform::error::{Error, Result},
     services,

@@ -12,13 +12,13 @@ use super::{
     page,
 };
 use crate::{
+    api::ctx::TenantCtx,
     domain::{
         claim::{Claim, ClaimStatus, NewClaim},
         scalars::{Date, Id},
         text::Text,
         values::Money,
     },
-    gateway::TenantCtx,
     observer::PolicyEvent,
     platform::error::{Error, Result},
     services,

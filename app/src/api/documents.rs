@@ -22,8 +22,8 @@ use super::{
     upload::UploadForm,
 };
 use crate::{
+    api::ctx::TenantCtx,
     domain::{document::Document, filename, scalars::Id},
-    gateway::TenantCtx,
     platform::documents::content::ContentType,
     services::{
         self,

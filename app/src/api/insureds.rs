@@ -13,13 +13,13 @@ use super::{
     rendered::Rendered,
 };
 use crate::{
+    api::ctx::TenantCtx,
     domain::{
         insured::{Insured, NewInsured},
         scalars::{Date, Id},
         text::{Email, Text},
         values::today,
     },
-    gateway::TenantCtx,
     platform::error::{Error, Result},
     services,
 };

@@ -2,26 +2,24 @@
 //! Handlers parse and check input into domain values, call a domain service with the tenant's
 //! database from `TenantCtx`, and map the result; they hold no business rules of their own.
 
-mod body;
 mod broadcasting;
 mod claims;
+pub mod ctx;
 mod documents;
-pub mod errors;
-mod form;
-mod framing;
-mod headers;
 mod health;
 mod insureds;
 mod links;
 mod page;
 mod payments;
 mod policies;
-pub mod problem;
 mod quotes;
 mod rendered;
 pub mod spec;
 pub mod storage;
 mod upload;
+
+// The platform's HTTP toolkit, as the handlers name it (`super::errors::FORM`, …).
+pub use crate::platform::http::{body, errors, form, framing, headers, problem};
 
 use poem_openapi::{
     ApiResponse, Tags,

@@ -12,13 +12,13 @@ use super::{
     page,
 };
 use crate::{
+    api::ctx::TenantCtx,
     domain::{
         payment::{NewPayment, Payment, PaymentMethod},
         scalars::Id,
         text::Text,
         values::{Currency, Money},
     },
-    gateway::TenantCtx,
     observer::PolicyEvent,
     platform::error::{Error, Result},
     services,

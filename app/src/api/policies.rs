@@ -17,12 +17,12 @@ use super::{
     rendered::Rendered,
 };
 use crate::{
+    api::ctx::TenantCtx,
     domain::{
         policy::{Policy, PolicyChanges, PolicyStatus},
         scalars::{Date, Id},
         text::Text,
     },
-    gateway::TenantCtx,
     observer::PolicyEvent,
     platform::error::Error,
     services::{

@@ -16,13 +16,13 @@ use super::{
     rendered::Rendered,
 };
 use crate::{
+    api::ctx::TenantCtx,
     domain::{
         quote::{NewCoverage, NewQuote, Product, Quote},
         scalars::{Date, Id},
         underwriting::Rules,
         values::{Currency, Money, today},
     },
-    gateway::TenantCtx,
     platform::error::{Error, Result},
     services,
     state::AppState,

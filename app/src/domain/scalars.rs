@@ -9,7 +9,7 @@
 //!   forms, which JSON Schema's `uuid` format does not allow. It is kept lower-case.
 //!
 //! Both serialise and deserialise through serde as well as poem-openapi, since request bodies are
-//! read with serde (`api::body`) to name the field at fault.
+//! read with serde (`platform::http::body`) to name the field at fault.
 
 use std::{fmt, str::FromStr};
 

@@ -1,5 +1,5 @@
 //! The one error type. Each variant documents the HTTP status it becomes; every one of them is
-//! rendered as RFC 9457 `application/problem+json` by `api::problem`. Database constraint
+//! rendered as RFC 9457 `application/problem+json` by `http::problem`. Database constraint
 //! violations are mapped here, engine-free (sqlx reports the same `ErrorKind` on SQLite and
 //! MariaDB), so a duplicate is a 409 and never a 500.
 

@@ -12,6 +12,8 @@ pub mod config;
 pub mod db;
 pub mod documents;
 pub mod error;
+pub mod gateway;
+pub mod http;
 pub mod outbox;
 pub mod queue;
 pub mod redis;

@@ -6,9 +6,9 @@
 //! each Kong consumer belongs to one tenant, and its `custom_id` is the tenant's slug, which Kong
 //! sends as `X-Consumer-Custom-ID`.
 //!
-//! `TenantCtx` is a poem-openapi security-scheme extractor: every `/v1` handler takes one, so a
-//! handler cannot run without a resolved, active tenant, and the only database it is handed is
-//! that tenant's. Its three headers are declared as API-key schemes (required together; see
+//! `Caller` is a poem-openapi security-scheme extractor: every tenant's handler takes one (or a
+//! domain's extractor built on it), so a handler cannot run without a resolved, active tenant,
+//! and the only database it is handed is that tenant's. Its three headers are declared as API-key schemes (required together; see
 //! `api::spec`) so Swagger UI and generated clients send them.
 
 mod rate_limit;
@@ -23,13 +23,12 @@ use poem_openapi::{
 };
 pub use rate_limit::warn_near_rate_limit;
 
-use crate::{
-    observer::Observer,
-    platform::cache::TenantCache,
-    platform::db::Db,
-    platform::error::Error,
-    platform::tenancy::{Tenant, TenantSlug, TenantStatus},
-    state::AppState,
+use crate::platform::{
+    Platform,
+    cache::TenantCache,
+    db::Db,
+    error::Error,
+    tenancy::{Tenant, TenantSlug, TenantStatus},
 };
 
 pub const CONSUMER_ID: &str = "X-Consumer-ID";
@@ -56,14 +55,12 @@ const SCHEMES: [(&str, &str, &str); 3] = [
 ];
 
 /// The caller as Kong vouched for it, and its tenant.
-pub struct TenantCtx {
+pub struct Caller {
     pub tenant: Arc<Tenant>,
     /// The tenant's database: the only one a handler can reach.
     pub db: Db,
     /// The cache as this tenant sees it: every name it touches is the tenant's.
     pub cache: TenantCache,
-    /// Where committed changes are reported (`observer`).
-    pub observer: Observer,
     pub consumer_id: String,
     pub user_id: String,
 }
@@ -72,7 +69,7 @@ fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.header(name).map(str::trim).filter(|v| !v.is_empty())
 }
 
-impl<'a> ApiExtractor<'a> for TenantCtx {
+impl<'a> ApiExtractor<'a> for Caller {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
     type ParamType = ();
     type ParamRawType = ();
@@ -105,8 +102,8 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
         let state = req
-            .data::<Arc<AppState>>()
-            .ok_or_else(|| Error::Internal("application state is not installed".into()))?;
+            .data::<Arc<Platform>>()
+            .ok_or_else(|| Error::Internal("the platform is not installed".into()))?;
         // Before any Kong header is believed: did this come through Kong?
         secret::check(
             state.config.gateway_secret.as_ref(),
@@ -138,13 +135,7 @@ impl<'a> ApiExtractor<'a> for TenantCtx {
         telemetry::http::record_tenant(req, &tenant.slug);
         let db = state.tenancy.db(&tenant).await?;
         let cache = state.cache.tenant(&tenant.slug);
-        Ok(TenantCtx {
-            observer: Observer::new(
-                cache.clone(),
-                &tenant.slug,
-                state.jobs.clone(),
-                state.partners.configured(),
-            ),
+        Ok(Caller {
             cache,
             tenant,
             db,

@@ -17,7 +17,7 @@ use poem_openapi::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{platform::error::Error, state::AppState};
+use crate::platform::{Platform, error::Error};
 
 pub struct JsonBody<T>(pub T);
 
@@ -60,7 +60,7 @@ impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + DeserializeOwned);
 /// does not get around it): 413 beyond.
 pub async fn read_limited(req: &Request, body: &mut RequestBody) -> poem::Result<bytes::Bytes> {
     let limit = req
-        .data::<Arc<AppState>>()
+        .data::<Arc<Platform>>()
         .map(|s| s.config.max_body_bytes)
         .unwrap_or(1 << 20);
     Ok(body
