@@ -10,7 +10,7 @@ pub struct Event {
     /// UUID v7: unique, and in creation order.
     pub id: String,
     /// What the event is about: `policy`, `order`, … (the Kafka topic's suffix).
-    pub aggregate_type: &'static str,
+    pub aggregate_type: String,
     pub aggregate_id: String,
     /// `PolicyBound`, `OrderPlaced`, …
     pub event_type: String,
@@ -24,7 +24,7 @@ pub struct Event {
 impl Event {
     /// A new event (a fresh UUID v7) about `aggregate_type` `aggregate_id`, at `now`.
     pub fn new(
-        aggregate_type: &'static str,
+        aggregate_type: &str,
         aggregate_id: &str,
         event_type: &str,
         data: Value,
@@ -32,7 +32,7 @@ impl Event {
     ) -> Event {
         Event {
             id: uuid::Uuid::now_v7().to_string(),
-            aggregate_type,
+            aggregate_type: aggregate_type.to_owned(),
             aggregate_id: aggregate_id.to_owned(),
             event_type: event_type.to_owned(),
             payload: data,

@@ -14,7 +14,7 @@ pub async fn insert(sql: &mut Sql<'_>, event: &Event) -> Result<()> {
              traceparent, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(event.id.clone())
-        .bind(event.aggregate_type)
+        .bind(event.aggregate_type.clone())
         .bind(event.aggregate_id.clone())
         .bind(event.event_type.clone())
         .bind(event.payload.to_string())
@@ -49,15 +49,9 @@ pub async fn unsent(sql: &mut Sql<'_>, limit: u32) -> Result<Vec<Event>> {
         .await?;
     rows.into_iter()
         .map(|r| {
-            let aggregate_type = match r.aggregate_type.as_str() {
-                "policy" => "policy",
-                "payment" => "payment",
-                "claim" => "claim",
-                other => return Err(Error::Internal(format!("outbox: aggregate {other}"))),
-            };
             Ok(Event {
                 id: r.id,
-                aggregate_type,
+                aggregate_type: r.aggregate_type,
                 aggregate_id: r.aggregate_id,
                 event_type: r.event_type,
                 payload: serde_json::from_str(&r.payload)
