@@ -14,8 +14,11 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# Same shared target dir as scripts/test.sh, so a test run warms the build.
+# Same shared target dir as scripts/test.sh, and the same build: `--all-targets` unifies the
+# dependencies' features with the tests' (tokio's test-util, reqwest's multipart), so right
+# after a test run nothing is rebuilt. A `cargo run --bin` would build them all again without.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/policy-service/target}"
 mkdir -p "$CARGO_TARGET_DIR"
 
-exec cargo run --locked --bin policy-service -- serve "$@"
+cargo build --workspace --all-targets --locked
+exec "$CARGO_TARGET_DIR/debug/policy-service" serve "$@"

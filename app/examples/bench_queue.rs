@@ -17,7 +17,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clap::Parser;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use policy_service::{
     cli::Cli,
@@ -245,7 +244,7 @@ async fn main() -> Res<()> {
 
     let dir = tempfile::tempdir()?;
     let prefix = format!("bench:{}:", uuid::Uuid::now_v7().simple());
-    let cli = Cli::try_parse_from([
+    let cli = Cli::try_parse_args([
         "policy-service",
         "--data-dir",
         &dir.path().display().to_string(),

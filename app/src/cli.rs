@@ -1,11 +1,16 @@
 //! The command line: `serve`, `worker`, `migrate`, `tenants …`, `queue …`, `openapi`. Every
-//! command reads the same configuration from the environment (see `config`).
+//! command reads the same configuration from the environment (see `config`); each setting is
+//! also a flag, before or after the command (`serve --port 9000`), listed by `--help` under its
+//! subsystem's heading. What a command reports goes to stdout (`--output json` where a program
+//! reads it). Exit codes: 0 done, 1 failed, 2 a usage error (clap's), 3 a
+//! `migrate` that failed for some tenants and migrated the others.
 
+mod env_example;
 mod queue;
 
 use std::{io::IsTerminal, process::ExitCode, time::Duration};
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
@@ -34,6 +39,46 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Exit code of a `migrate` that failed for some tenants (and migrated the others).
+pub const EXIT_PARTLY_FAILED: u8 = 3;
+
+/// How a listing is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns, for a person.
+    #[default]
+    Text,
+    /// One JSON document, for a program.
+    Json,
+}
+
+impl Cli {
+    /// The command line with every setting accepted after the subcommand too: a setting is
+    /// global, so `serve --port 9000` and `--port 9000 serve` read the same.
+    pub fn command_line() -> clap::Command {
+        Cli::command().mut_args(|a| {
+            if a.get_env().is_some() {
+                a.global(true)
+            } else {
+                a
+            }
+        })
+    }
+
+    pub fn from_matches(mut matches: ArgMatches) -> Result<Cli, clap::Error> {
+        Cli::from_arg_matches_mut(&mut matches)
+    }
+
+    /// Parses `args` (the program's name first), as the binary does.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::from_matches(Cli::command_line().try_get_matches_from(args)?)
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve the HTTP API on PORT.
@@ -55,6 +100,8 @@ pub enum Command {
     Queue(queue::QueueCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Print `.env.example`: every setting's variable, with its help and its default.
+    EnvExample,
 }
 
 #[derive(Subcommand)]
@@ -66,7 +113,10 @@ pub enum TenantsCommand {
         name: String,
     },
     /// List tenants.
-    List,
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Refuse the tenant's requests (403) until activated.
     Suspend { slug: String },
     /// Serve the tenant's requests again.
@@ -75,7 +125,6 @@ pub enum TenantsCommand {
 
 /// The environment variables the configuration reads (what a secret store may set).
 pub fn variables() -> Vec<String> {
-    use clap::CommandFactory;
     Cli::command()
         .get_arguments()
         .filter_map(|a| a.get_env())
@@ -105,10 +154,20 @@ pub fn prepare() -> Result<(), String> {
 }
 
 pub async fn run() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::Openapi = cli.command {
-        print!("{}", spec::document(&spec::service()));
-        return ExitCode::SUCCESS;
+    let cli = match Cli::from_matches(Cli::command_line().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", spec::document(&spec::service()));
+            return ExitCode::SUCCESS;
+        }
+        Command::EnvExample => {
+            print!("{}", env_example::render());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let telemetry = match telemetry::init(&cli.config.platform.telemetry()) {
         Ok(t) => t,
@@ -133,7 +192,7 @@ pub async fn run() -> ExitCode {
 
 async fn execute(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Openapi => Ok(ExitCode::SUCCESS),
+        Command::Openapi | Command::EnvExample => Ok(ExitCode::SUCCESS),
         Command::Serve => {
             let shutdown = shutdown_signal();
             let app = Application::build(cli.config).await?;
@@ -199,7 +258,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             Ok(if report.succeeded() {
                 ExitCode::SUCCESS
             } else {
-                ExitCode::FAILURE
+                ExitCode::from(EXIT_PARTLY_FAILED)
             })
         }
         Command::Tenants(command) => {
@@ -229,9 +288,15 @@ async fn tenants(
                 tenant.database.as_str()
             );
         }
-        TenantsCommand::List => {
+        TenantsCommand::List { output } => {
+            let all = tenancy.list().await?;
+            if output == Output::Json {
+                let rows: Vec<_> = all.iter().map(json_row).collect();
+                println!("{}", serde_json::Value::Array(rows));
+                return Ok(());
+            }
             println!("{:<24} {:<10} {:<32} NAME", "SLUG", "STATUS", "DATABASE");
-            for t in tenancy.list().await? {
+            for t in all {
                 print_row(&t);
             }
         }
@@ -280,6 +345,17 @@ fn print_row(t: &Tenant) {
     );
 }
 
+fn json_row(t: &Tenant) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id,
+        "slug": t.slug,
+        "name": t.name,
+        "status": t.status.as_str(),
+        "database": t.database.as_str(),
+        "created_at": t.created_at,
+    })
+}
+
 /// A progress bar on a terminal; plain lines otherwise (CI logs, pipes).
 struct CliProgress {
     bar: Option<ProgressBar>,
@@ -323,6 +399,52 @@ impl Progress for CliProgress {
                 bar.inc(1);
             }
             None => println!("{line}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_read_after_the_command_too() {
+        let after = Cli::try_parse_args(["x", "serve", "--port", "9000"]).map(|c| c.config);
+        let before = Cli::try_parse_args(["x", "--port", "9001", "serve"]).map(|c| c.config);
+        assert_eq!(after.map(|c| c.platform.port).ok(), Some(9000));
+        assert_eq!(before.map(|c| c.platform.port).ok(), Some(9001));
+        let listed = Cli::try_parse_args(["x", "tenants", "list", "--output", "json"]);
+        assert!(matches!(
+            listed.map(|c| c.command).ok(),
+            Some(Command::Tenants(TenantsCommand::List {
+                output: Output::Json
+            }))
+        ));
+        let usage = Cli::try_parse_args(["x", "serve", "--no-such-flag"]).err();
+        assert_eq!(
+            usage.map(|e| e.exit_code()),
+            Some(2),
+            "a usage error exits 2"
+        );
+    }
+
+    #[test]
+    fn help_groups_the_settings_by_subsystem() {
+        let help = Cli::command_line().render_help().to_string();
+        for heading in [
+            "Service:",
+            "Database:",
+            "Redis and the cache:",
+            "Jobs:",
+            "Events (the outbox):",
+            "Broadcasting:",
+            "Documents (the object store):",
+            "HTTP server:",
+            "Telemetry:",
+            "Insurance:",
+            "Partners (Camel):",
+        ] {
+            assert!(help.contains(heading), "no {heading} in\n{help}");
         }
     }
 }

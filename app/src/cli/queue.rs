@@ -6,6 +6,7 @@
 
 use clap::Subcommand;
 
+use super::Output;
 use crate::{
     platform::error::{Error, Result},
     platform::queue::{self, FailedJob, Job, Priority},
@@ -15,7 +16,10 @@ use crate::{
 #[derive(Subcommand)]
 pub enum QueueCommand {
     /// Jobs waiting per tenant and queue (ready, delayed, reserved), and failed jobs.
-    Stats,
+    Stats {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Jobs that used up their tries.
     #[command(subcommand)]
     Failed(FailedCommand),
@@ -42,7 +46,7 @@ pub enum FailedCommand {
 pub async fn run(state: &AppState, command: QueueCommand) -> Result<()> {
     let landlord = state.tenancy.landlord();
     match command {
-        QueueCommand::Stats => stats(state).await,
+        QueueCommand::Stats { output } => stats(state, output).await,
         QueueCommand::Failed(FailedCommand::List { limit }) => {
             println!(
                 "{:<36} {:<16} {:<18} {:>8}  {:<24} ERROR",
@@ -122,31 +126,48 @@ async fn retry(state: &AppState, failed: &FailedJob) -> Result<()> {
     Ok(())
 }
 
-async fn stats(state: &AppState) -> Result<()> {
+async fn stats(state: &AppState, output: Output) -> Result<()> {
     let failed = queue::failed::count(state.tenancy.landlord()).await?;
-    let Some(redis) = state.jobs.redis() else {
-        println!("no REDIS_URL: `serve` runs jobs in its own memory; nothing is queued here");
-        println!("failed jobs: {failed}");
-        return Ok(());
-    };
-    if !redis.kv().wait_up(std::time::Duration::from_secs(5)).await {
-        return Err(Error::Unavailable("Redis is unreachable".into()));
+    let mut queues = Vec::new();
+    if let Some(redis) = state.jobs.redis() {
+        if !redis.kv().wait_up(std::time::Duration::from_secs(5)).await {
+            return Err(Error::Unavailable("Redis is unreachable".into()));
+        }
+        for tenant in state.tenancy.list().await? {
+            let depths = redis.depth(&tenant.slug).await?;
+            for (p, d) in Priority::ALL.iter().zip(depths) {
+                queues.push((
+                    tenant.slug.clone(),
+                    p.as_str(),
+                    d.ready,
+                    d.delayed,
+                    d.reserved,
+                ));
+            }
+        }
     }
-    println!(
-        "{:<24} {:<8} {:>8} {:>8} {:>8}",
-        "TENANT", "QUEUE", "READY", "DELAYED", "RESERVED"
-    );
-    for tenant in state.tenancy.list().await? {
-        let depths = redis.depth(&tenant.slug).await?;
-        for (p, d) in Priority::ALL.iter().zip(depths) {
-            println!(
-                "{:<24} {:<8} {:>8} {:>8} {:>8}",
-                tenant.slug,
-                p.as_str(),
-                d.ready,
-                d.delayed,
-                d.reserved
-            );
+    let redis = state.jobs.redis().is_some();
+    if output == Output::Json {
+        let queues: Vec<_> = queues
+            .iter()
+            .map(|(tenant, queue, ready, delayed, reserved)| {
+                serde_json::json!({ "tenant": tenant, "queue": queue, "ready": ready,
+                    "delayed": delayed, "reserved": reserved })
+            })
+            .collect();
+        let out = serde_json::json!({ "redis": redis, "queues": queues, "failed": failed });
+        println!("{out}");
+        return Ok(());
+    }
+    if !redis {
+        println!("no REDIS_URL: `serve` runs jobs in its own memory; nothing is queued here");
+    } else {
+        println!(
+            "{:<24} {:<8} {:>8} {:>8} {:>8}",
+            "TENANT", "QUEUE", "READY", "DELAYED", "RESERVED"
+        );
+        for (tenant, queue, ready, delayed, reserved) in &queues {
+            println!("{tenant:<24} {queue:<8} {ready:>8} {delayed:>8} {reserved:>8}");
         }
     }
     println!("failed jobs: {failed}");

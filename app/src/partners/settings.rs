@@ -3,6 +3,7 @@
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Partners (Camel)")]
 pub struct PartnersConfig {
     /// The Camel service routing to partners, e.g. `http://camel-service:8080`. Unset: no
     /// partner is called (bound policies are not announced; rating answers 503).

@@ -15,27 +15,42 @@ use crate::platform::error::{Error, Result};
 #[derive(Debug, Clone, Args)]
 pub struct PlatformConfig {
     /// Service name: the `app` label of logs and metrics.
-    #[arg(long, env = "APP_NAME", default_value = "policy-service")]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "APP_NAME",
+        default_value = "policy-service"
+    )]
     pub app_name: String,
 
     /// `development` logs pretty text, `production` JSON; it also gates the demo tenant.
-    #[arg(long, env = "APP_ENV", value_enum, default_value_t = AppEnv::Development)]
+    #[arg(help_heading = "Service", long, env = "APP_ENV", value_enum, default_value_t = AppEnv::Development)]
     pub app_env: AppEnv,
 
     /// Overrides the log format chosen by APP_ENV.
-    #[arg(long, env = "LOG_FORMAT")]
+    #[arg(help_heading = "Service", long, env = "LOG_FORMAT")]
     pub log_format: Option<telemetry::LogFormat>,
 
     /// Log filter in `tracing` EnvFilter syntax.
-    #[arg(long, env = "RUST_LOG", default_value = "info,sqlx=warn")]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "RUST_LOG",
+        default_value = "info,sqlx=warn"
+    )]
     pub log_filter: String,
 
     /// Interface the HTTP server binds.
-    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "HOST",
+        default_value = "0.0.0.0"
+    )]
     pub host: String,
 
     /// Port of the HTTP API (0 picks a free one, as the tests do).
-    #[arg(long, env = "PORT", default_value_t = 8080)]
+    #[arg(help_heading = "Service", long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
 
     #[command(flatten)]
@@ -46,160 +61,235 @@ pub struct PlatformConfig {
 
     /// The service's own base URL, as clients reach it (Laravel's APP_URL): the start of the
     /// URLs it hands out for the local disk's objects.
-    #[arg(long, env = "APP_URL", default_value = "http://localhost:8080")]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "APP_URL",
+        default_value = "http://localhost:8080"
+    )]
     pub app_url: String,
 
     /// Signs the local disk's download URLs (Laravel's APP_KEY). Every instance needs the same
     /// one. Unset: a random one per process.
-    #[arg(long, env = "APP_KEY", hide_env_values = true)]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "APP_KEY",
+        hide_env_values = true
+    )]
     pub app_key: Option<SecretString>,
 
     /// The CDN in front of the public bucket and the service's static assets (the Swagger UI's),
     /// e.g. `https://cdn.example.com`. Used when APP_ENV=production (the seed's AssetService);
     /// otherwise URLs are the service's or the bucket's own.
-    #[arg(long, env = "CDN_BASE_URL")]
+    #[arg(help_heading = "Service", long, env = "CDN_BASE_URL")]
     pub cdn_base_url: Option<String>,
 
     /// Loki base URL, e.g. `http://loki:3100`. Unset: logs go to stdout only.
-    #[arg(long, env = "LOKI_URL")]
+    #[arg(help_heading = "Telemetry", long, env = "LOKI_URL")]
     pub loki_url: Option<String>,
 
     /// Kubernetes namespace: the `namespace` label of shipped logs.
-    #[arg(long, env = "K8S_NAMESPACE")]
+    #[arg(help_heading = "Telemetry", long, env = "K8S_NAMESPACE")]
     pub k8s_namespace: Option<String>,
 
     /// OTLP/HTTP collector (Tempo), e.g. `http://tempo:4318`. Unset: spans are not exported
     /// (trace ids still reach logs and response headers). OTEL_TRACES_SAMPLER and
     /// OTEL_TRACES_SAMPLER_ARG choose sampling (default parentbased_always_on).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    #[arg(help_heading = "Telemetry", long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
     /// Tenants with a label of their own in metrics; beyond it they fold into `other`.
-    #[arg(long, env = "METRICS_TENANT_LABELS", default_value_t = 100)]
+    #[arg(
+        help_heading = "Telemetry",
+        long,
+        env = "METRICS_TENANT_LABELS",
+        default_value_t = 100
+    )]
     pub metrics_tenant_labels: usize,
 
     /// How often the `policies_by_status` / `claims_by_status` gauges of tenants written to
     /// through this replica are recounted (one indexed GROUP BY each).
-    #[arg(long, env = "METRICS_STATUS_REFRESH_MS", default_value_t = 5000)]
+    #[arg(
+        help_heading = "Telemetry",
+        long,
+        env = "METRICS_STATUS_REFRESH_MS",
+        default_value_t = 5000
+    )]
     pub metrics_status_refresh_ms: u64,
 
     /// How often every tenant's status gauges are recounted, to pick up writes made through
     /// other replicas; the first recount runs at start.
-    #[arg(long, env = "METRICS_STATUS_RECOUNT_SECS", default_value_t = 60)]
+    #[arg(
+        help_heading = "Telemetry",
+        long,
+        env = "METRICS_STATUS_RECOUNT_SECS",
+        default_value_t = 60
+    )]
     pub metrics_status_recount_secs: u64,
 
     /// Serve `/metrics` on this port instead of the API port, so it can stay off the gateway.
     /// Unset: `/metrics` is on the API port.
-    #[arg(long, env = "METRICS_PORT")]
+    #[arg(help_heading = "Telemetry", long, env = "METRICS_PORT")]
     pub metrics_port: Option<u16>,
 
     /// Log lines waiting for Loki at most; more are dropped and counted.
-    #[arg(long, env = "LOG_QUEUE_LINES", default_value_t = 10_000)]
+    #[arg(
+        help_heading = "Telemetry",
+        long,
+        env = "LOG_QUEUE_LINES",
+        default_value_t = 10_000
+    )]
     pub log_queue_lines: usize,
 
     /// Redis, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS, the password in the URL), or
     /// a cluster's nodes, comma-separated. Unset or empty: no Redis (L1 cache only).
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    #[arg(
+        help_heading = "Redis and the cache",
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true
+    )]
     pub redis_url: Option<SecretString>,
 
     /// `REDIS_URL` is a node of a Redis Cluster (implied by a list of nodes).
-    #[arg(long, env = "REDIS_CLUSTER", default_value_t = false)]
+    #[arg(
+        help_heading = "Redis and the cache",
+        long,
+        env = "REDIS_CLUSTER",
+        default_value_t = false
+    )]
     pub redis_cluster: bool,
 
     /// The most one Redis call may take (ms), and how long a write waits for the other replicas
     /// to acknowledge its invalidations; past it, the call fails (a cache read is then a miss).
-    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    #[arg(help_heading = "Redis and the cache", long, env = "REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub redis_timeout_ms: u64,
 
     /// The secret Kong adds to every upstream request (`X-Gateway-Secret`). Set: a `/v1` request
     /// without it is 401. Unset: Kong's headers are trusted from anyone who can reach the port.
-    #[arg(long, env = "GATEWAY_SECRET", hide_env_values = true)]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "GATEWAY_SECRET",
+        hide_env_values = true
+    )]
     pub gateway_secret: Option<SecretString>,
 
     /// Where domain events go: `kafka` (KAFKA_BROKERS), `log` (a line each) or `none` (dropped
     /// once relayed).
-    #[arg(long, env = "EVENT_PUBLISHER", value_enum, default_value_t = EventPublisherKind::Log)]
+    #[arg(help_heading = "Events (the outbox)", long, env = "EVENT_PUBLISHER", value_enum, default_value_t = EventPublisherKind::Log)]
     pub event_publisher: EventPublisherKind,
 
     /// Kafka's bootstrap brokers, `host:port`, comma-separated (EVENT_PUBLISHER=kafka).
-    #[arg(long, env = "KAFKA_BROKERS")]
+    #[arg(help_heading = "Events (the outbox)", long, env = "KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
 
     /// Events go to the topic `<prefix><aggregate>`: `insurance.policy`, `.payment`, `.claim`.
-    #[arg(long, env = "KAFKA_TOPIC_PREFIX", default_value = "insurance.")]
+    #[arg(
+        help_heading = "Events (the outbox)",
+        long,
+        env = "KAFKA_TOPIC_PREFIX",
+        default_value = "insurance."
+    )]
     pub kafka_topic_prefix: String,
 
     /// How often (s) every tenant's outbox is relayed, measured and pruned (besides the relay
     /// right after each commit).
-    #[arg(long, env = "OUTBOX_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Events (the outbox)", long, env = "OUTBOX_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub outbox_sweep_secs: u64,
 
     #[command(flatten)]
     pub broadcast: crate::platform::broadcast::settings::BroadcastConfig,
 
     /// What every queue key in Redis starts with: `<prefix>{tenant}_default`, `…_high`.
-    #[arg(long, env = "QUEUE_PREFIX", default_value = "policy_service_queues:")]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        env = "QUEUE_PREFIX",
+        default_value = "policy_service_queues:"
+    )]
     pub queue_prefix: String,
 
     /// Seconds a reserved job of the `default` queue stays reserved without a lease renewal
     /// before it is handed out again (the seed's `retry_after`).
-    #[arg(long, env = "QUEUE_RETRY_AFTER_SECS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Jobs", long, env = "QUEUE_RETRY_AFTER_SECS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..))]
     pub queue_retry_after_secs: u64,
 
     /// `retry_after` of the `high` queue.
-    #[arg(long, env = "QUEUE_HIGH_RETRY_AFTER_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Jobs", long, env = "QUEUE_HIGH_RETRY_AFTER_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub queue_high_retry_after_secs: u64,
 
     /// The longest a job may run; then it fails (and is retried). Must be below both
     /// `retry_after`s, or `worker` refuses to start.
-    #[arg(long, env = "QUEUE_JOB_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Jobs", long, env = "QUEUE_JOB_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub queue_job_timeout_secs: u64,
 
     /// The wait (ms) before a failed job's second try; it doubles with each try (to 5 minutes at
     /// most), with jitter.
-    #[arg(long, env = "QUEUE_BACKOFF_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Jobs", long, env = "QUEUE_BACKOFF_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub queue_backoff_ms: u64,
 
     /// Jobs a `worker` runs at once.
-    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(help_heading = "Jobs", long, env = "WORKER_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub worker_concurrency: u64,
 
     /// How often (ms) a `worker` looks at every tenant's queues, besides being woken by each
     /// push: it is when delayed jobs and the jobs of dead workers are picked up.
-    #[arg(long, env = "WORKER_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    #[arg(help_heading = "Jobs", long, env = "WORKER_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
     pub worker_poll_ms: u64,
 
     /// How long (h) published events stay in the outbox.
-    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
+    #[arg(
+        help_heading = "Events (the outbox)",
+        long,
+        env = "OUTBOX_RETENTION_HOURS",
+        default_value_t = 168
+    )]
     pub outbox_retention_hours: u64,
 
     #[command(flatten)]
     pub http: crate::platform::server::settings::HttpConfig,
 
     /// What every cache key in Redis starts with, so services can share a Redis.
-    #[arg(long, env = "REDIS_PREFIX", default_value = "policy_service_cache:")]
+    #[arg(
+        help_heading = "Redis and the cache",
+        long,
+        env = "REDIS_PREFIX",
+        default_value = "policy_service_cache:"
+    )]
     pub redis_prefix: String,
 
     /// The most the in-process cache (L1) holds, in bytes of cached records; 0: no L1 (with
     /// Redis, every read goes to L2).
-    #[arg(long, env = "CACHE_L1_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(help_heading = "Redis and the cache", long, env = "CACHE_L1_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub cache_l1_max_bytes: u64,
 
     /// Largest accepted request body in bytes; larger bodies get 413.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(help_heading = "Service", long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
     /// On SIGTERM, how long readiness answers 503 (so the load balancer stops sending) while
     /// requests are still served, before the server stops accepting.
-    #[arg(long, env = "SHUTDOWN_DRAIN_SECS", default_value_t = 5)]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "SHUTDOWN_DRAIN_SECS",
+        default_value_t = 5
+    )]
     pub shutdown_drain_secs: u64,
 
     /// On SIGTERM, after draining, how long in-flight requests may take before the server stops.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 25)]
+    #[arg(
+        help_heading = "Service",
+        long,
+        env = "SHUTDOWN_GRACE_SECS",
+        default_value_t = 25
+    )]
     pub shutdown_grace_secs: u64,
 
     /// Create the `demo` tenant on first start. Defaults to on for SQLite in development.
-    #[arg(long, env = "DEMO_TENANT")]
+    #[arg(help_heading = "Service", long, env = "DEMO_TENANT")]
     pub demo_tenant: Option<bool>,
 }
 
@@ -226,6 +316,7 @@ impl AppEnv {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database")]
 pub struct DatabaseConfig {
     /// MariaDB server, e.g. `mysql://root@127.0.0.1:3306` (no database in the path: the landlord
     /// and each tenant get their own). Unset: SQLite files under DATA_DIR.

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use clap::Parser;
 use policy_service::{
     cli::Cli, platform::db::Db, platform::tenancy::TenantSlug, startup::Application,
     state::AppState,
@@ -179,7 +178,7 @@ async fn serve(
     mysql_prefix: Option<String>,
     dir: TempDir,
 ) -> TestApp {
-    let cli = Cli::try_parse_from(args_from(&env, extra)).expect("test configuration parses");
+    let cli = Cli::try_parse_args(args_from(&env, extra)).expect("test configuration parses");
     let app = Application::build(cli.config)
         .await
         .expect("application builds");

@@ -6,6 +6,7 @@ use clap::Args;
 use secrecy::SecretString;
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Broadcasting")]
 pub struct BroadcastConfig {
     /// The Pusher app key clients connect with (`/app/{key}`; laravel-echo's `key`).
     #[arg(long, env = "BROADCAST_APP_KEY", default_value = "policy-service")]

@@ -15,6 +15,7 @@ pub enum Disk {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Documents (the object store)")]
 pub struct DocumentsConfig {
     /// Where documents' bytes go: `local` (DATA_DIR/documents) or `s3`.
     #[arg(long, env = "FILESYSTEM_DISK", value_enum, default_value_t = Disk::Local)]

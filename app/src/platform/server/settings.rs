@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP server")]
 pub struct HttpConfig {
     /// Seconds a client has to send a whole request head, from its first byte (or from
     /// connecting); then the connection is closed.
