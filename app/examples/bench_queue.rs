@@ -261,7 +261,7 @@ async fn main() -> Res<()> {
         "serve",
     ])?;
     let state = open_state(cli.config).await?;
-    let kv = state.kv.clone().ok_or("no Redis")?;
+    let kv = state.redis.clone().ok_or("no Redis")?;
     if !kv.wait_up(Duration::from_secs(5)).await {
         return Err(format!("no Redis at {url}").into());
     }

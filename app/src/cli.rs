@@ -176,7 +176,7 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::observability::init(cli.config.platform.metrics_tenant_labels);
+    crate::business_metrics::init(cli.config.platform.metrics_tenant_labels);
     let flush_within = cli.config.platform.shutdown_grace();
     let code = match execute(cli).await {
         Ok(code) => code,

@@ -17,7 +17,7 @@ use std::{
 
 use poem::{
     EndpointExt, Route, Server,
-    endpoint::make_sync,
+    endpoint::{BoxEndpoint, make_sync},
     get,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::AddData,
@@ -26,9 +26,9 @@ use poem::{
 
 use crate::{
     api::{self, problem, spec},
+    business_metrics,
     channels::InsuranceChannels,
     config::Config,
-    observability,
     partners::Partners,
     platform::broadcast,
     platform::config::AppEnv,
@@ -118,7 +118,7 @@ impl Application {
                 ),
             )
         });
-        let statuses = observability::statuses::spawn(state.platform.clone());
+        let statuses = business_metrics::statuses::spawn(state.platform.clone());
         let sweep = schedule::spawn(state.clone());
         let jobs = queue::spawn_local(state.runner());
         let fanout = broadcast::spawn_listener(state.broadcasts.clone());
@@ -164,11 +164,11 @@ impl Application {
 }
 
 /// Gives the oldest tenants their metric labels first, as every replica and worker does (see
-/// `observability::name_tenants`).
+/// `business_metrics::name_tenants`).
 pub async fn label_tenants(state: &AppState) -> Result<()> {
     let mut tenants = state.tenancy.list().await?;
     tenants.sort_by(|a, b| (a.created_at, &a.slug).cmp(&(b.created_at, &b.slug)));
-    observability::name_tenants(tenants.iter().map(|t| t.slug.as_str()));
+    business_metrics::name_tenants(tenants.iter().map(|t| t.slug.as_str()));
     Ok(())
 }
 
@@ -254,40 +254,60 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let service = spec::service();
     let document = spec::document(&service);
     let swagger = spec::swagger_ui(&service, &document, state.config.cdn().unwrap_or(""));
-    let metrics_here = state.config.metrics_port.is_none();
-    let mut beside = vec![
-        "/openapi.json",
-        "/docs",
-        spec::SWAGGER_CSS,
-        spec::SWAGGER_JS,
-        "/app/{key}",
-        "/storage/{visibility}/tenant/{tenant_id}/documents/{object}",
-    ];
-    if metrics_here {
-        beside.push("/metrics");
-    }
-    let templates = spec::route_templates(&document, &beside);
-    let known = Arc::new(templates.clone());
+    let served = document.clone();
     let html = swagger.html;
-    let mut route = Route::new();
-    if metrics_here {
-        route = route.at("/metrics", get(exposition(state.clone())));
-    }
-    route
-        .nest("/", service)
-        .at(
+    // The GET routes served beside the API's, each with its template (how metrics and `Allow`
+    // name it) in one table: a route cannot reach the router without its label.
+    let mut beside: Vec<(&'static str, &'static str, BoxEndpoint<'static>)> = vec![
+        (
+            "/openapi.json",
             "/openapi.json",
             get(make_sync(move |_| {
                 poem::Response::builder()
                     .content_type("application/json")
-                    .body(document.clone())
-            })),
-        )
-        .at("/docs", get(make_sync(move |_| Html(html.clone()))))
-        .at(spec::SWAGGER_CSS, get(asset("text/css", swagger.css)))
-        .at(spec::SWAGGER_JS, get(asset("text/javascript", swagger.js)))
-        .at("/app/:key", get(broadcast::pusher::upgrade))
-        .at("/storage/:visibility/*key", get(api::storage::serve))
+                    .body(served.clone())
+            }))
+            .boxed(),
+        ),
+        (
+            "/docs",
+            "/docs",
+            get(make_sync(move |_| Html(html.clone())))
+                .map_to_response()
+                .boxed(),
+        ),
+        (
+            spec::SWAGGER_CSS,
+            spec::SWAGGER_CSS,
+            get(asset("text/css", swagger.css)).boxed(),
+        ),
+        (
+            spec::SWAGGER_JS,
+            spec::SWAGGER_JS,
+            get(asset("text/javascript", swagger.js)).boxed(),
+        ),
+        (
+            "/app/{key}",
+            "/app/:key",
+            get(broadcast::pusher::upgrade).map_to_response().boxed(),
+        ),
+        (
+            "/storage/{visibility}/tenant/{tenant_id}/documents/{object}",
+            "/storage/:visibility/*key",
+            get(api::storage::serve).map_to_response().boxed(),
+        ),
+    ];
+    if state.config.metrics_port.is_none() {
+        let metrics = get(exposition(state.clone())).map_to_response().boxed();
+        beside.push(("/metrics", "/metrics", metrics));
+    }
+    let templates = spec::route_templates(&document, beside.iter().map(|(label, _, _)| *label));
+    let known = Arc::new(templates.clone());
+    let mut route = Route::new().nest("/", service);
+    for (_, path, endpoint) in beside {
+        route = route.at(path, endpoint);
+    }
+    route
         .around(gateway::warn_near_rate_limit)
         .with(AddData::new(state.platform.clone()))
         .with(AddData::new(state))

@@ -117,7 +117,7 @@ impl HealthApi {
             })
             .await,
         ];
-        if let Some(kv) = &state.kv {
+        if let Some(kv) = &state.redis {
             let mut check = timed("redis", async {
                 kv.call("ping", |mut c| async move {
                     redis::cmd("PING").query_async::<String>(&mut c).await

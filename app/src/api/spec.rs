@@ -187,7 +187,10 @@ fn close(schemas: &mut Map<String, Value>, mut refs: Vec<String>) {
 
 /// The document's paths and their methods, and the GET routes served beside it (`/docs`, …),
 /// for route labels and `Allow`.
-pub fn route_templates(document: &str, beside: &[&str]) -> telemetry::routes::RouteTemplates {
+pub fn route_templates<'a>(
+    document: &str,
+    beside: impl IntoIterator<Item = &'a str>,
+) -> telemetry::routes::RouteTemplates {
     let spec: Value = serde_json::from_str(document).unwrap_or_default();
     let paths = spec["paths"].as_object().cloned().unwrap_or_default();
     let documented = paths.into_iter().map(|(path, item)| {
@@ -198,8 +201,8 @@ pub fn route_templates(document: &str, beside: &[&str]) -> telemetry::routes::Ro
         (path, with_head(methods))
     });
     let beside = beside
-        .iter()
-        .map(|p| (p.to_string(), with_head(vec!["GET".to_owned()])));
+        .into_iter()
+        .map(|p| (p.to_owned(), with_head(vec!["GET".to_owned()])));
     telemetry::routes::RouteTemplates::new(documented.chain(beside))
 }
 

@@ -11,9 +11,10 @@
 use std::sync::Arc;
 
 use crate::{
+    business_metrics,
     domain::{claim::Claim, payment::Payment, policy::Policy},
     jobs::{NotifyPartner, UpdateSearchIndex},
-    observability, partners,
+    partners,
     platform::cache::TenantCache,
     platform::outbox::RelayOutbox,
     platform::queue::{Jobs, Task},
@@ -82,11 +83,11 @@ impl Observer {
             .await;
         // The business counters.
         match &event {
-            PolicyEvent::Bound(_) => observability::policy_bound(slug),
+            PolicyEvent::Bound(_) => business_metrics::policy_bound(slug),
             PolicyEvent::PaymentReceived(p) => {
-                observability::payment_received(slug, &p.currency, p.amount_minor)
+                business_metrics::payment_received(slug, &p.currency, p.amount_minor)
             }
-            PolicyEvent::ClaimOpened(_) => observability::claim_opened(slug),
+            PolicyEvent::ClaimOpened(_) => business_metrics::claim_opened(slug),
             PolicyEvent::Moved(_) | PolicyEvent::Changed(_) | PolicyEvent::ClaimMoved(_) => {}
         }
         // The status gauges, for every change of a policy's or a claim's status.
@@ -94,7 +95,7 @@ impl Observer {
             event,
             PolicyEvent::Changed(_) | PolicyEvent::PaymentReceived(_)
         ) {
-            observability::statuses::changed(slug);
+            business_metrics::statuses::changed(slug);
         }
     }
 }

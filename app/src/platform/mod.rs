@@ -53,7 +53,8 @@ pub struct Platform {
     pub tenancy: Tenancy,
     /// The read cache, seen through `Cache::tenant`.
     pub cache: Cache,
-    pub kv: Option<Arc<Redis>>,
+    /// Redis, when `REDIS_URL` is set (connected in the background).
+    pub redis: Option<Arc<Redis>>,
     /// Where the jobs that follow committed changes go.
     pub jobs: Arc<Jobs>,
     /// The outbox relay, run by jobs.
@@ -121,7 +122,7 @@ impl Platform {
             config,
             tenancy,
             cache,
-            kv,
+            redis: kv,
             jobs,
             events,
             documents,

@@ -301,7 +301,7 @@ async fn everything(
     // Back on Redis (the breaker's probe and the backplane's reconnect, however long a busy
     // machine takes) before the last read.
     for app in apps {
-        let kv = app.state.kv.clone().expect("Redis configured");
+        let kv = app.state.redis.clone().expect("Redis configured");
         assert!(kv.wait_up(PATIENCE).await, "Redis not reached again");
         assert!(
             app.state.cache.backplane_up(PATIENCE).await,

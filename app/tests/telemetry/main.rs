@@ -53,7 +53,7 @@ fn install_with(loki: &str, otlp: &str, tenant_labels: usize) -> telemetry::Tele
         std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100")
     };
     let t = telemetry::init(&config(loki, otlp)).expect("telemetry installs");
-    policy_service::observability::init(tenant_labels);
+    policy_service::business_metrics::init(tenant_labels);
     t
 }
 

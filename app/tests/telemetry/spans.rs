@@ -178,7 +178,7 @@ async fn redis_calls_are_client_spans_under_the_cache_span() {
     let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap_or_default());
     // The Redis breaker starts open and closes once a probe reaches Redis (on a busy machine,
     // maybe not by now); while it is open no call is made, so no span either.
-    let kv = app.state.kv.clone().expect("Redis configured");
+    let kv = app.state.redis.clone().expect("Redis configured");
     assert!(
         kv.wait_up(PATIENCE).await,
         "Redis not reached within {PATIENCE:?}"
