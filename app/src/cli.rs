@@ -2,7 +2,7 @@
 //! command reads the same configuration from the environment (see `config`); each setting is
 //! also a flag, before or after the command (`serve --port 9000`), listed by `--help` under its
 //! subsystem's heading. What a command reports goes to stdout (`--output json` where a program
-//! reads it). Exit codes: 0 done, 1 failed, 2 a usage error (clap's), 3 a
+//! reads it), its logs to stderr. Exit codes: 0 done, 1 failed, 2 a usage error (clap's), 3 a
 //! `migrate` that failed for some tenants and migrated the others.
 
 mod env_example;
@@ -169,7 +169,10 @@ pub async fn run() -> ExitCode {
         }
         _ => {}
     }
-    let telemetry = match telemetry::init(&cli.config.platform.telemetry()) {
+    // A service's stdout is its log; a command's is its output, so its logs go to stderr.
+    let mut logs = cli.config.platform.telemetry();
+    logs.logs_to_stderr = !matches!(cli.command, Command::Serve | Command::Worker);
+    let telemetry = match telemetry::init(&logs) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

@@ -43,6 +43,9 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// EnvFilter syntax, e.g. `info,sqlx=warn`.
     pub log_filter: String,
+    /// Log lines on stderr instead of stdout: for a command whose stdout is its output (a
+    /// listing a program reads), not for a service, whose stdout is its log.
+    pub logs_to_stderr: bool,
     /// Loki base URL (`http://loki:3100`); `None` keeps logs on stdout only.
     pub loki_url: Option<String>,
     /// OTLP/HTTP endpoint (`http://tempo:4318`); `None` records spans (for ids in logs and
@@ -89,7 +92,7 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
         None => (None, None),
     };
     let stdout = match cfg.log_format {
-        LogFormat::Json => Some(stdout::start(cfg.log_queue)?),
+        LogFormat::Json => Some(stdout::start(cfg.log_queue, cfg.logs_to_stderr)?),
         LogFormat::Pretty => None,
     };
     logs::install(cfg, traces.layer(), stdout.clone(), loki_layer)?;

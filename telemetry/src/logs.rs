@@ -33,7 +33,17 @@ where
     let pretty = if json {
         None
     } else {
-        Some(fmt::layer().with_target(false).with_filter(filter()?))
+        let writer = if cfg.logs_to_stderr {
+            fmt::writer::BoxMakeWriter::new(std::io::stderr)
+        } else {
+            fmt::writer::BoxMakeWriter::new(std::io::stdout)
+        };
+        Some(
+            fmt::layer()
+                .with_target(false)
+                .with_writer(writer)
+                .with_filter(filter()?),
+        )
     };
     // Each layer filters for itself: RUST_LOG quiets the logs, never the request spans (the
     // trace layer takes every span at INFO and above, whatever the log level).

@@ -30,11 +30,17 @@ pub(crate) struct Stdout {
     tx: SyncSender<Queued>,
 }
 
-pub(crate) fn start(capacity: usize) -> Result<Stdout, Error> {
+/// The writer thread, onto stdout, or stderr with `to_stderr`.
+pub(crate) fn start(capacity: usize, to_stderr: bool) -> Result<Stdout, Error> {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+    let sink: Box<dyn Write + Send> = if to_stderr {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
     std::thread::Builder::new()
         .name("stdout-lines".into())
-        .spawn(move || write_out(rx))
+        .spawn(move || write_out(rx, sink))
         .map_err(|e| Error::Stdout(e.to_string()))?;
     Ok(Stdout { tx })
 }
@@ -56,8 +62,8 @@ impl Stdout {
     }
 }
 
-fn write_out(rx: Receiver<Queued>) {
-    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout());
+fn write_out(rx: Receiver<Queued>, sink: Box<dyn Write + Send>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, sink);
     // A closed stdout (a detached process) must not take the service down: errors are ignored.
     loop {
         std::thread::sleep(PACE);

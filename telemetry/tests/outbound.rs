@@ -35,6 +35,7 @@ async fn outbound_calls_carry_the_trace_in_w3c_and_b3_headers() {
         namespace: None,
         log_format: LogFormat::Json,
         log_filter: "warn".into(),
+        logs_to_stderr: false,
         loki_url: None,
         otlp_endpoint: None,
         log_queue: 10,

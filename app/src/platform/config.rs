@@ -535,6 +535,7 @@ impl PlatformConfig {
             namespace: self.k8s_namespace.clone(),
             log_format: self.log_format(),
             log_filter: self.log_filter.clone(),
+            logs_to_stderr: false,
             loki_url: self.loki_url.clone(),
             otlp_endpoint: self.otlp_endpoint.clone(),
             log_queue: self.log_queue_lines,

@@ -11,7 +11,8 @@ both_engines!(
     a_tenant_that_fails_to_register_leaves_no_database,
     provisioning_never_takes_over_an_existing_database,
     migrate_reports_each_broken_tenant_and_goes_on,
-    tenants_commands_provision_and_suspend
+    tenants_commands_provision_and_suspend,
+    listings_are_json_on_stdout_with_the_logs_on_stderr
 );
 
 /// The landlord refuses the new tenant's row after its database was made and migrated: the
@@ -44,6 +45,37 @@ async fn a_tenant_that_fails_to_register_leaves_no_database(engine: Engine) {
         stdout(&retry),
         String::from_utf8_lossy(&retry.stderr)
     );
+}
+
+async fn listings_are_json_on_stdout_with_the_logs_on_stderr(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let t = app.tenant().await;
+    let args = [
+        "--log-filter",
+        "debug",
+        "tenants",
+        "list",
+        "--output",
+        "json",
+    ];
+    let out = app.cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let slugs: Vec<_> = listed
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| &t["slug"])
+        .collect();
+    assert!(slugs.contains(&&serde_json::json!(t.slug)), "{listed}");
+    assert!(!out.stderr.is_empty(), "debug logs went to stderr");
+    let stats = app.cli(&["queue", "stats", "--output", "json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stdout is JSON");
+    assert_eq!(stats["failed"], 0, "{stats}");
 }
 
 fn stdout(o: &Output) -> String {

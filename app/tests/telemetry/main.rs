@@ -35,6 +35,7 @@ fn config(loki: &str, otlp: &str) -> TelemetryConfig {
         namespace: Some("insurance".into()),
         log_format: LogFormat::Json,
         log_filter: "info".into(),
+        logs_to_stderr: false,
         loki_url: Some(loki.into()),
         otlp_endpoint: Some(otlp.into()),
         log_queue: 10_000,
