@@ -87,7 +87,8 @@ pub async fn open(config: PlatformConfig) -> Result<(Arc<Platform>, Arc<Registry
     Ok((platform, Arc::new(kinds)))
 }
 
-/// The API, its document, and the Pusher socket, with the platform's problem+json errors.
+/// The API, its document, and the Pusher socket, with the platform's problem+json errors and
+/// the telemetry of every request.
 pub fn routes(platform: Arc<Platform>) -> impl poem::Endpoint {
     let service = service();
     let document = service.spec();
@@ -104,7 +105,7 @@ pub fn routes(platform: Arc<Platform>) -> impl poem::Endpoint {
                 (path, methods)
             }),
     );
-    let known = Arc::new(templates);
+    let known = Arc::new(templates.clone());
     Route::new()
         .nest("/", service)
         .at(
@@ -118,6 +119,9 @@ pub fn routes(platform: Arc<Platform>) -> impl poem::Endpoint {
         .at("/app/:key", get(broadcast::pusher::upgrade))
         .with(AddData::new(platform))
         .around(move |next, req| problem::catch(next, req, known.clone()))
+        // Every request a span (its trace context from W3C or B3 headers), a log line and the
+        // HTTP metrics, labelled by route template.
+        .with(telemetry::http::Observe::new(templates))
 }
 
 /// Serves until `stop` resolves: the API, the in-process job runner (or Redis's, with a worker
