@@ -244,22 +244,24 @@ async fn main() -> Res<()> {
 
     let dir = tempfile::tempdir()?;
     let prefix = format!("bench:{}:", uuid::Uuid::now_v7().simple());
-    let cli = Cli::try_parse_args([
-        "policy-service",
-        "--data-dir",
-        &dir.path().display().to_string(),
-        "--demo-tenant",
-        "false",
-        "--redis-url",
-        &url,
-        "--queue-prefix",
-        &prefix,
-        "--worker-concurrency",
-        &concurrency.to_string(),
-        "--log-filter",
-        "error",
-        "serve",
-    ])?;
+    let secrets = |name: &str| (name == "REDIS_URL").then(|| url.clone());
+    let cli = Cli::try_parse_args_with(
+        [
+            "policy-service",
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--demo-tenant",
+            "false",
+            "--queue-prefix",
+            &prefix,
+            "--worker-concurrency",
+            &concurrency.to_string(),
+            "--log-filter",
+            "error",
+            "serve",
+        ],
+        &secrets,
+    )?;
     let state = open_state(cli.config).await?;
     let kv = state.redis.clone().ok_or("no Redis")?;
     if !kv.wait_up(Duration::from_secs(5)).await {

@@ -17,7 +17,10 @@ use crate::{
     api::spec,
     config::Config,
     platform::cache::{Cache, keys::Tag},
-    platform::config::PlatformConfig,
+    platform::config::{
+        PlatformConfig,
+        secret::{self, Lookup},
+    },
     platform::error::{Error, Result},
     platform::tenancy::{
         Tenancy, Tenant, TenantSlug, TenantStatus,
@@ -56,27 +59,55 @@ impl Cli {
     /// The command line with every setting accepted after the subcommand too: a setting is
     /// global, so `serve --port 9000` and `--port 9000 serve` read the same.
     pub fn command_line() -> clap::Command {
-        Cli::command().mut_args(|a| {
-            if a.get_env().is_some() {
-                a.global(true)
-            } else {
-                a
-            }
-        })
+        Cli::command()
+            .mut_args(|a| {
+                if a.get_env().is_some() {
+                    a.global(true)
+                } else {
+                    a
+                }
+            })
+            .after_help(secrets_help())
     }
 
-    pub fn from_matches(mut matches: ArgMatches) -> Result<Cli, clap::Error> {
-        Cli::from_arg_matches_mut(&mut matches)
+    /// The configuration of `matches`, its secrets looked up in `secrets`; a secret that cannot
+    /// be read is a usage error, as a bad flag is.
+    pub fn from_matches(mut matches: ArgMatches, secrets: Lookup) -> Result<Cli, clap::Error> {
+        let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+        cli.config
+            .platform
+            .read_secrets(secrets)
+            .map_err(|e| Cli::command_line().error(clap::error::ErrorKind::ValueValidation, e))?;
+        Ok(cli)
     }
 
-    /// Parses `args` (the program's name first), as the binary does.
+    /// Parses `args` (the program's name first) as the binary does, with the process's secrets.
     pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Cli::from_matches(Cli::command_line().try_get_matches_from(args)?)
+        Cli::try_parse_args_with(args, &secret::from_process)
     }
+
+    /// Parses `args` with the secrets `secrets` gives (a test's own, say).
+    pub fn try_parse_args_with<I, T>(args: I, secrets: Lookup) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::from_matches(Cli::command_line().try_get_matches_from(args)?, secrets)
+    }
+}
+
+/// `--help`'s last words: the secrets, which are not flags.
+fn secrets_help() -> String {
+    let names: Vec<_> = secret::SECRETS.iter().map(|s| s.var).collect();
+    format!(
+        "Secrets are read from the environment, or from the file <NAME>_FILE names, never from \
+         flags: {}.",
+        names.join(", ")
+    )
 }
 
 #[derive(Subcommand)]
@@ -129,6 +160,7 @@ pub fn variables() -> Vec<String> {
         .get_arguments()
         .filter_map(|a| a.get_env())
         .map(|e| e.to_string_lossy().into_owned())
+        .chain(secret::SECRETS.iter().map(|s| s.var.to_owned()))
         .collect()
 }
 
@@ -154,7 +186,7 @@ pub fn prepare() -> Result<(), String> {
 }
 
 pub async fn run() -> ExitCode {
-    let cli = match Cli::from_matches(Cli::command_line().get_matches()) {
+    let cli = match Cli::from_matches(Cli::command_line().get_matches(), &secret::from_process) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };

@@ -27,7 +27,7 @@ use api::{ChannelsApi, NotesApi};
 use notes::{CountWords, NoteChannels, NoteKey};
 use policy_service::platform::{
     Domain, Platform, broadcast,
-    config::PlatformConfig,
+    config::{PlatformConfig, secret},
     error::{Error, Result},
     http::problem,
     queue::{self, Registry, Runner},
@@ -176,7 +176,12 @@ pub async fn listen(addr: &str) -> Result<TcpAcceptor> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Secrets are never flags: from the environment or a file (`platform::config::secret`).
+    if let Err(e) = cli.platform.read_secrets(&secret::from_process) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     if let Some(Command::Openapi) = cli.command {
         print!("{}", service().spec());
         return ExitCode::SUCCESS;

@@ -18,19 +18,21 @@ pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SECRET: &str = "a-broadcast-secret-shared-by-the-instances";
 
-/// Flags for instances sharing the machine's Redis under a prefix of their own, with one
+/// Flags and secrets for instances sharing the machine's Redis under a prefix of their own, with one
 /// broadcast secret.
 pub fn on_redis() -> Vec<String> {
     let prefix = format!("pstest:{}:", unique());
+    let (redis, secret) = (
+        format!("REDIS_URL={REDIS}"),
+        format!("BROADCAST_APP_SECRET={SECRET}"),
+    );
     [
-        "--redis-url",
-        REDIS,
+        redis.as_str(),
         "--redis-prefix",
         &prefix,
         "--queue-prefix",
         &format!("{prefix}q:"),
-        "--broadcast-app-secret",
-        SECRET,
+        &secret,
     ]
     .map(str::to_owned)
     .to_vec()

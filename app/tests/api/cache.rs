@@ -88,8 +88,7 @@ async fn the_active_page_is_cached_and_fresh_after_a_payment_or_claim(engine: En
 async fn on_redis(engine: Engine) -> (TestApp, String) {
     let prefix = format!("pstest:{}:", crate::helpers::unique());
     let flags = [
-        "--redis-url",
-        "redis://127.0.0.1:6379",
+        "REDIS_URL=redis://127.0.0.1:6379",
         "--redis-prefix",
         &prefix,
     ];

@@ -225,7 +225,7 @@ async fn a_bad_backend_setting_stops_the_start_with_its_name() {
     let app = spawn_app(Engine::Sqlite).await;
     let cases: [(&[&str], &str); 2] = [
         (&["--event-publisher", "kafka", "serve"], "KAFKA_BROKERS"),
-        (&["--redis-url", "notaurl://x", "serve"], "REDIS_URL"),
+        (&["REDIS_URL=notaurl://x", "serve"], "REDIS_URL"),
     ];
     for (args, named) in cases {
         let out = app.cli(args);
@@ -233,4 +233,29 @@ async fn a_bad_backend_setting_stops_the_start_with_its_name() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(named), "{args:?}: {stderr}");
     }
+}
+
+/// Secrets are never flags: from the environment, or from the file `<NAME>_FILE` names.
+#[tokio::test]
+async fn a_secret_comes_from_the_environment_or_a_file_never_a_flag() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let as_flag = app.cli(&["--redis-url", "redis://127.0.0.1:6379", "serve"]);
+    assert_eq!(as_flag.status.code(), Some(2), "a secret given as a flag");
+    // The file's content is read: a bad URL in it stops the start as the variable's would.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), "notaurl://x\n").expect("write");
+    let from_file = format!("REDIS_URL_FILE={}", file.path().display());
+    let out = app.cli(&[&from_file, "serve"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("REDIS_URL"),
+        "{stderr}"
+    );
+    let missing = app.cli(&["REDIS_URL_FILE=/no/such/file", "serve"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("REDIS_URL_FILE: cannot read /no/such/file"),
+        "{stderr}"
+    );
 }

@@ -159,8 +159,7 @@ async fn requests_run_on_renewed_and_rotated_vault_credentials_without_failing()
         "vault",
         "--vault-addr",
         &bao.addr,
-        "--vault-token",
-        "root",
+        "VAULT_TOKEN=root",
     ];
     let app = admin.replica(&flags).await;
     let client = app.client_for(&t.slug).await;

@@ -74,7 +74,7 @@ async fn proxied_mariadb() -> (FaultProxy, String) {
 #[tokio::test]
 async fn r2_a_database_that_stalls_or_drops_is_a_clean_503_and_recovers() {
     let (proxy, through) = proxied_mariadb().await;
-    let app = spawn_with(Engine::MariaDb, &["--database-url", &through]).await;
+    let app = spawn_with(Engine::MariaDb, &[&format!("DATABASE_URL={through}")]).await;
     let t = app.tenant().await;
     assert_eq!(write(&t).await, (201, false));
 
@@ -117,9 +117,9 @@ async fn p9_an_uncached_read_is_one_round_trip() {
     let (proxy, through) = proxied_mariadb().await;
     // No L1: every read goes to the database. One tenant connection, so the warm-up reads
     // leave the one the measured read uses with its statement prepared.
+    let database_url = format!("DATABASE_URL={through}");
     let flags = [
-        "--database-url",
-        &through,
+        database_url.as_str(),
         "--cache-l1-max-bytes",
         "0",
         "--tenant-max-connections",

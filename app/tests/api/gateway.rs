@@ -171,7 +171,7 @@ async fn unknown_slugs_are_remembered_briefly(engine: Engine) {
 async fn the_gateway_secret_is_required_when_set() {
     let app = spawn_with(
         Engine::Sqlite,
-        &["--gateway-secret", "kong-only-s3cret-0123456789abcdef"],
+        &["GATEWAY_SECRET=kong-only-s3cret-0123456789abcdef"],
     )
     .await;
     let t = app.tenant().await;

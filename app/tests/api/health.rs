@@ -47,7 +47,7 @@ async fn probes_answer_without_kong_headers(engine: Engine) {
 #[tokio::test]
 async fn readiness_is_degraded_while_redis_is_down() {
     let mut redis = RedisServer::start().await;
-    let app = spawn_with(Engine::Sqlite, &["--redis-url", &redis.url()]).await;
+    let app = spawn_with(Engine::Sqlite, &[&format!("REDIS_URL={}", redis.url())]).await;
     // Connected in the background: ready says ok once the first probe reached Redis.
     ready_when(&app, |body| {
         body["checks"].as_array().is_some_and(|checks| {

@@ -127,14 +127,35 @@ pub fn database_env(
     }
 }
 
+/// `extra` as flags and secrets. Secrets are never flags: a test writes one `NAME=value`
+/// (`REDIS_URL=redis://…`), as in the environment.
+pub fn split_secrets<'a>(extra: &[&'a str]) -> (Vec<&'a str>, Vec<(String, String)>) {
+    let mut flags = Vec::new();
+    let mut secrets = Vec::new();
+    for item in extra {
+        match item.split_once('=') {
+            Some((name, value))
+                if !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') =>
+            {
+                secrets.push((name.to_owned(), value.to_owned()));
+            }
+            _ => flags.push(*item),
+        }
+    }
+    (flags, secrets)
+}
+
+/// The command line of a test app on `env` (its databases, as flags) with `extra` flags; its
+/// secrets are `secrets_of`'s.
 fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
+    let (extra, secrets) = split_secrets(extra);
     let flag = |name: &str| match name {
         "DATA_DIR" => "--data-dir",
         "DEMO_TENANT" => "--demo-tenant",
         "APP_ENV" => "--app-env",
         "LANDLORD_DATABASE" => "--landlord-database",
         "TENANT_DATABASE_PREFIX" => "--tenant-database-prefix",
-        "DATABASE_URL" => "--database-url",
         other => panic!("no flag for {other}"),
     };
     let mut args = vec![
@@ -145,14 +166,15 @@ fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
         "0".into(),
     ];
     // A flag in `extra` overrides the default given here (`--app-env production`, say).
-    for (name, value) in env.iter().filter(|(name, _)| !extra.contains(&flag(name))) {
+    let settings = env.iter().filter(|(name, _)| *name != "DATABASE_URL");
+    for (name, value) in settings.filter(|(name, _)| !extra.contains(&flag(name))) {
         args.push(flag(name).to_owned());
         args.push(value.clone());
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     // Jobs of an app on a shared Redis stay in queues of its own (scripts/test.sh sweeps
     // `pstest:*` keys a killed run leaves).
-    if extra.contains(&"--redis-url") && !extra.contains(&"--queue-prefix") {
+    if secrets.iter().any(|(k, _)| k == "REDIS_URL") && !extra.contains(&"--queue-prefix") {
         args.push("--queue-prefix".into());
         args.push(format!("pstest:{}:q:", unique()));
     }
@@ -164,8 +186,17 @@ fn args_from(env: &[(&'static str, String)], extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// Builds and serves the app; `extra` are more command-line flags (e.g. `--redis-url`), which
-/// override the defaults (`--app-env`).
+/// The secrets of a test app on `env` with `extra`: its DATABASE_URL, and those `extra` gives.
+fn secrets_of(env: &[(&'static str, String)], extra: &[&str]) -> Vec<(String, String)> {
+    // `extra`'s first: a test's own DATABASE_URL (through a proxy, say) wins.
+    let mut secrets = split_secrets(extra).1;
+    let database = env.iter().filter(|(name, _)| *name == "DATABASE_URL");
+    secrets.extend(database.map(|(k, v)| ((*k).to_owned(), v.clone())));
+    secrets
+}
+
+/// Builds and serves the app; `extra` are more command-line flags (e.g. `--redis-prefix`), which
+/// override the defaults (`--app-env`), and secrets, `NAME=value` (e.g. `REDIS_URL=…`).
 pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (env, mysql_prefix) = database_env(engine, &dir);
@@ -178,7 +209,15 @@ async fn serve(
     mysql_prefix: Option<String>,
     dir: TempDir,
 ) -> TestApp {
-    let cli = Cli::try_parse_args(args_from(&env, extra)).expect("test configuration parses");
+    let secrets = secrets_of(&env, extra);
+    let lookup = move |name: &str| {
+        secrets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let cli = Cli::try_parse_args_with(args_from(&env, extra), &lookup)
+        .expect("test configuration parses");
     let app = Application::build(cli.config)
         .await
         .expect("application builds");
@@ -280,8 +319,10 @@ impl TestApp {
         }
     }
 
-    /// Runs the `policy-service` binary against this app's databases.
+    /// Runs the `policy-service` binary against this app's databases; `args` are its arguments
+    /// and secrets (`REDIS_URL=…`, into its environment).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let (args, secrets) = split_secrets(args);
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
         // Its own folder, so no developer `.env` up the tree is read.
         cmd.current_dir(self.dir.path())
@@ -292,6 +333,7 @@ impl TestApp {
         for (name, value) in &self.env {
             cmd.env(name, value);
         }
+        cmd.envs(secrets);
         cmd.output().expect("policy-service runs")
     }
 

@@ -415,8 +415,7 @@ async fn the_worker_refuses_a_configuration_that_cannot_work() {
     assert!(!no_redis.status.success());
     assert!(String::from_utf8_lossy(&no_redis.stderr).contains("worker needs REDIS_URL"));
     let short = app.cli(&[
-        "--redis-url",
-        crate::worker::REDIS,
+        &format!("REDIS_URL={}", crate::worker::REDIS),
         "--queue-retry-after-secs",
         "30",
         "--queue-job-timeout-secs",

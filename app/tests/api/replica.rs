@@ -15,10 +15,11 @@ pub struct Replica {
 }
 
 impl TestApp {
-    /// A replica process of this app; `extra` are its flags (its Redis, say).
+    /// A replica process of this app; `extra` are its flags and secrets (`REDIS_URL=…`).
     pub async fn replica_process(&self, extra: &[&str]) -> Replica {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let (flags, secrets) = crate::helpers::split_secrets(extra);
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
         cmd.current_dir(dir.path())
             .env_remove("DATABASE_URL")
@@ -27,7 +28,8 @@ impl TestApp {
             .env("REDIS_TIMEOUT_MS", crate::helpers::PATIENT_REDIS_MS)
             .envs(self.env.iter().map(|(k, v)| (*k, v)))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(extra)
+            .args(flags)
+            .envs(secrets)
             .arg("serve")
             .stdout(std::process::Stdio::null());
         let replica = Replica {

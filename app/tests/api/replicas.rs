@@ -23,9 +23,11 @@ use crate::{
 
 /// Flags for an app on `url` under a prefix of the test's own.
 fn on_redis(url: &str, prefix: &str) -> Vec<String> {
-    ["--redis-url", url, "--redis-prefix", prefix]
-        .map(str::to_owned)
-        .to_vec()
+    vec![
+        format!("REDIS_URL={url}"),
+        "--redis-prefix".into(),
+        prefix.into(),
+    ]
 }
 
 /// Two replicas on `url`, both with their backplane subscribed.
@@ -330,8 +332,7 @@ async fn a_redis_cluster_serves_both_replicas() {
     let prefix = app.state.config.redis_prefix.clone();
     for command in ["suspend", "activate"] {
         let out = app.cli(&[
-            "--redis-url",
-            &url,
+            &format!("REDIS_URL={url}"),
             "--redis-prefix",
             &prefix,
             "tenants",

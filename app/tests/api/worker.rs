@@ -18,11 +18,11 @@ impl QueuePrefix {
         QueuePrefix(format!("pstest:{}:q:", unique()))
     }
 
-    /// `--redis-url`, `--queue-prefix`, and quick backoffs for tests.
+    /// `REDIS_URL`, `--queue-prefix`, and quick backoffs for tests.
     pub fn flags(&self) -> Vec<String> {
+        let redis = format!("REDIS_URL={REDIS}");
         [
-            "--redis-url",
-            REDIS,
+            redis.as_str(),
             "--queue-prefix",
             &self.0,
             "--queue-backoff-ms",
@@ -74,8 +74,10 @@ pub struct WorkerProcess {
 
 impl TestApp {
     /// `policy-service worker` on this app's databases; `extra` are its flags (before the
-    /// command).
+    /// command) and secrets (`REDIS_URL=…`, into its environment).
     pub fn worker_process(&self, extra: &[String]) -> WorkerProcess {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (flags, secrets) = crate::helpers::split_secrets(&extra);
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy-service"));
         cmd.env_remove("DATABASE_URL")
@@ -84,7 +86,8 @@ impl TestApp {
             .env("REDIS_TIMEOUT_MS", crate::helpers::PATIENT_REDIS_MS)
             .envs(self.env.iter().map(|(k, v)| (*k, v)))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(extra)
+            .args(flags)
+            .envs(secrets)
             .arg("worker")
             .stdout(Stdio::null());
         WorkerProcess {

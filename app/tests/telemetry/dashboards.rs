@@ -321,9 +321,9 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
     let url = redis.url();
     // A partner behind Camel: the bound policies' notices and a rating go to it.
     let partner = crate::partner::Partner::start().await;
+    let redis_url = format!("REDIS_URL={url}");
     let flags = [
-        "--redis-url",
-        &url,
+        redis_url.as_str(),
         "--redis-prefix",
         &prefix,
         "--metrics-status-refresh-ms",

@@ -167,8 +167,7 @@ async fn redis_calls_are_client_spans_under_the_cache_span() {
     let telemetry = install(&receiver);
     let prefix = format!("pstest:{}:", crate::helpers::unique());
     let flags = [
-        "--redis-url",
-        "redis://127.0.0.1:6379",
+        "REDIS_URL=redis://127.0.0.1:6379",
         "--redis-prefix",
         &prefix,
     ];

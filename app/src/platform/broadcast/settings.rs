@@ -12,9 +12,8 @@ pub struct BroadcastConfig {
     #[arg(long, env = "BROADCAST_APP_KEY", default_value = "policy-service")]
     pub broadcast_app_key: String,
 
-    /// The secret that signs private-channel subscriptions (`POST /broadcasting/auth`). Every
-    /// instance needs the same one. Unset: a random one per process (one instance only).
-    #[arg(long, env = "BROADCAST_APP_SECRET", hide_env_values = true)]
+    /// BROADCAST_APP_SECRET (a secret: `platform::config::secret`).
+    #[arg(skip)]
     pub broadcast_app_secret: Option<SecretString>,
 
     /// Pusher sockets one instance holds open at most; more are closed at once (4100).

@@ -1,4 +1,4 @@
-//! Vault (or OpenBao) over its HTTP API: a token from `VAULT_TOKEN`, or a Kubernetes login
+//! Vault (or OpenBao) over its HTTP API: a token from `VAULT_TOKEN` (or `VAULT_TOKEN_FILE`), or a Kubernetes login
 //! (`VAULT_K8S_ROLE` with the pod's service account token, kept and redone when refused), then
 //! calls: KV v2 reads at `{VAULT_KV_MOUNT}/data/{path}` (the seed's `secret/data/{path}`), and
 //! the database engine's credentials and their leases (`leases`).
@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::env;
+use crate::platform::config::secret;
 
 const K8S_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
@@ -70,7 +71,7 @@ impl Vault {
             return Ok(None);
         };
         let auth = Auth::from_parts(
-            env("VAULT_TOKEN").map(SecretString::from),
+            secret::read("VAULT_TOKEN", &secret::from_process).map_err(|e| e.to_string())?,
             env("VAULT_K8S_ROLE"),
             env("VAULT_K8S_TOKEN_PATH"),
             env("VAULT_K8S_MOUNT"),

@@ -2,8 +2,8 @@
 //! is validated at start-up, listed by `policy-service --help`, and mirrored in `.env.example`.
 //!
 //! With nothing set the service runs on embedded defaults: SQLite files under `./data`, no Redis,
-//! logs to stdout. Secrets are `SecretString`s, whose `Debug` prints `[REDACTED]`, and clap is told
-//! to hide their values from `--help`.
+//! logs to stdout. Secrets are not flags: they come from the environment or a file (`secret`),
+//! into `SecretString`s, whose `Debug` prints `[REDACTED]`.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -11,6 +11,8 @@ use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::platform::error::{Error, Result};
+
+pub mod secret;
 
 #[derive(Debug, Clone, Args)]
 pub struct PlatformConfig {
@@ -69,14 +71,8 @@ pub struct PlatformConfig {
     )]
     pub app_url: String,
 
-    /// Signs the local disk's download URLs (Laravel's APP_KEY). Every instance needs the same
-    /// one. Unset: a random one per process.
-    #[arg(
-        help_heading = "Service",
-        long,
-        env = "APP_KEY",
-        hide_env_values = true
-    )]
+    /// APP_KEY (a secret: `secret::SECRETS`).
+    #[arg(skip)]
     pub app_key: Option<SecretString>,
 
     /// The CDN in front of the public bucket and the service's static assets (the Swagger UI's),
@@ -142,14 +138,8 @@ pub struct PlatformConfig {
     )]
     pub log_queue_lines: usize,
 
-    /// Redis, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS, the password in the URL), or
-    /// a cluster's nodes, comma-separated. Unset or empty: no Redis (L1 cache only).
-    #[arg(
-        help_heading = "Redis and the cache",
-        long,
-        env = "REDIS_URL",
-        hide_env_values = true
-    )]
+    /// REDIS_URL (a secret).
+    #[arg(skip)]
     pub redis_url: Option<SecretString>,
 
     /// `REDIS_URL` is a node of a Redis Cluster (implied by a list of nodes).
@@ -166,14 +156,8 @@ pub struct PlatformConfig {
     #[arg(help_heading = "Redis and the cache", long, env = "REDIS_TIMEOUT_MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub redis_timeout_ms: u64,
 
-    /// The secret Kong adds to every upstream request (`X-Gateway-Secret`). Set: a `/v1` request
-    /// without it is 401. Unset: Kong's headers are trusted from anyone who can reach the port.
-    #[arg(
-        help_heading = "Service",
-        long,
-        env = "GATEWAY_SECRET",
-        hide_env_values = true
-    )]
+    /// GATEWAY_SECRET (a secret).
+    #[arg(skip)]
     pub gateway_secret: Option<SecretString>,
 
     /// Where domain events go: `kafka` (KAFKA_BROKERS), `log` (a line each) or `none` (dropped
@@ -318,9 +302,8 @@ impl AppEnv {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Database")]
 pub struct DatabaseConfig {
-    /// MariaDB server, e.g. `mysql://root@127.0.0.1:3306` (no database in the path: the landlord
-    /// and each tenant get their own). Unset: SQLite files under DATA_DIR.
-    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    /// DATABASE_URL (a secret).
+    #[arg(skip)]
     pub url: Option<SecretString>,
 
     /// Folder of the SQLite files: one per database, `<name>.db` (landlord and each tenant).
@@ -386,8 +369,8 @@ pub struct DatabaseConfig {
     #[arg(long, env = "VAULT_ADDR")]
     pub vault_addr: Option<String>,
 
-    /// A Vault token; unset: a Kubernetes login as VAULT_K8S_ROLE.
-    #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
+    /// VAULT_TOKEN (a secret).
+    #[arg(skip)]
     pub vault_token: Option<SecretString>,
 
     /// The Vault role of a Kubernetes login (the pod's service account token).
@@ -487,6 +470,29 @@ impl DatabaseConfig {
 }
 
 impl PlatformConfig {
+    /// Reads the secret settings (`secret::SECRETS`), which are never flags.
+    pub fn read_secrets(&mut self, lookup: secret::Lookup) -> Result<()> {
+        for (var, slot) in self.secrets_mut() {
+            *slot = secret::read(var, lookup)?;
+        }
+        Ok(())
+    }
+
+    /// Where each of `secret::SECRETS` goes (a test checks the two lists agree).
+    fn secrets_mut(&mut self) -> [(&'static str, &mut Option<SecretString>); 6] {
+        [
+            ("APP_KEY", &mut self.app_key),
+            ("GATEWAY_SECRET", &mut self.gateway_secret),
+            ("DATABASE_URL", &mut self.database.url),
+            ("VAULT_TOKEN", &mut self.database.vault_token),
+            ("REDIS_URL", &mut self.redis_url),
+            (
+                "BROADCAST_APP_SECRET",
+                &mut self.broadcast.broadcast_app_secret,
+            ),
+        ]
+    }
+
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
     }
@@ -584,26 +590,40 @@ mod tests {
         config: PlatformConfig,
     }
 
-    fn parse(args: &[&str]) -> PlatformConfig {
-        Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+    /// The configuration of `args`, with DATABASE_URL `database_url`.
+    fn parse(database_url: &str, args: &[&str]) -> PlatformConfig {
+        let mut config = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
             .map(|c| c.config)
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = database_url.to_owned();
+        let lookup = move |k: &str| (k == "DATABASE_URL").then(|| url.clone());
+        config.read_secrets(&lookup).expect("secrets");
+        config
+    }
+
+    #[test]
+    fn every_secret_has_a_place_and_no_flag() {
+        let mut config = parse("mysql://db", &[]);
+        let places: Vec<_> = config
+            .secrets_mut()
+            .map(|(var, _)| var)
+            .into_iter()
+            .collect();
+        let listed: Vec<_> = secret::SECRETS.iter().map(|s| s.var).collect();
+        assert_eq!(places, listed);
+        let as_flag = Cli::try_parse_from(["x", "--database-url", "mysql://db"]);
+        assert!(as_flag.is_err(), "a secret is not a flag");
     }
 
     #[test]
     fn debug_never_prints_the_database_password() {
-        let c = parse(&["--database-url", "mysql://root:hunter2@db:3306"]);
+        let c = parse("mysql://root:hunter2@db:3306", &[]);
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]
     fn tls_options_pass_through() {
-        let c = parse(&[
-            "--database-url",
-            "mysql://root@db:3306",
-            "--ssl-ca",
-            "/ca.pem",
-        ]);
+        let c = parse("mysql://root@db:3306", &["--ssl-ca", "/ca.pem"]);
         let Ok(Engine::MySql { tls_query, .. }) = c.database.engine() else {
             panic!()
         };
@@ -611,13 +631,10 @@ mod tests {
             tls_query.contains("ssl-mode=REQUIRED&ssl-ca=/ca.pem"),
             "{tls_query}"
         );
-        let c = parse(&[
-            "--database-url",
+        let c = parse(
             "mysql://root@db:3306",
-            "--ssl-ca",
-            "/ca.pem",
-            "--ssl-verify-server-cert",
-        ]);
+            &["--ssl-ca", "/ca.pem", "--ssl-verify-server-cert"],
+        );
         let Ok(Engine::MySql { tls_query, .. }) = c.database.engine() else {
             panic!()
         };
@@ -629,7 +646,7 @@ mod tests {
 
     #[test]
     fn a_database_in_the_url_is_refused() {
-        let c = parse(&["--database-url", "mysql://root@db:3306/app"]);
+        let c = parse("mysql://root@db:3306/app", &[]);
         assert!(c.database.engine().is_err());
     }
 }
