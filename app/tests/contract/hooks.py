@@ -184,8 +184,10 @@ def map_body(context, body):
     elif label == "POST /v1/payments":
         _swap_id(body, "policy_id", "active")
         currency = body.get("currency")
+        # Negative cases give policy_id any JSON type, a list among them: only a string is a key.
+        policy_id = body.get("policy_id")
         if isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency):
-            body["currency"] = CURRENCY.get(body.get("policy_id"), "EUR")
+            body["currency"] = CURRENCY.get(policy_id, "EUR") if isinstance(policy_id, str) else "EUR"
     elif label == "POST /v1/claims":
         _set_date(body, "incident_date", today)
         if _money(body.get("amount_claimed_minor"), 1):
