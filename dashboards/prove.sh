@@ -12,7 +12,7 @@
 # 4. Every Prometheus query of every dashboard, its variables substituted, must answer with
 #    data (asked again for up to 60 s while scrapes and rule evaluations catch up). It prints
 #    how many it checked.
-# (Metric names both ways are checked by app/tests/telemetry/dashboards.rs.)
+# (Metric names both ways are checked by app/tests/api/signals/dashboards.rs.)
 # Everything it starts it stops.
 set -euo pipefail
 shopt -s inherit_errexit

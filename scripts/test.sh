@@ -174,11 +174,11 @@ run_checks() {
     else
         step "cargo test (cargo-nextest not installed)"
         cargo test --workspace --locked --no-fail-fast --exclude policy-service "$@"
-        cargo test -p policy-service --locked --no-fail-fast --lib --bins --test api "$@"
+        cargo test -p policy-service --locked --no-fail-fast --lib --bins --example notes --test api "$@" -- --skip signals::
         # Each telemetry test installs process-global telemetry: one process per test.
         local name
-        for name in $(cargo test -p policy-service --locked --test telemetry -- --list --format terse 2>/dev/null | sed -n 's/: test$//p'); do
-            cargo test -p policy-service --locked --test telemetry -- --exact "$name"
+        for name in $(cargo test -p policy-service --locked --test api -- signals:: --list --format terse 2>/dev/null | sed -n 's/: test$//p'); do
+            cargo test -p policy-service --locked --test api -- --exact "$name"
         done
     fi
 

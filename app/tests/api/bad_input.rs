@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_engines,
-    helpers::{Engine, post_raw, quote_body, rejected, spawn_app, today},
+    support::{Engine, post_raw, quote_body, rejected, spawn_app, today},
 };
 
 both_engines!(

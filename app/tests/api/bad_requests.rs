@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     both_engines,
-    helpers::{Engine, Resp, TenantClient, post_raw, rejected, spawn_app},
+    support::{Engine, Resp, TenantClient, post_raw, rejected, spawn_app},
 };
 
 both_engines!(

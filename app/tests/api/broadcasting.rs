@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
 
 use crate::{
-    helpers::{Engine, PATIENCE, TenantClient, TestApp, spawn_app, spawn_with, unique},
     queue::worker_in,
-    worker::REDIS,
+    support::worker::REDIS,
+    support::{Engine, PATIENCE, TenantClient, TestApp, spawn_app, spawn_with, unique},
 };
 
 pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -75,7 +75,7 @@ pub async fn connect(app: &TestApp, key: &str) -> (Socket, String) {
     (ws, socket_id)
 }
 
-pub async fn authorize(t: &TenantClient, socket_id: &str, channel: &str) -> crate::helpers::Resp {
+pub async fn authorize(t: &TenantClient, socket_id: &str, channel: &str) -> crate::support::Resp {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("socket_id", socket_id)
         .append_pair("channel_name", channel)
@@ -344,7 +344,7 @@ async fn sse_resumes_from_redis_streams() {
     // The worker relays: settled once every event of the tenant's outbox is sent (a broadcast
     // is appended before its event is marked sent).
     let settle = async |t: &TenantClient| {
-        crate::helpers::eventually("the outbox relayed", || async {
+        crate::support::eventually("the outbox relayed", || async {
             let unsent: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")
                     .fetch_one(t.db.pool())

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_engines,
-    helpers::{Engine, TenantClient, TestApp, spawn_app, spawn_with, today},
+    support::{Engine, TenantClient, TestApp, spawn_app, spawn_with, today},
 };
 
 both_engines!(
@@ -86,7 +86,7 @@ async fn the_active_page_is_cached_and_fresh_after_a_payment_or_claim(engine: En
 
 /// An app with the machine's Redis as L2, under a prefix of its own (returned).
 async fn on_redis(engine: Engine) -> (TestApp, String) {
-    let prefix = format!("pstest:{}:", crate::helpers::unique());
+    let prefix = format!("pstest:{}:", crate::support::unique());
     let flags = [
         "REDIS_URL=redis://127.0.0.1:6379",
         "--redis-prefix",

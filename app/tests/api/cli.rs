@@ -4,7 +4,7 @@ use std::process::Output;
 
 use crate::{
     both_engines,
-    helpers::{Engine, spawn_app, today, unique},
+    support::{Engine, spawn_app, today, unique},
 };
 
 both_engines!(

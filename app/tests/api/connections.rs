@@ -10,8 +10,8 @@ use tokio::{
 };
 
 use crate::{
-    helpers::{Engine, PATIENCE, TenantClient, TestApp, spawn_with},
-    replica::Replica,
+    support::replica::Replica,
+    support::{Engine, PATIENCE, TenantClient, TestApp, spawn_with},
 };
 
 async fn connect(app: &TestApp) -> TcpStream {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::{
-    helpers::{Engine, PATIENCE, TenantClient, eventually, mysql_url, spawn_app, unique},
     secrets::Bao,
+    support::{Engine, PATIENCE, TenantClient, eventually, mysql_url, spawn_app, unique},
 };
 
 impl Bao {
@@ -92,7 +92,7 @@ impl Bao {
 }
 
 /// The MariaDB user a fresh connection of the tenant's pool runs as.
-async fn current_user(app: &crate::helpers::TestApp, slug: &str) -> String {
+async fn current_user(app: &crate::support::TestApp, slug: &str) -> String {
     let tenant = app
         .state
         .tenancy

@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{
     both_engines,
-    helpers::{Engine, Resp, TenantClient, TestApp, spawn_app, spawn_with},
+    support::{Engine, Resp, TenantClient, TestApp, eventually, spawn_app, spawn_with},
 };
 
 pub const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n";
@@ -78,19 +78,6 @@ pub async fn location(t: &TenantClient, id: &str) -> (u16, String) {
     (status, url)
 }
 
-/// Waits (up to `PATIENCE`) for `done`.
-pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    use crate::helpers::PATIENCE;
-    let until = std::time::Instant::now() + PATIENCE;
-    while !done() {
-        assert!(
-            std::time::Instant::now() < until,
-            "waited {PATIENCE:?} for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 /// An active policy and an open claim on it.
 pub async fn policy_and_claim(t: &TenantClient) -> (String, String) {
     let policy = t.active_policy().await;
@@ -100,7 +87,7 @@ pub async fn policy_and_claim(t: &TenantClient) -> (String, String) {
             "/v1/claims",
             serde_json::json!({
                 "policy_id": policy_id,
-                "incident_date": crate::helpers::today().to_string(),
+                "incident_date": crate::support::today().to_string(),
                 "description": "water damage",
                 "amount_claimed_minor": 1000
             }),
@@ -375,12 +362,12 @@ async fn an_upload_cut_off_leaves_nothing(engine: Engine) {
     socket.write_all(head.as_bytes()).await.expect("head");
     socket.write_all(PDF).await.expect("some of the file");
     socket.write_all(&[0u8; 100_000]).await.expect("more of it");
-    wait_until("the upload to be spooled", || {
+    eventually("the upload to be spooled", || async {
         files_under(spool.path()).len() == 1
     })
     .await;
     drop(socket);
-    wait_until("the spool file to go with the connection", || {
+    eventually("the spool file to go with the connection", || async {
         files_under(spool.path()).is_empty()
     })
     .await;

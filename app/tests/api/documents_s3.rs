@@ -11,18 +11,18 @@ use reqwest::Method;
 use crate::{
     both_engines,
     documents::{PDF, PNG, download, form, location, policy_and_claim, upload},
-    helpers::{Engine, TenantClient, eventually, spawn_with},
-    s3_server::{PRIVATE, PUBLIC, S3Server},
+    support::s3_server::{PRIVATE, PUBLIC, S3Server},
+    support::{Engine, TenantClient, eventually, spawn_with},
 };
 
-async fn app_on(server: &S3Server, engine: Engine, extra: &[&str]) -> crate::helpers::TestApp {
+async fn app_on(server: &S3Server, engine: Engine, extra: &[&str]) -> crate::support::TestApp {
     let flags = server.flags();
     let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     spawn_with(engine, &args).await
 }
 
-async fn tenant_id(app: &crate::helpers::TestApp, t: &TenantClient) -> String {
+async fn tenant_id(app: &crate::support::TestApp, t: &TenantClient) -> String {
     let tenant = app.state.tenancy.resolve(&t.slug).await.expect("landlord");
     tenant.expect("tenant").id.clone()
 }

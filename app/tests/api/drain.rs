@@ -14,7 +14,7 @@ use std::{
 
 use serde_json::json;
 
-use crate::helpers::{Engine, TenantClient, eventually, free_port, spawn_app, unique};
+use crate::support::{Engine, TenantClient, eventually, free_port, spawn_app, unique};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r4_sigterm_under_load_fails_no_request_in_flight() {

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     both_engines,
-    helpers::{Engine, TenantClient, eventually, spawn_app, today},
+    support::{Engine, TenantClient, eventually, spawn_app, today},
 };
 
 both_engines!(changes_write_their_events_and_refusals_none);
@@ -153,7 +153,7 @@ async fn a_crash_before_the_mark_republishes_with_the_same_ids_and_one_relay_hol
 #[tokio::test]
 async fn the_sweep_relays_what_no_job_announced_and_prunes_what_was_sent() {
     let flags = ["--outbox-sweep-secs", "1", "--outbox-retention-hours", "0"];
-    let app = crate::helpers::spawn_with(Engine::Sqlite, &flags).await;
+    let app = crate::support::spawn_with(Engine::Sqlite, &flags).await;
     let t = app.tenant().await;
     t.execute(
         "INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, payload, created_at) \

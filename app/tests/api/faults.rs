@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::{
-    fault_proxy::{FaultProxy, Mode},
-    helpers::{Engine, PATIENCE, TenantClient, TestApp, eventually, mysql_url, spawn_with, unique},
+    support::fault_proxy::{FaultProxy, Mode},
+    support::{Engine, PATIENCE, TenantClient, TestApp, eventually, mysql_url, spawn_with, unique},
 };
 
 async fn status(app: &TestApp, path: &str) -> u16 {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::{
     both_engines,
-    helpers::{Engine, spawn_app, today},
+    support::{Engine, spawn_app, today},
 };
 
 both_engines!(

@@ -11,7 +11,7 @@ use reqwest::Method;
 
 use crate::{
     both_engines,
-    helpers::{Engine, PATIENCE, spawn_app, spawn_with},
+    support::{Engine, PATIENCE, spawn_app, spawn_with},
 };
 
 both_engines!(
@@ -153,7 +153,7 @@ async fn unknown_slugs_are_remembered_briefly(engine: Engine) {
     );
     assert_eq!(landlord.statements() - before, 1);
 
-    let slug = format!("t{}", crate::helpers::unique());
+    let slug = format!("t{}", crate::support::unique());
     app.state
         .tenancy
         .create(
@@ -211,7 +211,7 @@ async fn the_gateway_secret_is_required_when_set() {
     t.send(bare).await.problem(401, None);
     // The probes are the kubelet's, not Kong's: no secret needed (a 503 while the landlord check
     // hits its bound on a busy machine is asked again).
-    crate::helpers::ready(&app.http, &app.address).await;
+    crate::support::ready(&app.http, &app.address).await;
     // Never printed: not in Debug output of the configuration.
     assert!(!format!("{:?}", app.state.config).contains("kong-only-s3cret-0123456789abcdef"));
 }

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::{
     both_engines,
-    helpers::{Engine, PATIENCE, TestApp, spawn_app, spawn_with},
-    redis_server::RedisServer,
+    support::redis_server::RedisServer,
+    support::{Engine, PATIENCE, TestApp, spawn_app, spawn_with},
 };
 
 both_engines!(probes_answer_without_kong_headers);

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_engines,
-    helpers::{Engine, Resp, TenantClient, spawn_app, spawn_with, today},
+    support::{Engine, Resp, TenantClient, spawn_app, spawn_with, today},
 };
 
 both_engines!(
@@ -138,7 +138,7 @@ async fn tenants_never_see_each_other(engine: Engine) {
     .await
     .problem(422, Some("policy_id"));
     claim(&b, active_id).await.problem(422, Some("policy_id"));
-    b.post("/v1/quotes", crate::helpers::quote_body(insured_id))
+    b.post("/v1/quotes", crate::support::quote_body(insured_id))
         .await
         .problem(422, Some("insured_id"));
 

@@ -10,8 +10,8 @@ use rdkafka::{
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Engine, spawn_with, today, unique},
-    kafka_broker::Tansu,
+    support::kafka_broker::Tansu,
+    support::{Engine, spawn_with, today, unique},
 };
 
 #[tokio::test]

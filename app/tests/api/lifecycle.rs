@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{Engine, PATIENCE, eventually, free_port, spawn_with};
+use crate::support::{Engine, PATIENCE, eventually, free_port, spawn_with};
 
 #[tokio::test]
 async fn tenant_pools_stay_bounded() {
@@ -52,7 +52,7 @@ async fn the_connection_ceiling_holds_during_a_burst() {
         tenants.push(t);
     }
     let prefix = app.tenant_database_prefix();
-    let admin = sqlx::MySqlPool::connect(&crate::helpers::mysql_url())
+    let admin = sqlx::MySqlPool::connect(&crate::support::mysql_url())
         .await
         .unwrap();
     let count = || {

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod helpers;
+mod support;
 
 mod bad_input;
 mod bad_requests;
@@ -15,30 +15,23 @@ mod documents;
 mod documents_s3;
 mod drain;
 mod events;
-mod fault_proxy;
 mod faults;
 mod flow;
 mod gateway;
 mod health;
 mod isolation;
 mod kafka;
-mod kafka_broker;
 mod lifecycle;
-mod measure;
-mod partner;
 mod partners;
 mod queue;
-mod redis_server;
 mod replay;
-mod replica;
 mod replicas;
-mod s3_server;
 mod search;
 mod secrets;
+mod signals;
 mod sockets;
 mod spec;
 mod streams;
 mod transitions;
 mod underwriting;
 mod uploads;
-mod worker;

@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use crate::{
-    helpers::{Engine, PATIENCE, eventually, spawn_app, spawn_with},
-    partner::{Mode, Partner},
+    support::partner::{Mode, Partner},
+    support::{Engine, PATIENCE, eventually, spawn_app, spawn_with},
 };
 
 #[tokio::test]

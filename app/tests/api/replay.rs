@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{
     documents::{PDF, form, policy_and_claim, upload},
-    helpers::{Engine, spawn_app, today},
+    support::{Engine, spawn_app, today},
 };
 
 /// One attempt: the method, the path, and a JSON body (or none).

@@ -16,9 +16,9 @@ use std::{
 use serde_json::json;
 
 use crate::{
-    helpers::{Engine, PATIENCE, TenantClient, TestApp, eventually, free_port, spawn_with, unique},
-    redis_server::{Cluster, RedisServer},
-    replica::Replica,
+    support::redis_server::{Cluster, RedisServer},
+    support::replica::Replica,
+    support::{Engine, PATIENCE, TenantClient, TestApp, eventually, free_port, spawn_with, unique},
 };
 
 /// Flags for an app on `url` under a prefix of the test's own.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_engines,
-    helpers::{Engine, PATIENCE, TenantClient, TestApp, quote_body, spawn_app, unique},
+    support::{Engine, PATIENCE, TenantClient, TestApp, quote_body, spawn_app, unique},
 };
 
 both_engines!(

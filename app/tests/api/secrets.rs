@@ -13,8 +13,8 @@ use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use serde_json::json;
 
 use crate::{
-    helpers::free_port,
-    s3_server::{ACCESS_KEY, S3Server, SECRET_KEY},
+    support::free_port,
+    support::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY},
 };
 
 /// A value that must never be printed.

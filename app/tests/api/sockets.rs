@@ -14,8 +14,8 @@ use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode
 
 use crate::{
     broadcasting::{authorize, connect, data, next, subscribe},
-    helpers::{Engine, PATIENCE, spawn_app, spawn_with},
-    measure::{HealthWatch, rss_kib},
+    support::measure::{HealthWatch, rss_kib},
+    support::{Engine, PATIENCE, spawn_app, spawn_with},
 };
 
 /// The Deployment's memory limit (deploy/kustomize/base/serve/deployment.yaml).

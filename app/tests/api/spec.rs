@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Engine, spawn_app};
+use crate::support::{Engine, spawn_app};
 
 const COMMITTED: &str = include_str!("../../openapi.json");
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::{
     broadcasting::Sse,
-    helpers::{Engine, PATIENCE, Resp, TenantClient, spawn_app, spawn_with},
-    measure::HealthWatch,
+    support::measure::HealthWatch,
+    support::{Engine, PATIENCE, Resp, TenantClient, spawn_app, spawn_with},
 };
 
 fn stream_of(t: &TenantClient) -> reqwest::RequestBuilder {
@@ -165,7 +165,7 @@ async fn open_streams_are_cheap_enough_for_their_cap() {
     while server.metric(gauge).await > 0.0 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let before = crate::measure::rss_kib(server.pid());
+    let before = crate::support::measure::rss_kib(server.pid());
     let mut streams = Vec::with_capacity(STREAMS);
     for _ in 0..STREAMS {
         // Each on a connection of its own, as browsers' EventSources are.
@@ -175,7 +175,7 @@ async fn open_streams_are_cheap_enough_for_their_cap() {
         };
         streams.push(open(&client).await.expect("a stream"));
     }
-    let after = crate::measure::rss_kib(server.pid());
+    let after = crate::support::measure::rss_kib(server.pid());
     let per_stream = after.saturating_sub(before) / STREAMS as u64;
     let cap = 2_000; // BROADCAST_MAX_STREAMS's default
     println!(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_engines,
-    helpers::{Engine, Resp, TenantClient, spawn_app, today},
+    support::{Engine, Resp, TenantClient, spawn_app, today},
 };
 
 both_engines!(

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both_engines,
-    helpers::{Engine, TenantClient, eventually, quote_body, spawn_app, spawn_with, today},
+    support::{Engine, TenantClient, eventually, quote_body, spawn_app, spawn_with, today},
 };
 
 both_engines!(
@@ -23,7 +23,7 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().unwrap_or_default()
 }
 
-async fn quote_with(t: &TenantClient, change: impl FnOnce(&mut Value)) -> crate::helpers::Resp {
+async fn quote_with(t: &TenantClient, change: impl FnOnce(&mut Value)) -> crate::support::Resp {
     let insured = t.insured().await;
     let mut body = quote_body(id(&insured));
     change(&mut body);

@@ -11,8 +11,8 @@ use reqwest::{
 use crate::{
     both_engines,
     documents::{PDF, download, form, policy_and_claim, upload},
-    helpers::{Engine, spawn_app, spawn_with},
-    measure::{HealthWatch, PeakRss, cpu, rss_kib},
+    support::measure::{HealthWatch, PeakRss, cpu, rss_kib},
+    support::{Engine, spawn_app, spawn_with},
 };
 
 /// Issue 23 (4): a part whose header block never ends was held whole and searched again with
@@ -50,7 +50,7 @@ async fn an_endless_part_header_is_refused_with_flat_memory_and_cpu() {
     // The server answers 400 before reading the rest; the client may see the answer or only
     // the connection closing under its upload.
     if let Ok(r) = sent {
-        let r = crate::helpers::Resp::from(r).await;
+        let r = crate::support::Resp::from(r).await;
         r.problem(400, None);
         let detail = r.body["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("header block"), "{detail}");

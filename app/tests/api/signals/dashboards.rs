@@ -15,11 +15,12 @@ use promql_parser::parser::{self, Expr};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Engine, PATIENCE, TenantClient, TestApp, spawn_with, today, unique},
-    install, receivers,
-    receivers::Received,
-    redis_server::RedisServer,
-    scrape,
+    signals::install,
+    signals::scrape,
+    support::receivers,
+    support::receivers::Received,
+    support::redis_server::RedisServer,
+    support::{Engine, PATIENCE, TenantClient, TestApp, spawn_with, today, unique},
 };
 
 /// The labels of the service's Loki streams (telemetry/src/loki.rs).
@@ -211,7 +212,7 @@ fn emitted(text: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 
 /// A Pusher socket of `app` subscribed to the tenant's channel.
 async fn listen(
-    app: &crate::helpers::TestApp,
+    app: &crate::support::TestApp,
     slug: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     use futures::{SinkExt, StreamExt};
@@ -320,7 +321,7 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
     let prefix = format!("pstest:{}:", unique());
     let url = redis.url();
     // A partner behind Camel: the bound policies' notices and a rating go to it.
-    let partner = crate::partner::Partner::start().await;
+    let partner = crate::support::partner::Partner::start().await;
     let redis_url = format!("REDIS_URL={url}");
     let flags = [
         redis_url.as_str(),

@@ -6,10 +6,11 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::{
-    helpers::{Engine, spawn_app, today},
-    install, receivers,
-    receivers::Received,
-    scrape,
+    signals::install,
+    signals::scrape,
+    support::receivers,
+    support::receivers::Received,
+    support::{Engine, spawn_app, today},
 };
 
 /// The series a scrape shows: its sample lines without their values (and exemplars).

@@ -1,27 +1,16 @@
 //! Telemetry end to end: the app with telemetry installed, against in-test OTLP and Loki
-//! receivers. Each test installs global telemetry, so each needs a process of its own (nextest).
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! receivers (`support::receivers`). Each test installs global telemetry, so each needs a
+//! process of its own (nextest; `scripts/test.sh` runs them one by one under `cargo test`).
 
 mod dashboards;
-#[path = "../api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod labels;
-#[path = "../api/partner.rs"]
-#[allow(dead_code)]
-mod partner;
 mod real;
-mod receivers;
-#[path = "../api/redis_server.rs"]
-#[allow(dead_code)]
-mod redis_server;
 mod spans;
 
 use std::time::{Duration, Instant};
 
-use helpers::{Engine, PATIENCE, TenantClient, spawn_app, spawn_with, today};
-use receivers::{Received, attribute};
+use crate::support::receivers::{Received, attribute};
+use crate::support::{Engine, PATIENCE, TenantClient, spawn_app, spawn_with, today};
 use reqwest::Method;
 use serde_json::{Value, json};
 use telemetry::{LogFormat, TelemetryConfig};
@@ -67,7 +56,7 @@ fn header(resp: &reqwest::Response, name: &str) -> String {
 }
 
 /// `/metrics` in the Prometheus text format.
-async fn scrape(app: &helpers::TestApp) -> String {
+async fn scrape(app: &crate::support::TestApp) -> String {
     let resp = app
         .http
         .get(format!("{}/metrics", app.metrics_address))
@@ -106,7 +95,11 @@ fn value_of(text: &str, name: &str, slug: &str, extra: &str) -> Option<f64> {
 }
 
 /// Scrapes until the tenant's gauges read as wanted (they are recounted in the background).
-async fn metrics_showing(app: &helpers::TestApp, slug: &str, wanted: &[(String, f64)]) -> String {
+async fn metrics_showing(
+    app: &crate::support::TestApp,
+    slug: &str,
+    wanted: &[(String, f64)],
+) -> String {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let text = scrape(app).await;
@@ -133,7 +126,7 @@ async fn metrics_showing(app: &helpers::TestApp, slug: &str, wanted: &[(String, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
     let received = Received::default();
-    let receiver = receivers::start(received.clone()).await;
+    let receiver = crate::support::receivers::start(received.clone()).await;
     let telemetry = install(&receiver);
     let app = spawn_app(Engine::Sqlite).await;
     let t = app.tenant().await;
@@ -267,7 +260,7 @@ async fn b3_and_w3c_contexts_reach_spans_logs_and_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_the_business_and_carry_exemplars() {
     let received = Received::default();
-    let receiver = receivers::start(received.clone()).await;
+    let receiver = crate::support::receivers::start(received.clone()).await;
     let telemetry = install(&receiver);
     let app = spawn_with(Engine::Sqlite, &["--metrics-status-refresh-ms", "50"]).await;
     let t = app.tenant().await;
@@ -448,7 +441,7 @@ async fn with_receivers_down_requests_succeed_and_drops_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_past_the_label_cap_add_up_in_other() {
     let received = Received::default();
-    let receiver = receivers::start(received.clone()).await;
+    let receiver = crate::support::receivers::start(received.clone()).await;
     let _telemetry = install_with(&receiver, &receiver, 1);
     let app = spawn_with(Engine::Sqlite, &["--metrics-status-refresh-ms", "50"]).await;
     let first = app.tenant().await;
@@ -512,7 +505,7 @@ async fn tenants_past_the_label_cap_add_up_in_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recounts_see_other_replicas_writes_and_never_keep_a_pool_open() {
     let received = Received::default();
-    let receiver = receivers::start(received.clone()).await;
+    let receiver = crate::support::receivers::start(received.clone()).await;
     let _telemetry = install(&receiver);
     let app = spawn_with(
         Engine::Sqlite,

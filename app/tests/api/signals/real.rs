@@ -13,8 +13,9 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Engine, PATIENCE, spawn_with, today},
-    install_with, receivers, scrape,
+    signals::{install_with, scrape},
+    support::receivers,
+    support::{Engine, PATIENCE, spawn_with, today},
 };
 
 /// A server process of the test's own, killed when the test ends however it ends.

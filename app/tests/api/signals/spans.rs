@@ -4,10 +4,11 @@
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::{
-    header,
-    helpers::{Engine, PATIENCE, spawn_app},
-    install, receivers,
-    receivers::{Received, attribute},
+    signals::header,
+    signals::install,
+    support::receivers,
+    support::receivers::{Received, attribute},
+    support::{Engine, PATIENCE, spawn_app},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,8 +115,8 @@ async fn a_partner_call_carries_the_request_trace() {
     let received = Received::default();
     let receiver = receivers::start(received.clone()).await;
     let telemetry = install(&receiver);
-    let partner = crate::partner::Partner::start().await;
-    let app = crate::helpers::spawn_with(Engine::Sqlite, &["--camel-url", &partner.url]).await;
+    let partner = crate::support::partner::Partner::start().await;
+    let app = crate::support::spawn_with(Engine::Sqlite, &["--camel-url", &partner.url]).await;
     let t = app.tenant().await;
     let insured = t.insured().await;
     let quote = t.quote(insured["id"].as_str().unwrap_or_default()).await;
@@ -165,13 +166,13 @@ async fn redis_calls_are_client_spans_under_the_cache_span() {
     let received = Received::default();
     let receiver = receivers::start(received.clone()).await;
     let telemetry = install(&receiver);
-    let prefix = format!("pstest:{}:", crate::helpers::unique());
+    let prefix = format!("pstest:{}:", crate::support::unique());
     let flags = [
         "REDIS_URL=redis://127.0.0.1:6379",
         "--redis-prefix",
         &prefix,
     ];
-    let app = crate::helpers::spawn_with(Engine::Sqlite, &flags).await;
+    let app = crate::support::spawn_with(Engine::Sqlite, &flags).await;
     let t = app.tenant().await;
     let policy = t.bound_policy().await;
     let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap_or_default());

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::free_port;
+use crate::support::free_port;
 
 pub struct Tansu {
     pub port: u16,

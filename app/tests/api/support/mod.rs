@@ -5,6 +5,16 @@
 //! test panics; `scripts/test.sh` sweeps what a killed run leaves). Tenants are created with
 //! unique slugs, so tests run in parallel and repeatably.
 
+pub mod fault_proxy;
+pub mod kafka_broker;
+pub mod measure;
+pub mod partner;
+pub mod receivers;
+pub mod redis_server;
+pub mod replica;
+pub mod s3_server;
+pub mod worker;
+
 use std::sync::Arc;
 
 use policy_service::{
@@ -30,11 +40,11 @@ macro_rules! both_engines {
         mod $name {
             #[tokio::test]
             async fn sqlite() {
-                super::$name($crate::helpers::Engine::Sqlite).await
+                super::$name($crate::support::Engine::Sqlite).await
             }
             #[tokio::test]
             async fn mariadb() {
-                super::$name($crate::helpers::Engine::MariaDb).await
+                super::$name($crate::support::Engine::MariaDb).await
             }
         }
     )*};
@@ -50,16 +60,26 @@ pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 /// change. The breaker still opens at once on a Redis that refuses connections.
 pub const PATIENT_REDIS_MS: &str = "2000";
 
-/// Asks `check` every 50 ms until it holds, for at most `PATIENCE`; fails naming `what`.
+/// Asks `check` every 50 ms until it holds, for at most `PATIENCE`; fails naming `what`. The
+/// one way a test waits on what happens in the background: never a fixed sleep.
 pub async fn eventually<F: std::future::Future<Output = bool>>(
     what: &str,
+    check: impl FnMut() -> F,
+) {
+    eventually_within(what, PATIENCE, check).await
+}
+
+/// `eventually`, for at most `within` (longer than `PATIENCE`, for a long drain).
+pub async fn eventually_within<F: std::future::Future<Output = bool>>(
+    what: &str,
+    within: std::time::Duration,
     mut check: impl FnMut() -> F,
 ) {
-    let until = std::time::Instant::now() + PATIENCE;
+    let until = std::time::Instant::now() + within;
     while !check().await {
         assert!(
             std::time::Instant::now() < until,
-            "{what}: not within {PATIENCE:?}"
+            "{what}: not within {within:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -9,7 +9,7 @@ use std::{
 
 use tempfile::TempDir;
 
-use crate::helpers::{PATIENCE, free_port};
+use crate::support::{PATIENCE, free_port};
 
 pub struct RedisServer {
     pub port: u16,

@@ -4,7 +4,7 @@
 
 use tempfile::TempDir;
 
-use crate::helpers::{TenantClient, TestApp, free_port};
+use crate::support::{TenantClient, TestApp, free_port};
 
 /// `policy-service serve` in a process of its own, on an app's databases: a replica as in
 /// production, with its own runtime and threads. Killed when dropped.
@@ -19,13 +19,13 @@ impl TestApp {
     pub async fn replica_process(&self, extra: &[&str]) -> Replica {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let (flags, secrets) = crate::helpers::split_secrets(extra);
+        let (flags, secrets) = crate::support::split_secrets(extra);
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
         cmd.current_dir(dir.path())
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .env("RUST_LOG", "warn")
-            .env("REDIS_TIMEOUT_MS", crate::helpers::PATIENT_REDIS_MS)
+            .env("REDIS_TIMEOUT_MS", crate::support::PATIENT_REDIS_MS)
             .envs(self.env.iter().map(|(k, v)| (*k, v)))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(flags)
@@ -37,7 +37,7 @@ impl TestApp {
             child: cmd.spawn().expect("policy-service runs"),
             _dir: dir,
         };
-        crate::helpers::ready(&self.http, &replica.address).await;
+        crate::support::ready(&self.http, &replica.address).await;
         replica
     }
 }

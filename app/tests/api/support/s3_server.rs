@@ -15,7 +15,7 @@ use std::{
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use tempfile::TempDir;
 
-use crate::helpers::free_port;
+use crate::support::free_port;
 
 /// The credentials every test server takes and every test app signs with.
 pub const ACCESS_KEY: &str = "policy-service-test";

@@ -5,7 +5,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use redis::AsyncCommands;
 
-use crate::helpers::{TestApp, free_port, unique};
+use crate::support::{TestApp, free_port, unique};
 
 pub const REDIS: &str = "redis://127.0.0.1:6379";
 
@@ -77,13 +77,13 @@ impl TestApp {
     /// command) and secrets (`REDIS_URL=…`, into its environment).
     pub fn worker_process(&self, extra: &[String]) -> WorkerProcess {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let (flags, secrets) = crate::helpers::split_secrets(&extra);
+        let (flags, secrets) = crate::support::split_secrets(&extra);
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy-service"));
         cmd.env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .env("RUST_LOG", "warn")
-            .env("REDIS_TIMEOUT_MS", crate::helpers::PATIENT_REDIS_MS)
+            .env("REDIS_TIMEOUT_MS", crate::support::PATIENT_REDIS_MS)
             .envs(self.env.iter().map(|(k, v)| (*k, v)))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(flags)
@@ -107,7 +107,7 @@ impl WorkerProcess {
     /// Waits until it answers `/health/live` (it has started).
     pub async fn live(&self) {
         let url = format!("http://127.0.0.1:{}/health/live", self.port);
-        crate::helpers::eventually("the worker's start", || async {
+        crate::support::eventually("the worker's start", || async {
             reqwest::get(&url).await.is_ok_and(|r| r.status() == 200)
         })
         .await;
