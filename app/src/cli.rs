@@ -211,8 +211,8 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::business_metrics::init(cli.config.platform.metrics_tenant_labels);
-    let flush_within = cli.config.platform.shutdown_grace();
+    crate::business_metrics::init(cli.config.platform.telemetry.metrics_tenant_labels);
+    let flush_within = cli.config.platform.server.shutdown_grace;
     let code = match execute(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -236,11 +236,15 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         }
         Command::Worker => {
             let shutdown = shutdown_signal();
-            crate::platform::queue::worker::check(&cli.config.platform)?;
+            crate::platform::queue::worker::check(&cli.config.platform.queue)?;
             let state = open_state(cli.config).await?;
             label_tenants(&state).await?;
-            let port = state.config.metrics_port.unwrap_or(state.config.port);
-            let (acceptor, _) = listen(&state.config.host, port).await?;
+            let port = state
+                .config
+                .server
+                .metrics_port
+                .unwrap_or(state.config.server.port);
+            let (acceptor, _) = listen(&state.config.server.host, port).await?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let probes = tokio::spawn(crate::platform::queue::worker::serve_probes(
                 acceptor,
@@ -351,9 +355,9 @@ async fn tenants(
 /// ages out, and the gateway refuses the tenant's requests within `TENANT_CACHE_TTL_SECS`.
 async fn flush_cache(config: &PlatformConfig, slug: &str) -> Result<()> {
     let Some(kv) = crate::platform::redis::open(
-        config.redis_url.as_ref(),
-        config.redis_cluster,
-        config.redis_timeout(),
+        config.redis.url.as_ref(),
+        config.redis.cluster,
+        config.redis.timeout,
     )?
     else {
         return Ok(());
@@ -362,7 +366,7 @@ async fn flush_cache(config: &PlatformConfig, slug: &str) -> Result<()> {
     if !kv.wait_up(Duration::from_secs(5)).await {
         return Err(unreachable());
     }
-    let cache = Cache::new(0, Some((kv, config.redis_prefix.clone())));
+    let cache = Cache::new(0, Some((kv, config.cache.prefix.clone())));
     if !cache.tenant(slug).flush(Tag::TENANT).await {
         return Err(unreachable());
     }
@@ -446,8 +450,8 @@ mod tests {
     fn settings_are_read_after_the_command_too() {
         let after = Cli::try_parse_args(["x", "serve", "--port", "9000"]).map(|c| c.config);
         let before = Cli::try_parse_args(["x", "--port", "9001", "serve"]).map(|c| c.config);
-        assert_eq!(after.map(|c| c.platform.port).ok(), Some(9000));
-        assert_eq!(before.map(|c| c.platform.port).ok(), Some(9001));
+        assert_eq!(after.map(|c| c.platform.server.port).ok(), Some(9000));
+        assert_eq!(before.map(|c| c.platform.server.port).ok(), Some(9001));
         let listed = Cli::try_parse_args(["x", "tenants", "list", "--output", "json"]);
         assert!(matches!(
             listed.map(|c| c.command).ok(),
@@ -461,6 +465,18 @@ mod tests {
             Some(2),
             "a usage error exits 2"
         );
+    }
+
+    /// A duration is typed once, in its variable's unit, within its bounds.
+    #[test]
+    fn durations_are_read_in_their_unit_and_bounds() {
+        let config = Cli::try_parse_args(["x", "--redis-timeout-ms", "1500", "serve"]);
+        let timeout = config.map(|c| c.config.platform.redis.timeout).ok();
+        assert_eq!(timeout, Some(Duration::from_millis(1500)));
+        let below = Cli::try_parse_args(["x", "--redis-timeout-ms", "5", "serve"]).err();
+        let message = below.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(below.map(|e| e.exit_code()), Some(2), "{message}");
+        assert!(message.contains("--redis-timeout-ms"), "{message}");
     }
 
     #[test]

@@ -6,8 +6,12 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::{
-    domain::underwriting::Rules, partners::settings::PartnersConfig,
-    platform::config::PlatformConfig,
+    domain::underwriting::Rules,
+    partners::settings::PartnersConfig,
+    platform::config::{
+        PlatformConfig,
+        value::{millis, secs},
+    },
 };
 
 #[derive(Debug, Clone, Args)]
@@ -32,8 +36,18 @@ pub struct InsuranceConfig {
     pub underwriting_max_term_days: u64,
 
     /// How often (s) active policies past their expiry date are expired.
-    #[arg(long, env = "EXPIRY_SWEEP_SECS", default_value_t = 3600)]
-    pub expiry_sweep_secs: u64,
+    #[arg(id = "expiry_sweep_secs", long = "expiry-sweep-secs", env = "EXPIRY_SWEEP_SECS", default_value = "3600", value_parser = secs)]
+    pub expiry_sweep: Duration,
+
+    /// How often (ms) the `policies_by_status` / `claims_by_status` gauges of tenants written to
+    /// through this replica are recounted (one indexed GROUP BY each).
+    #[arg(id = "metrics_status_refresh_ms", long = "metrics-status-refresh-ms", env = "METRICS_STATUS_REFRESH_MS", default_value = "5000", value_parser = millis)]
+    pub metrics_status_refresh: Duration,
+
+    /// How often (s) every tenant's status gauges are recounted, to pick up writes made through
+    /// other replicas; the first recount runs at start.
+    #[arg(id = "metrics_status_recount_secs", long = "metrics-status-recount-secs", env = "METRICS_STATUS_RECOUNT_SECS", default_value = "60", value_parser = secs)]
+    pub metrics_status_recount: Duration,
 
     #[command(flatten)]
     pub partners: PartnersConfig,
@@ -45,9 +59,5 @@ impl InsuranceConfig {
             backdate_days: self.underwriting_backdate_days,
             max_term_days: self.underwriting_max_term_days,
         }
-    }
-
-    pub fn expiry_sweep(&self) -> Duration {
-        Duration::from_secs(self.expiry_sweep_secs.max(1))
     }
 }

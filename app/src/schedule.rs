@@ -34,7 +34,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
     tokio::spawn(async move {
         // Four clocks, polled side by side: a long sweep never delays closing idle pools.
         let expiry = async {
-            let mut every = tokio::time::interval(state.insurance.expiry_sweep());
+            let mut every = tokio::time::interval(state.insurance.expiry_sweep);
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
@@ -43,7 +43,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
         };
         let outbox = async {
             // The first one period after start: a start has nothing to catch up yet.
-            let period = state.config.outbox_sweep();
+            let period = state.config.outbox.sweep;
             let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
@@ -60,7 +60,7 @@ pub fn spawn(state: Arc<AppState>) -> JoinHandle<()> {
             }
         };
         let documents = async {
-            let period = Duration::from_secs(state.config.documents.documents_sweep_secs);
+            let period = state.config.documents.sweep;
             let mut every = tokio::time::interval(period);
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {

@@ -61,9 +61,9 @@ impl Application {
                  can reach this port; only the mesh policy keeps other callers out"
             );
         }
-        let (acceptor, port) = listen(&state.config.host, state.config.port).await?;
-        let admin = match state.config.metrics_port {
-            Some(p) => Some(listen(&state.config.host, p).await?),
+        let (acceptor, port) = listen(&state.config.server.host, state.config.server.port).await?;
+        let admin = match state.config.server.metrics_port {
+            Some(p) => Some(listen(&state.config.server.host, p).await?),
             None => None,
         };
         Ok(Application {
@@ -100,8 +100,11 @@ impl Application {
         let drained = async move {
             shutdown.await;
             draining.draining.store(true, Ordering::Relaxed);
-            tracing::info!(seconds = draining.config.shutdown_drain_secs, "draining");
-            tokio::time::sleep(draining.config.shutdown_drain()).await;
+            tracing::info!(
+                seconds = draining.config.server.shutdown_drain.as_secs(),
+                "draining"
+            );
+            tokio::time::sleep(draining.config.server.shutdown_drain).await;
             // Streams and sockets end as the server stops accepting: their clients resume on
             // another replica, which the load balancer sends them to by now.
             draining.broadcasts.close();
@@ -118,7 +121,11 @@ impl Application {
                 ),
             )
         });
-        let statuses = business_metrics::statuses::spawn(state.platform.clone());
+        let statuses = business_metrics::statuses::spawn(
+            state.platform.clone(),
+            state.insurance.metrics_status_refresh,
+            state.insurance.metrics_status_recount,
+        );
         let sweep = schedule::spawn(state.clone());
         let jobs = queue::spawn_local(state.runner());
         let fanout = broadcast::spawn_listener(state.broadcasts.clone());
@@ -126,10 +133,10 @@ impl Application {
         server::serve(
             self.acceptor,
             routes(state.clone()),
-            state.config.http.limits(),
+            state.config.server.limits(),
             probes(&state),
             drained,
-            state.config.shutdown_grace(),
+            state.config.server.shutdown_grace,
         )
         .await;
         // Their last frames (a stream's end, a socket's close) written before the process goes.
@@ -145,7 +152,7 @@ impl Application {
         sweep.await.ok();
         // The last requests' jobs (their events, their search updates) are done before the
         // process goes, or handed to Redis.
-        if !state.jobs.settled(state.config.shutdown_grace()).await {
+        if !state.jobs.settled(state.config.server.shutdown_grace).await {
             tracing::warn!("jobs still waiting in this process after the grace period");
         }
         for task in [jobs, fanout, credentials].into_iter().flatten() {
@@ -241,7 +248,7 @@ pub fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
 /// API port (a full pod is when its metrics matter most).
 fn probes(state: &AppState) -> server::Probes {
     let mut paths = vec!["/health/live", "/health/ready"];
-    if state.config.metrics_port.is_none() {
+    if state.config.server.metrics_port.is_none() {
         paths.push("/metrics");
     }
     server::Probes {
@@ -297,7 +304,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
             get(api::storage::serve).map_to_response().boxed(),
         ),
     ];
-    if state.config.metrics_port.is_none() {
+    if state.config.server.metrics_port.is_none() {
         let metrics = get(exposition(state.clone())).map_to_response().boxed();
         beside.push(("/metrics", "/metrics", metrics));
     }

@@ -151,7 +151,7 @@ pub async fn serve(
 
 /// Listens on the configured address, opens the platform, serves until Ctrl-C.
 async fn run(config: PlatformConfig) -> Result<()> {
-    let addr = format!("{}:{}", config.host, config.port);
+    let addr = format!("{}:{}", config.server.host, config.server.port);
     let acceptor = listen(&addr).await?;
     let demo = config.wants_demo_tenant();
     let (platform, kinds) = open(config).await?;

@@ -79,14 +79,15 @@ pub fn changed(slug: &str) {
 }
 
 /// Starts the recounts when a metrics recorder is installed (without one the gauges go
-/// nowhere). Abort the task to stop them.
-pub fn spawn(state: Arc<Platform>) -> Option<JoinHandle<()>> {
-    telemetry::metrics::installed().then(|| tokio::spawn(run(state)))
+/// nowhere): those written to through this replica every `refresh`, every tenant every
+/// `recount`. Abort the task to stop them.
+pub fn spawn(state: Arc<Platform>, refresh: Duration, recount: Duration) -> Option<JoinHandle<()>> {
+    telemetry::metrics::installed().then(|| tokio::spawn(run(state, refresh, recount)))
 }
 
-async fn run(state: Arc<Platform>) {
-    let mut quick = tokio::time::interval(state.config.metrics_status_refresh());
-    let mut full = tokio::time::interval(state.config.metrics_status_recount());
+async fn run(state: Arc<Platform>, refresh: Duration, recount: Duration) {
+    let mut quick = tokio::time::interval(refresh);
+    let mut full = tokio::time::interval(recount);
     quick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     full.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

@@ -41,8 +41,8 @@ impl Partners {
     pub fn new(config: &PartnersConfig) -> Result<Partners> {
         describe();
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.partner_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.partner_timeout_ms.min(3000)))
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(3)))
             .build()
             .map_err(|e| Error::Config(format!("partner HTTP client: {e}")))?;
         let base = config
@@ -74,7 +74,7 @@ impl Partners {
                 Arc::new(Breaker::new(
                     &format!("partner:{route}"),
                     self.config.partner_breaker_failures,
-                    Duration::from_secs(self.config.partner_breaker_open_secs),
+                    self.config.breaker_open,
                 ))
             })
             .clone()

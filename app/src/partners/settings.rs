@@ -1,6 +1,10 @@
 //! The partner integration's variables (the seed's `http://camel-service:8080`).
 
+use std::time::Duration;
+
 use clap::Args;
+
+use crate::platform::config::value::{millis, secs};
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Partners (Camel)")]
@@ -11,8 +15,8 @@ pub struct PartnersConfig {
     pub camel_url: Option<String>,
 
     /// The longest a partner call may take, in milliseconds; then it counts as a failure.
-    #[arg(long, env = "PARTNER_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub partner_timeout_ms: u64,
+    #[arg(id = "partner_timeout_ms", long = "partner-timeout-ms", env = "PARTNER_TIMEOUT_MS", default_value = "2000", value_parser = millis)]
+    pub timeout: Duration,
 
     /// Failures in a row (timeouts, connection errors, 5xx) that open a route's breaker (the
     /// seed's DestinationRule: 5 consecutive errors).
@@ -21,6 +25,6 @@ pub struct PartnersConfig {
 
     /// Seconds an open route stays open before one probe is let through (the seed's 30 s
     /// ejection).
-    #[arg(long, env = "PARTNER_BREAKER_OPEN_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub partner_breaker_open_secs: u64,
+    #[arg(id = "partner_breaker_open_secs", long = "partner-breaker-open-secs", env = "PARTNER_BREAKER_OPEN_SECS", default_value = "30", value_parser = secs)]
+    pub breaker_open: Duration,
 }

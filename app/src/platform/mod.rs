@@ -27,7 +27,7 @@ use secrecy::SecretString;
 
 use broadcast::{Broadcasting, Broadcasts, channels::Channels, signature::Signer};
 use cache::Cache;
-use config::{AppEnv, CredentialsSource, DatabaseConfig, PlatformConfig};
+use config::{AppEnv, PlatformConfig};
 use documents::Documents;
 use error::{Error, Result};
 use outbox::{Events, RelayOutbox};
@@ -37,6 +37,7 @@ use secrets::{
     leases::Leases,
     vault::{Auth, Vault},
 };
+use tenancy::settings::{CredentialsSource, DatabaseConfig};
 use tenancy::{Schema, Tenancy};
 
 /// What a domain brings to the platform when it opens.
@@ -79,13 +80,13 @@ impl Platform {
             tenancy.use_leases(leases)?;
         }
         let kv = redis::open(
-            config.redis_url.as_ref(),
-            config.redis_cluster,
-            config.redis_timeout(),
+            config.redis.url.as_ref(),
+            config.redis.cluster,
+            config.redis.timeout,
         )?;
-        let prefixed = || kv.clone().map(|kv| (kv, config.redis_prefix.clone()));
+        let prefixed = || kv.clone().map(|kv| (kv, config.cache.prefix.clone()));
         // L1 in front; with Redis, L2 shared by the replicas (see `cache`).
-        let cache = Cache::new(config.cache_l1_max_bytes, prefixed());
+        let cache = Cache::new(config.cache.l1_max_bytes, prefixed());
         let broadcasts = Arc::new(Broadcasts::new(
             domain.channels,
             prefixed(),
@@ -100,8 +101,11 @@ impl Platform {
              so a client authorised by another instance cannot subscribe here",
         );
         let signer = Signer::new(&config.broadcast.broadcast_app_key, secret);
-        let events = Events::new(&config, vec![Box::new(Broadcasting(broadcasts.clone()))])?;
-        let jobs = Arc::new(Jobs::new(&config, kv.clone()));
+        let events = Events::new(
+            &config.outbox,
+            vec![Box::new(Broadcasting(broadcasts.clone()))],
+        )?;
+        let jobs = Arc::new(Jobs::new(&config.queue, kv.clone()));
         let url_key = given_or_random(
             &config.app_key,
             production && !config.documents.is_s3(),

@@ -315,8 +315,7 @@ pub async fn delete(docs: &Documents, db: &Db, tenant_id: &str, id: &str) -> Res
 /// Cleans up after uploads and deletes that did not finish (crash, store outage): their objects,
 /// then their rows. Returns how many it cleaned.
 pub async fn sweep(docs: &Documents, db: &Db, tenant_id: &str) -> Result<usize> {
-    let stale =
-        i64::try_from(docs.config.documents_stale_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let stale = i64::try_from(docs.config.stale.as_millis()).unwrap_or(i64::MAX);
     let now = now_ms();
     let rows =
         store::documents::unfinished(&mut db.conn().await?.sql(), now - stale, now - 60_000, 500)

@@ -74,7 +74,7 @@ async fn stale_reads(a: &TenantClient, b: &TenantClient, pairs: usize, midway: i
 /// Two replica processes on `url` beside `app` (which made the databases), both with their
 /// backplane subscribed.
 async fn two_processes(app: &TestApp, url: &str, more: &[&str]) -> (Replica, Replica) {
-    let mut flags = on_redis(url, &app.state.config.redis_prefix);
+    let mut flags = on_redis(url, &app.state.config.cache.prefix);
     flags.extend(more.iter().map(|s| (*s).to_owned()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let one = app.replica_process(&flags).await;
@@ -329,7 +329,7 @@ async fn a_redis_cluster_serves_both_replicas() {
     tb.get(&path).await.ok(200);
     t.execute("UPDATE policies SET notes = 'behind the back'")
         .await;
-    let prefix = app.state.config.redis_prefix.clone();
+    let prefix = app.state.config.cache.prefix.clone();
     for command in ["suspend", "activate"] {
         let out = app.cli(&[
             &format!("REDIS_URL={url}"),

@@ -47,6 +47,7 @@ pub mod keys;
 mod l1;
 mod l2;
 mod memo;
+pub mod settings;
 mod shared;
 #[cfg(test)]
 mod tests;

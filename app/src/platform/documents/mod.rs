@@ -24,7 +24,7 @@ mod s3;
 pub mod settings;
 pub mod spool;
 
-use std::{path::Path, pin::Pin, time::Duration};
+use std::{path::Path, pin::Pin};
 
 use bytes::Bytes;
 use futures::{FutureExt, Stream, future::BoxFuture};
@@ -141,7 +141,7 @@ impl Documents {
             breaker: Breaker::new(
                 "object_store",
                 config.documents_breaker_failures,
-                Duration::from_secs(config.documents_breaker_open_secs),
+                config.breaker_open,
             ),
             config: config.clone(),
             app_url: app_url.trim_end_matches('/').to_owned(),
@@ -259,7 +259,7 @@ impl Documents {
 
     /// A short-lived URL for a private object (DOCUMENTS_URL_TTL_SECS).
     pub async fn presign(&self, key: &ObjectKey) -> Result<String> {
-        let ttl = Duration::from_secs(self.config.documents_url_ttl_secs);
+        let ttl = self.config.url_ttl;
         match &self.backend {
             Backend::Local(disk) => Ok(disk.presign(&self.app_url, key, ttl)),
             Backend::S3(s3) => {

@@ -2,9 +2,11 @@
 //! its operators recognise them. Credentials are not among them: the standard AWS chain reads
 //! AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the pod's web identity itself.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
+
+use crate::platform::config::value::{Unit, duration, secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Disk {
@@ -57,8 +59,8 @@ pub struct DocumentsConfig {
     pub documents_spool_dir: Option<PathBuf>,
 
     /// How long a signed download URL (`?redirect=true`) stays valid, in seconds.
-    #[arg(long, env = "DOCUMENTS_URL_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604_800))]
-    pub documents_url_ttl_secs: u64,
+    #[arg(id = "documents_url_ttl_secs", long = "documents-url-ttl-secs", env = "DOCUMENTS_URL_TTL_SECS", default_value = "300", value_parser = duration(Unit::Secs, 1, 604_800))]
+    pub url_ttl: Duration,
 
     /// Days a restored copy of an archived (GLACIER) document stays readable.
     #[arg(long, env = "DOCUMENTS_RESTORE_DAYS", default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=365))]
@@ -66,8 +68,8 @@ pub struct DocumentsConfig {
 
     /// An upload or a delete that has not finished after this many seconds is cleaned up by the
     /// documents sweep (its object deleted, then its row).
-    #[arg(long, env = "DOCUMENTS_STALE_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
-    pub documents_stale_secs: u64,
+    #[arg(id = "documents_stale_secs", long = "documents-stale-secs", env = "DOCUMENTS_STALE_SECS", default_value = "900", value_parser = secs)]
+    pub stale: Duration,
 
     /// Failed object store calls in a row (no answer, a timeout, a 5xx) that open its breaker:
     /// then calls fail at once with 503 instead of waiting on the store.
@@ -75,12 +77,12 @@ pub struct DocumentsConfig {
     pub documents_breaker_failures: u32,
 
     /// Seconds the object store's breaker stays open before one call probes the store.
-    #[arg(long, env = "DOCUMENTS_BREAKER_OPEN_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub documents_breaker_open_secs: u64,
+    #[arg(id = "documents_breaker_open_secs", long = "documents-breaker-open-secs", env = "DOCUMENTS_BREAKER_OPEN_SECS", default_value = "30", value_parser = secs)]
+    pub breaker_open: Duration,
 
     /// How often (s) every tenant's unfinished uploads and deletes are swept (and once at start).
-    #[arg(long, env = "DOCUMENTS_SWEEP_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
-    pub documents_sweep_secs: u64,
+    #[arg(id = "documents_sweep_secs", long = "documents-sweep-secs", env = "DOCUMENTS_SWEEP_SECS", default_value = "600", value_parser = secs)]
+    pub sweep: Duration,
 }
 
 impl DocumentsConfig {

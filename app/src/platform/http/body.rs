@@ -61,7 +61,7 @@ impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + DeserializeOwned);
 pub async fn read_limited(req: &Request, body: &mut RequestBody) -> poem::Result<bytes::Bytes> {
     let limit = req
         .data::<Arc<Platform>>()
-        .map(|s| s.config.max_body_bytes)
+        .map(|s| s.config.server.max_body_bytes)
         .unwrap_or(1 << 20);
     Ok(body
         .take()?

@@ -16,6 +16,7 @@ mod event;
 mod kafka;
 pub mod publisher;
 pub mod relay;
+pub mod settings;
 mod store;
 
 use std::{
@@ -25,9 +26,9 @@ use std::{
 };
 
 use crate::platform::{
-    config::{EventPublisherKind, PlatformConfig},
     db::{Db, Sql, now_ms},
     error::{Error, Result},
+    outbox::settings::{EventPublisherKind, OutboxConfig},
     queue::{JobKind, Priority},
     tenancy::{Tenancy, Tenant},
 };
@@ -73,9 +74,9 @@ pub struct Events {
 impl Events {
     /// The relay with the configured publisher, then each of `then` (the broadcasts); Kafka
     /// without brokers is refused.
-    pub fn new(config: &PlatformConfig, then: Vec<Box<dyn EventPublisher>>) -> Result<Events> {
+    pub fn new(config: &OutboxConfig, then: Vec<Box<dyn EventPublisher>>) -> Result<Events> {
         describe();
-        let publisher: Box<dyn EventPublisher> = match config.event_publisher {
+        let publisher: Box<dyn EventPublisher> = match config.publisher {
             EventPublisherKind::Kafka => match config.kafka_brokers.as_deref() {
                 Some(brokers) if !brokers.trim().is_empty() => {
                     Box::new(kafka::KafkaPublisher::new(brokers)?)
@@ -93,7 +94,7 @@ impl Events {
         Ok(Events {
             publisher: Chain([publisher].into_iter().chain(then).collect()),
             topic_prefix: config.kafka_topic_prefix.clone(),
-            retention: config.outbox_retention(),
+            retention: config.retention,
             oldest: Mutex::default(),
         })
     }

@@ -23,6 +23,7 @@ mod local;
 pub mod redis;
 pub mod registry;
 mod run;
+pub mod settings;
 pub mod worker;
 
 use std::{
@@ -37,7 +38,6 @@ pub use registry::Registry;
 pub use run::Runner;
 
 use crate::{
-    platform::config::PlatformConfig,
     platform::db::Db,
     platform::error::{Error, Result},
     platform::redis::Redis,
@@ -77,12 +77,12 @@ impl Drop for Jobs {
 
 impl Jobs {
     /// On Redis when there is one; must run inside the Tokio runtime.
-    pub fn new(config: &PlatformConfig, kv: Option<Arc<Redis>>) -> Jobs {
+    pub fn new(config: &settings::QueueConfig, kv: Option<Arc<Redis>>) -> Jobs {
         describe();
         let backend = match kv {
             None => Backend::Local(local::Local::default()),
             Some(kv) => {
-                let queue = Arc::new(RedisQueue::new(kv, &config.queue_prefix));
+                let queue = Arc::new(RedisQueue::new(kv, &config.prefix));
                 let unsent = Arc::new(Mutex::new(Vec::new()));
                 let resend = tokio::spawn(resend(Arc::downgrade(&queue), Arc::downgrade(&unsent)));
                 Backend::Redis {

@@ -60,8 +60,8 @@ pub async fn run(runner: &Runner, job: &Job, attempt: u32, system: &'static str)
             .record(waited.max(0) as f64 / 1e6);
     }
     let started = Instant::now();
-    let config = &runner.platform.config;
-    let timeout = config.queue_job_timeout();
+    let config = &runner.platform.config.queue;
+    let timeout = config.job_timeout;
     let registered = runner.kinds.get(kind);
     let result = match tokio::time::timeout(timeout, handle(runner, job))
         .instrument(span.clone())
@@ -82,7 +82,7 @@ pub async fn run(runner: &Runner, job: &Job, attempt: u32, system: &'static str)
             let error = e.to_string();
             let max = registered.map_or(1, |k| k.max_tries);
             if attempt < max {
-                let wait = backoff(config.queue_backoff(), attempt);
+                let wait = backoff(config.backoff, attempt);
                 tracing::warn!(parent: &span, job_id = %job.id, job_type = kind, attempt, max, retry_in_ms = wait.as_millis() as u64, error = %error, "job failed; retried");
                 Next::Retry(wait)
             } else if registered.is_none_or(|k| k.kept_when_failed) {

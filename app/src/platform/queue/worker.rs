@@ -37,8 +37,8 @@ use super::{
     run::{self, Next, Runner},
 };
 use crate::{
-    platform::config::PlatformConfig,
     platform::error::{Error, Result},
+    platform::queue::settings::QueueConfig,
     platform::{Platform, db::now_ms},
 };
 
@@ -47,11 +47,11 @@ const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// Refuses a configuration under which a job could outlive its lease without renewals:
 /// Laravel's rule that `retry_after` must exceed the job timeout.
-pub fn check(config: &PlatformConfig) -> Result<()> {
-    let timeout = config.queue_job_timeout();
+pub fn check(config: &QueueConfig) -> Result<()> {
+    let timeout = config.job_timeout;
     for (name, retry_after) in [
-        ("QUEUE_HIGH_RETRY_AFTER_SECS", config.queue_retry_after()[0]),
-        ("QUEUE_RETRY_AFTER_SECS", config.queue_retry_after()[1]),
+        ("QUEUE_HIGH_RETRY_AFTER_SECS", config.high_retry_after),
+        ("QUEUE_RETRY_AFTER_SECS", config.retry_after),
     ] {
         if retry_after <= timeout {
             return Err(Error::Config(format!(
@@ -105,7 +105,7 @@ impl Turns {
 /// Runs jobs until `shutdown` resolves, then stops as the module says.
 pub async fn run(runner: Runner, shutdown: impl Future<Output = ()>) -> Result<()> {
     let state = runner.platform.clone();
-    check(&state.config)?;
+    check(&state.config.queue)?;
     describe();
     run::describe(&runner.kinds);
     let Some(queue) = state.jobs.redis().cloned() else {
@@ -124,13 +124,13 @@ pub async fn run(runner: Runner, shutdown: impl Future<Output = ()>) -> Result<(
     ];
     let (abandon, abandoned) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(
-        usize::try_from(state.config.worker_concurrency).unwrap_or(1),
+        usize::try_from(state.config.queue.worker_concurrency).unwrap_or(1),
     ));
-    let retry_after = state.config.queue_retry_after();
+    let retry_after = state.config.queue.retry_after();
     let retry_after_ms = retry_after.map(|d| d.as_millis() as u64);
     let mut running = JoinSet::new();
     tracing::info!(
-        concurrency = state.config.worker_concurrency,
+        concurrency = state.config.queue.worker_concurrency,
         "worker started"
     );
     tokio::pin!(shutdown);
@@ -169,7 +169,7 @@ pub async fn run(runner: Runner, shutdown: impl Future<Output = ()>) -> Result<(
             drop(slot);
         });
     }
-    let grace = state.config.shutdown_grace();
+    let grace = state.config.server.shutdown_grace;
     tracing::info!(
         running = running.len(),
         grace_secs = grace.as_secs(),
@@ -367,7 +367,7 @@ async fn listen(queue: Arc<RedisQueue>, turns: Arc<Turns>) {
 /// Every `WORKER_POLL_MS`, every active tenant's due retries and expired leases go back in line,
 /// and the tenant takes a turn if it has jobs ready (whether or not a wake was missed).
 async fn poll(state: Arc<Platform>, queue: Arc<RedisQueue>, turns: Arc<Turns>) {
-    let mut every = tokio::time::interval(Duration::from_millis(state.config.worker_poll_ms));
+    let mut every = tokio::time::interval(state.config.queue.worker_poll);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;

@@ -17,6 +17,7 @@
 //! cluster, a comma-separated list of nodes or one node with `REDIS_CLUSTER=true`.
 
 mod breaker;
+pub mod settings;
 
 use std::{
     sync::Arc,

@@ -8,9 +8,9 @@ use secrecy::ExposeSecret;
 use sqlx::{AnyConnection, Connection, mysql::MySqlDatabaseError};
 
 use crate::{
-    platform::config::Engine,
     platform::error::{Error, Result},
     platform::secrets::leases::Credentials,
+    platform::tenancy::settings::Engine,
 };
 
 #[derive(Debug, Clone)]

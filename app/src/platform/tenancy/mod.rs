@@ -19,6 +19,7 @@ pub mod gauges;
 mod landlord;
 pub mod migrate;
 mod pools;
+pub mod settings;
 
 use std::{
     sync::Arc,
@@ -31,10 +32,10 @@ use pools::Pools;
 use sqlx::migrate::Migrator;
 
 use crate::{
-    platform::config::DatabaseConfig,
     platform::db::{Db, PoolRole, PoolUsage, now_ms},
     platform::error::{Error, Result},
     platform::secrets::leases::{Credentials, Leases},
+    platform::tenancy::settings::DatabaseConfig,
 };
 
 static LANDLORD_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/landlord");
@@ -212,13 +213,13 @@ impl Tenancy {
             pools: Pools::new(
                 usize::try_from(cfg.tenant_pools_max).unwrap_or(usize::MAX),
                 cfg.tenant_max_connections,
-                cfg.tenant_pool_idle(),
+                cfg.tenant_pool_idle,
             ),
             resolved: Cache::builder()
                 .max_capacity(TENANT_CACHE_ENTRIES)
                 .expire_after(Lookups {
-                    found: cfg.tenant_cache_ttl(),
-                    missing: cfg.tenant_negative_cache(),
+                    found: cfg.tenant_cache_ttl,
+                    missing: cfg.tenant_negative_cache,
                 })
                 .build(),
             tenant_max_connections: cfg.tenant_max_connections,

@@ -1,0 +1,45 @@
+//! The outbox's variables: where relayed events go, and how often and how long it is kept.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::platform::config::value::{Unit, duration, secs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventPublisherKind {
+    Kafka,
+    Log,
+    None,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Events (the outbox)")]
+pub struct OutboxConfig {
+    /// Where domain events go: `kafka` (KAFKA_BROKERS), `log` (a line each) or `none` (dropped
+    /// once relayed).
+    #[arg(id = "event_publisher", long = "event-publisher", env = "EVENT_PUBLISHER", value_enum, default_value_t = EventPublisherKind::Log)]
+    pub publisher: EventPublisherKind,
+
+    /// Kafka's bootstrap brokers, `host:port`, comma-separated (EVENT_PUBLISHER=kafka).
+    #[arg(id = "kafka_brokers", long = "kafka-brokers", env = "KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// Events go to the topic `<prefix><aggregate>`: `insurance.policy`, `.payment`, `.claim`.
+    #[arg(
+        id = "kafka_topic_prefix",
+        long = "kafka-topic-prefix",
+        env = "KAFKA_TOPIC_PREFIX",
+        default_value = "insurance."
+    )]
+    pub kafka_topic_prefix: String,
+
+    /// How often (s) every tenant's outbox is relayed, measured and pruned (besides the relay
+    /// right after each commit).
+    #[arg(id = "outbox_sweep_secs", long = "outbox-sweep-secs", env = "OUTBOX_SWEEP_SECS", default_value = "30", value_parser = secs)]
+    pub sweep: Duration,
+
+    /// How long (h) published events stay in the outbox.
+    #[arg(id = "outbox_retention_hours", long = "outbox-retention-hours", env = "OUTBOX_RETENTION_HOURS", default_value = "168", value_parser = duration(Unit::Hours, 0, u64::MAX))]
+    pub retention: Duration,
+}
