@@ -22,11 +22,12 @@ use crate::{
         secret::{self, Lookup},
     },
     platform::error::{Error, Result},
+    platform::server::host::{self, shutdown_signal},
     platform::tenancy::{
         Tenancy, Tenant, TenantSlug, TenantStatus,
         migrate::{Progress, migrate_tenants},
     },
-    startup::{Application, exposition, label_tenants, listen, open_state, shutdown_signal},
+    startup::{Application, label_tenants, open_state},
 };
 
 #[derive(Parser)]
@@ -239,28 +240,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
             crate::platform::queue::worker::check(&cli.config.platform.queue)?;
             let state = open_state(cli.config).await?;
             label_tenants(&state).await?;
-            let port = state
-                .config
-                .server
-                .metrics_port
-                .unwrap_or(state.config.server.port);
-            let (acceptor, _) = listen(&state.config.server.host, port).await?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let probes = tokio::spawn(crate::platform::queue::worker::serve_probes(
-                acceptor,
-                exposition(state.clone()),
-                async {
-                    stopped.await.ok();
-                },
-            ));
-            let credentials = crate::startup::spawn_credentials(&state);
-            let worked = crate::platform::queue::worker::run(state.runner(), shutdown).await;
-            if let Some(task) = credentials {
-                task.abort();
-            }
-            stop.send(()).ok();
-            probes.await.ok();
-            state.tenancy.close().await;
+            let worked = host::work(state.platform.clone(), state.kinds.clone(), shutdown).await;
             worked.map(|()| ExitCode::SUCCESS)
         }
         Command::Queue(command) => {

@@ -1,25 +1,18 @@
-//! Builds the application from configuration and runs it until shutdown.
+//! Builds the insurance service from configuration and runs it until shutdown.
 //!
 //! `Application::build` opens everything (landlord, the listeners) before serving, so a bad
 //! configuration fails at start, not on the first request. Redis is the exception: it is
-//! connected in the background (`kv`), so an outage of it never stops a start. Tests build it with port 0 and
-//! their own data folder or database names, and run it in the background.
-//!
-//! `/metrics` is on the API port unless `METRICS_PORT` gives it a listener of its own (so the
-//! gateway never routes it); that listener stops after the API's, so the last scrape of a
-//! draining pod still answers.
+//! connected in the background, so an outage of it never stops a start. Tests build it with
+//! port 0 and their own data folder or database names, and run it in the background. How it
+//! serves and stops is the platform's (`platform::server::host`); what is here is the domain's:
+//! its schema and channels, its partners and jobs, its routes, its clock work.
 
-use std::{
-    future::Future,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{future::Future, sync::Arc};
 
 use poem::{
-    EndpointExt, Route, Server,
+    EndpointExt, Route,
     endpoint::{BoxEndpoint, make_sync},
     get,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::AddData,
     web::Html,
 };
@@ -32,10 +25,9 @@ use crate::{
     partners::Partners,
     platform::broadcast,
     platform::config::AppEnv,
-    platform::error::{Error, Result},
+    platform::error::Result,
     platform::gateway,
-    platform::queue,
-    platform::server,
+    platform::server::host::{self, Host},
     platform::tenancy::TenantSlug,
     platform::{Domain, Platform},
     schedule,
@@ -44,10 +36,7 @@ use crate::{
 
 pub struct Application {
     state: Arc<AppState>,
-    acceptor: TcpAcceptor,
-    port: u16,
-    /// The metrics listener and its port, when `METRICS_PORT` is set.
-    admin: Option<(TcpAcceptor, u16)>,
+    host: Host,
 }
 
 impl Application {
@@ -61,112 +50,42 @@ impl Application {
                  can reach this port; only the mesh policy keeps other callers out"
             );
         }
-        let (acceptor, port) = listen(&state.config.server.host, state.config.server.port).await?;
-        let admin = match state.config.server.metrics_port {
-            Some(p) => Some(listen(&state.config.server.host, p).await?),
-            None => None,
-        };
-        Ok(Application {
-            state,
-            acceptor,
-            port,
-            admin,
-        })
+        let host = Host::bind(state.platform.clone()).await?;
+        Ok(Application { state, host })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.host.port()
     }
 
     /// The port `/metrics` is served on: the API's unless `METRICS_PORT` is set.
     pub fn metrics_port(&self) -> u16 {
-        self.admin.as_ref().map_or(self.port, |(_, p)| *p)
+        self.host.metrics_port()
     }
 
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` resolves; then drains (readiness fails while requests are still
-    /// served, so the endpoint leaves the load balancer first), stops accepting, lets in-flight
-    /// requests finish within the grace period, and closes the pools.
+    /// Serves until `shutdown` resolves, then drains and stops as every service on the platform
+    /// does (`platform::server::host`); the insurance domain's own clock work (the sweeps, the
+    /// status recounts) stops before the pools close.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let state = self.state.clone();
-        tracing::info!(port = self.port, "serving");
-        let draining = self.state.clone();
-        let drained = async move {
-            shutdown.await;
-            draining.draining.store(true, Ordering::Relaxed);
-            tracing::info!(
-                seconds = draining.config.server.shutdown_drain.as_secs(),
-                "draining"
-            );
-            tokio::time::sleep(draining.config.server.shutdown_drain).await;
-            // Streams and sockets end as the server stops accepting: their clients resume on
-            // another replica, which the load balancer sends them to by now.
-            draining.broadcasts.close();
-        };
-        let (stop_admin, admin_stops) = tokio::sync::oneshot::channel::<()>();
-        let admin = self.admin.map(|(acceptor, _)| {
-            tokio::spawn(
-                Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-                    Route::new().at("/metrics", get(exposition(state.clone()))),
-                    async {
-                        admin_stops.await.ok();
-                    },
-                    Some(Duration::from_secs(1)),
-                ),
-            )
-        });
+        let state = self.state;
         let statuses = business_metrics::statuses::spawn(
             state.platform.clone(),
             state.insurance.metrics_status_refresh,
             state.insurance.metrics_status_recount,
         );
         let sweep = schedule::spawn(state.clone());
-        let jobs = queue::spawn_local(state.runner());
-        let fanout = broadcast::spawn_listener(state.broadcasts.clone());
-        let credentials = spawn_credentials(&state);
-        server::serve(
-            self.acceptor,
-            routes(state.clone()),
-            state.config.server.limits(),
-            probes(&state),
-            drained,
-            state.config.server.shutdown_grace,
-        )
-        .await;
-        // Their last frames (a stream's end, a socket's close) written before the process goes.
-        state.broadcasts.closed(Duration::from_secs(2)).await;
-        stop_admin.send(()).ok();
-        if let Some(admin) = admin
-            && let Ok(Err(e)) = admin.await
-        {
-            tracing::warn!(error = %e, "metrics listener");
-        }
-        // Stopped before the pools close, like the recounts.
-        sweep.abort();
-        sweep.await.ok();
-        // The last requests' jobs (their events, their search updates) are done before the
-        // process goes, or handed to Redis.
-        if !state.jobs.settled(state.config.server.shutdown_grace).await {
-            tracing::warn!("jobs still waiting in this process after the grace period");
-        }
-        for task in [jobs, fanout, credentials].into_iter().flatten() {
-            task.abort();
-            task.await.ok();
-        }
-        if let Some(statuses) = statuses {
-            // Stopped before the pools close, so no count opens one behind their back.
-            statuses.abort();
-            statuses.await.ok();
-        }
-        state.tenancy.close().await;
-        tracing::info!("stopped");
-        Ok(())
+        let tasks = [Some(sweep), statuses].into_iter().flatten().collect();
+        let routes = routes(state.clone());
+        self.host
+            .run_until(routes, state.kinds.clone(), tasks, shutdown)
+            .await
     }
 }
 
@@ -206,55 +125,6 @@ pub async fn open_state(config: Config) -> Result<Arc<AppState>> {
         insurance,
         kinds: Arc::new(crate::job_handlers::kinds(kinds, state.clone())),
     }))
-}
-
-/// Keeps the dynamic database credentials alive (renewals, rotations, revocations), if used.
-pub fn spawn_credentials(state: &Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
-    let leases = state.tenancy.leases()?;
-    let weak = Arc::downgrade(state);
-    Some(tokio::spawn(async move {
-        leases
-            .maintain(|slug| {
-                if let Some(state) = weak.upgrade() {
-                    state.tenancy.credentials_replaced(slug);
-                }
-            })
-            .await;
-    }))
-}
-
-pub async fn listen(host: &str, port: u16) -> Result<(TcpAcceptor, u16)> {
-    let addr = format!("{host}:{port}");
-    let acceptor = TcpListener::bind(addr.clone())
-        .into_acceptor()
-        .await
-        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
-    let bound = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-        .unwrap_or(port);
-    Ok((acceptor, bound))
-}
-
-/// `/metrics`, with the pool gauges read at each scrape.
-pub fn exposition(state: Arc<AppState>) -> telemetry::metrics::Exposition {
-    telemetry::metrics::Exposition::collecting(move || {
-        crate::platform::tenancy::gauges::collect(&state.tenancy)
-    })
-}
-
-/// What is answered past `HTTP_MAX_CONNECTIONS`: the probes, and `/metrics` when it is on the
-/// API port (a full pod is when its metrics matter most).
-fn probes(state: &AppState) -> server::Probes {
-    let mut paths = vec!["/health/live", "/health/ready"];
-    if state.config.server.metrics_port.is_none() {
-        paths.push("/metrics");
-    }
-    server::Probes {
-        paths,
-        overloaded: problem::overloaded,
-    }
 }
 
 pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
@@ -304,8 +174,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
             get(api::storage::serve).map_to_response().boxed(),
         ),
     ];
-    if state.config.server.metrics_port.is_none() {
-        let metrics = get(exposition(state.clone())).map_to_response().boxed();
+    if let Some(metrics) = host::metrics_route(&state.platform) {
         beside.push(("/metrics", "/metrics", metrics));
     }
     let templates = spec::route_templates(&document, beside.iter().map(|(label, _, _)| *label));
@@ -330,33 +199,4 @@ fn asset(content_type: &'static str, body: String) -> impl poem::Endpoint {
             .header("Cache-Control", "public, max-age=31536000, immutable")
             .body(body.clone())
     })
-}
-
-/// Resolves on SIGTERM or Ctrl-C. The handlers are installed by this call, not when the future
-/// is first polled: a signal that arrives while the process is still starting stops it cleanly
-/// once it is up, instead of killing it half-started.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    async move {
-        let ctrl_c = async {
-            tokio::signal::ctrl_c().await.ok();
-        };
-        #[cfg(unix)]
-        let term = async move {
-            match term {
-                Some(mut s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            () = ctrl_c => {},
-            () = term => {},
-        }
-        tracing::info!("shutdown signal received");
-    }
 }

@@ -10,17 +10,10 @@ mod tests;
 use std::{
     process::ExitCode,
     sync::{Arc, Weak},
-    time::Duration,
 };
 
 use clap::{Parser, Subcommand};
-use poem::{
-    EndpointExt, Route, Server,
-    endpoint::make_sync,
-    get,
-    listener::{Listener, TcpAcceptor, TcpListener},
-    middleware::AddData,
-};
+use poem::{EndpointExt, Route, endpoint::make_sync, get, middleware::AddData};
 use poem_openapi::OpenApiService;
 
 use api::{ChannelsApi, NotesApi};
@@ -30,7 +23,11 @@ use policy_service::platform::{
     config::{PlatformConfig, secret},
     error::{Error, Result},
     http::problem,
-    queue::{self, Registry, Runner},
+    queue::Registry,
+    server::{
+        health::HealthApi,
+        host::{self, Host, shutdown_signal},
+    },
     tenancy::TenantSlug,
 };
 
@@ -50,14 +47,19 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Run the tenants' Redis queues (needs REDIS_URL; without it `serve` runs the jobs).
+    Worker,
     /// Print the OpenAPI document.
     Openapi,
 }
 
-type Apis = (NotesApi, ChannelsApi);
+type Apis = (HealthApi, NotesApi, ChannelsApi);
+
+/// Served beside the API, outside its document: the document itself, the socket, the metrics.
+const BESIDE: [&str; 3] = ["/openapi.json", "/app/:key", "/metrics"];
 
 fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new((NotesApi, ChannelsApi), "notes", "1.0.0")
+    OpenApiService::new((HealthApi, NotesApi, ChannelsApi), "notes", "1.0.0")
         .description("Tenant-scoped notes: an example service on the policy-service platform.")
 }
 
@@ -103,10 +105,15 @@ pub fn routes(platform: Arc<Platform>) -> impl poem::Endpoint {
                     o.keys().map(|m| m.to_ascii_uppercase()).collect()
                 });
                 (path, methods)
-            }),
+            })
+            .chain(
+                BESIDE
+                    .iter()
+                    .map(|p| ((*p).to_owned(), vec!["GET".to_owned()])),
+            ),
     );
     let known = Arc::new(templates.clone());
-    Route::new()
+    let mut route = Route::new()
         .nest("/", service)
         .at(
             "/openapi.json",
@@ -116,7 +123,11 @@ pub fn routes(platform: Arc<Platform>) -> impl poem::Endpoint {
                     .body(document.clone())
             })),
         )
-        .at("/app/:key", get(broadcast::pusher::upgrade))
+        .at("/app/:key", get(broadcast::pusher::upgrade));
+    if let Some(metrics) = host::metrics_route(&platform) {
+        route = route.at("/metrics", metrics);
+    }
+    route
         .with(AddData::new(platform))
         .around(move |next, req| problem::catch(next, req, known.clone()))
         // Every request a span (its trace context from W3C or B3 headers), a log line and the
@@ -124,54 +135,23 @@ pub fn routes(platform: Arc<Platform>) -> impl poem::Endpoint {
         .with(telemetry::http::Observe::new(templates))
 }
 
-/// Serves until `stop` resolves: the API, the in-process job runner (or Redis's, with a worker
-/// of its own), and the broadcasts' fan-out.
-pub async fn serve(
-    platform: Arc<Platform>,
-    kinds: Arc<Registry>,
-    acceptor: TcpAcceptor,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    let runner = Runner {
-        platform: platform.clone(),
-        kinds,
-    };
-    let jobs = queue::spawn_local(runner);
-    let fanout = broadcast::spawn_listener(platform.broadcasts.clone());
-    let served = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(routes(platform.clone()), stop, Some(Duration::from_secs(5)))
-        .await;
-    platform.jobs.settled(Duration::from_secs(5)).await;
-    for task in [jobs, fanout].into_iter().flatten() {
-        task.abort();
-    }
-    platform.tenancy.close().await;
-    served.map_err(|e| Error::Config(format!("cannot serve: {e}")))
-}
-
-/// Listens on the configured address, opens the platform, serves until Ctrl-C.
-async fn run(config: PlatformConfig) -> Result<()> {
-    let addr = format!("{}:{}", config.server.host, config.server.port);
-    let acceptor = listen(&addr).await?;
+/// Opens the platform (and the demo tenant, when wanted), listens, and serves (or works the
+/// queues) until SIGTERM or Ctrl-C, draining and stopping as every service on the platform does.
+async fn run(config: PlatformConfig, command: Option<Command>) -> Result<()> {
+    let shutdown = shutdown_signal();
     let demo = config.wants_demo_tenant();
     let (platform, kinds) = open(config).await?;
+    if let Some(Command::Worker) = command {
+        return host::work(platform, kinds, shutdown).await;
+    }
     if demo && platform.tenancy.find("demo").await?.is_none() {
         let slug = TenantSlug::parse("demo")?;
         platform.tenancy.create(&slug, "Demo").await?;
         tracing::info!("created the demo tenant (X-Consumer-Custom-ID: demo)");
     }
-    tracing::info!(%addr, "serving notes");
-    let stop = async {
-        tokio::signal::ctrl_c().await.ok();
-    };
-    serve(platform, kinds, acceptor, stop).await
-}
-
-pub async fn listen(addr: &str) -> Result<TcpAcceptor> {
-    TcpListener::bind(addr.to_owned())
-        .into_acceptor()
+    let host = Host::bind(platform.clone()).await?;
+    host.run_until(routes(platform), kinds, vec![], shutdown)
         .await
-        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))
 }
 
 #[tokio::main]
@@ -193,7 +173,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = match run(cli.platform).await {
+    let flush_within = cli.platform.server.shutdown_grace;
+    let code = match run(cli.platform, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "failed");
@@ -201,6 +182,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     };
-    telemetry.shutdown(Duration::from_secs(5)).await;
+    telemetry.shutdown(flush_within).await;
     code
 }

@@ -4,12 +4,11 @@
 use std::{sync::Arc, time::Duration};
 
 use clap::Parser;
-use poem::listener::Acceptor;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Cli, listen, open, serve, service};
-use policy_service::platform::{Platform, db, tenancy::TenantSlug};
+use super::{Cli, open, routes, service};
+use policy_service::platform::{Platform, db, server::host::Host, tenancy::TenantSlug};
 
 struct App {
     base: String,
@@ -21,7 +20,16 @@ struct App {
 async fn spawn() -> App {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let data = dir.path().to_str().expect("a UTF-8 path").to_owned();
-    let cli = Cli::try_parse_from(["notes", "--data-dir", &data]).expect("the defaults parse");
+    let cli = Cli::try_parse_from([
+        "notes",
+        "--data-dir",
+        &data,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ])
+    .expect("the defaults parse");
     let (platform, kinds) = open(cli.platform).await.expect("the platform opens");
     for slug in ["acme", "globex"] {
         let slug = TenantSlug::parse(slug).expect("a slug");
@@ -31,15 +39,12 @@ async fn spawn() -> App {
             .await
             .expect("a tenant");
     }
-    let acceptor = listen("127.0.0.1:0").await.expect("a port");
-    let port = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .map(|a| a.port())
-        .expect("a TCP port");
-    tokio::spawn(serve(
-        platform.clone(),
+    let host = Host::bind(platform.clone()).await.expect("a port");
+    let port = host.port();
+    tokio::spawn(host.run_until(
+        routes(platform.clone()),
         kinds,
-        acceptor,
+        vec![],
         std::future::pending(),
     ));
     App {
@@ -250,4 +255,17 @@ fn the_committed_document_is_the_service_s() {
         committed == current,
         "app/examples/notes/openapi.json is stale"
     );
+}
+
+/// What the platform serves for every service: the probes and the metrics, beside the API.
+#[tokio::test]
+async fn the_probes_and_the_metrics_are_served_beside_the_api() {
+    let app = spawn().await;
+    for path in ["/health/live", "/health/ready"] {
+        let r = app.http.get(format!("{}{path}", app.base)).send().await;
+        let status = r.map(|r| r.status()).ok();
+        assert_eq!(status, Some(StatusCode::OK), "{path}");
+    }
+    let r = app.http.get(format!("{}/metrics", app.base)).send().await;
+    assert_eq!(r.map(|r| r.status()).ok(), Some(StatusCode::OK), "/metrics");
 }

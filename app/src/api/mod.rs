@@ -6,7 +6,6 @@ mod broadcasting;
 mod claims;
 pub mod ctx;
 mod documents;
-mod health;
 mod insureds;
 mod links;
 mod page;
@@ -29,8 +28,6 @@ use poem_openapi::{
 
 #[derive(Tags)]
 pub enum ApiTags {
-    /// Liveness and readiness probes.
-    Health,
     /// People and businesses that are quoted and insured.
     Insureds,
     /// Priced offers of cover.

@@ -20,10 +20,12 @@ use poem_openapi::{LicenseObject, OpenApiService, ServerObject};
 use serde_json::{Map, Value};
 use sha2::Digest;
 
+use crate::platform::server::health::HealthApi;
+
 use super::{
     broadcasting::BroadcastingApi, claims::ClaimsApi, documents::DocumentsApi, errors,
-    health::HealthApi, insureds::InsuredsApi, links, payments::PaymentsApi, policies::PoliciesApi,
-    problem, quotes::QuotesApi,
+    insureds::InsuredsApi, links, payments::PaymentsApi, policies::PoliciesApi, problem,
+    quotes::QuotesApi,
 };
 
 pub type Apis = (

@@ -33,6 +33,8 @@
 
 mod bodies;
 mod budget;
+pub mod health;
+pub mod host;
 pub mod settings;
 mod watch;
 

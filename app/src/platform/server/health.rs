@@ -10,10 +10,16 @@ use std::{
 };
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags, payload::Json};
 
-use super::ApiTags;
-use crate::state::AppState;
+use crate::platform::Platform;
+
+/// The probes' tag in a service's document.
+#[derive(Tags)]
+pub enum HealthTags {
+    /// Liveness and readiness probes.
+    Health,
+}
 
 /// A check slower than this fails: a database that takes longer for `SELECT 1` cannot serve,
 /// and readiness must say so well within the probe's own timeout.
@@ -94,7 +100,7 @@ where
 
 pub struct HealthApi;
 
-#[OpenApi(prefix_path = "/health", tag = "ApiTags::Health")]
+#[OpenApi(prefix_path = "/health", tag = "HealthTags::Health")]
 impl HealthApi {
     /// Liveness: the process serves HTTP
     #[oai(path = "/live", method = "get", operation_id = "live")]
@@ -107,7 +113,7 @@ impl HealthApi {
 
     /// Readiness: the landlord database answers (Redis, when configured, is reported)
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
-    async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
+    async fn ready(&self, state: Data<&Arc<Platform>>) -> ReadyResponse {
         let mut checks = vec![
             timed("landlord_db", async {
                 sqlx::query("SELECT 1")
