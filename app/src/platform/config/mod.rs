@@ -2,7 +2,9 @@
 //! variable is validated at start-up, listed by `policy-service --help`, and mirrored in
 //! `.env.example`. Each subsystem owns its settings (`server::settings`, `tenancy::settings`,
 //! `redis::settings`, …), typed once (`value`: durations in the unit their names give); this
-//! struct holds the service-wide ones and gathers the rest.
+//! struct holds the service-wide ones and gathers the rest. A field is named for what it is
+//! (`redis.timeout`); its flag and clap id for its variable (`--redis-timeout-ms`), which keeps
+//! ids unique across subsystems and the flags what they always were.
 //!
 //! With nothing set the service runs on embedded defaults: SQLite files under `./data`, no Redis,
 //! logs to stdout. Secrets are not flags: they come from the environment or a file (`secret`),

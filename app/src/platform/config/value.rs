@@ -56,6 +56,11 @@ pub fn secs(text: &str) -> Result<Duration, String> {
     duration(Unit::Secs, 1, u64::MAX)(text)
 }
 
+/// Seconds, zero allowed (no caching, no wait).
+pub fn any_secs(text: &str) -> Result<Duration, String> {
+    duration(Unit::Secs, 0, u64::MAX)(text)
+}
+
 /// Milliseconds, at least one.
 pub fn millis(text: &str) -> Result<Duration, String> {
     duration(Unit::Millis, 1, u64::MAX)(text)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::platform::config::value::{Unit, duration, secs};
+use crate::platform::config::value::{any_secs, secs};
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "HTTP server")]
@@ -59,12 +59,12 @@ pub struct ServerConfig {
 
     /// On SIGTERM, how long (s) readiness answers 503 (so the load balancer stops sending) while
     /// requests are still served, before the server stops accepting.
-    #[arg(id = "shutdown_drain_secs", long = "shutdown-drain-secs", env = "SHUTDOWN_DRAIN_SECS", default_value = "5", value_parser = duration(Unit::Secs, 0, u64::MAX))]
+    #[arg(id = "shutdown_drain_secs", long = "shutdown-drain-secs", env = "SHUTDOWN_DRAIN_SECS", default_value = "5", value_parser = any_secs)]
     pub shutdown_drain: Duration,
 
     /// On SIGTERM, after draining, how long (s) in-flight requests may take before the server
     /// stops.
-    #[arg(id = "shutdown_grace_secs", long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "25", value_parser = duration(Unit::Secs, 0, u64::MAX))]
+    #[arg(id = "shutdown_grace_secs", long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "25", value_parser = any_secs)]
     pub shutdown_grace: Duration,
 }
 

@@ -7,14 +7,9 @@ use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::platform::{
-    config::value::{Unit, duration},
+    config::value::any_secs,
     error::{Error, Result},
 };
-
-/// Whole seconds, zero allowed (no caching, closing at once).
-fn any_secs(text: &str) -> std::result::Result<Duration, String> {
-    duration(Unit::Secs, 0, u64::MAX)(text)
-}
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Database")]
