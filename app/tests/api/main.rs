@@ -11,6 +11,7 @@ mod cache;
 mod cli;
 mod connections;
 mod credentials;
+mod database_tls;
 mod documents;
 mod documents_s3;
 mod drain;

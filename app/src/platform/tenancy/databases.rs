@@ -149,9 +149,26 @@ impl Databases {
                     "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
                     db.as_str()
                 );
-                Ok(self.server_statement(ddl).await?)
+                self.server_statement(ddl)
+                    .await
+                    .map_err(|e| self.unreachable(db, &e))
             }
         }
+    }
+
+    /// A start error for `db` that names the server and says why (a refused certificate, a
+    /// refused login, no answer), never the URL: it holds the password.
+    fn unreachable(&self, db: &DatabaseName, e: &sqlx::Error) -> Error {
+        let Engine::MySql { server, .. } = &self.engine else {
+            return Error::Config(format!("cannot open database {}: {e}", db.as_str()));
+        };
+        let url = url::Url::parse(server.expose_secret()).ok();
+        let host = url.as_ref().and_then(|u| u.host_str()).unwrap_or("?");
+        let port = url.as_ref().and_then(url::Url::port).unwrap_or(3306);
+        Error::Config(format!(
+            "cannot open database {} on the MariaDB server {host}:{port}: {e}",
+            db.as_str()
+        ))
     }
 
     /// Drops the database and everything in it. Used by tests and by failed provisioning.

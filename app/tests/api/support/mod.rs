@@ -8,6 +8,7 @@
 mod client;
 pub mod fault_proxy;
 pub mod kafka_broker;
+pub mod mariadb_server;
 pub mod measure;
 pub mod partner;
 pub mod receivers;
@@ -21,7 +22,8 @@ pub use client::{Resp, TenantClient, post_raw, quote_body, rejected, today};
 use std::sync::Arc;
 
 use policy_service::{
-    cli::Cli, platform::tenancy::TenantSlug, startup::Application, state::AppState,
+    cli::Cli, platform::error::Result, platform::tenancy::TenantSlug, startup::Application,
+    state::AppState,
 };
 use sqlx::{AnyConnection, Connection};
 use tempfile::TempDir;
@@ -223,24 +225,34 @@ pub async fn spawn_with(engine: Engine, extra: &[&str]) -> TestApp {
     serve(env, extra, mysql_prefix, dir).await
 }
 
-async fn serve(
-    env: Vec<(&'static str, String)>,
-    extra: &[&str],
-    mysql_prefix: Option<String>,
-    dir: TempDir,
-) -> TestApp {
-    let secrets = secrets_of(&env, extra);
+/// Builds the app as `spawn_with` does, without serving it: for a start that must fail. The
+/// folder holds its SQLite files, if any.
+pub async fn build_with(engine: Engine, extra: &[&str]) -> (Result<Application>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (env, _) = database_env(engine, &dir);
+    (build(&env, extra).await, dir)
+}
+
+async fn build(env: &[(&'static str, String)], extra: &[&str]) -> Result<Application> {
+    let secrets = secrets_of(env, extra);
     let lookup = move |name: &str| {
         secrets
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let cli = Cli::try_parse_args_with(args_from(&env, extra), &lookup)
+    let cli = Cli::try_parse_args_with(args_from(env, extra), &lookup)
         .expect("test configuration parses");
-    let app = Application::build(cli.config)
-        .await
-        .expect("application builds");
+    Application::build(cli.config).await
+}
+
+async fn serve(
+    env: Vec<(&'static str, String)>,
+    extra: &[&str],
+    mysql_prefix: Option<String>,
+    dir: TempDir,
+) -> TestApp {
+    let app = build(&env, extra).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
     let state = app.state();
