@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let calls: usize = args.next().map_or(Ok(5_000), |n| n.parse())?;
-    let kv: Arc<Redis> = Redis::open(&url, false, std::time::Duration::from_millis(250))?;
+    let kv: Arc<Redis> = Redis::open(&url, false, std::time::Duration::from_millis(250), None)?;
     if !kv.wait_up(Duration::from_secs(5)).await {
         return Err(format!("no Redis at {url}").into());
     }

@@ -334,12 +334,7 @@ async fn tenants(
 /// replica's L1. Without Redis there is no shared cache to reach: the serving process's L1
 /// ages out, and the gateway refuses the tenant's requests within `TENANT_CACHE_TTL_SECS`.
 async fn flush_cache(config: &PlatformConfig, slug: &str) -> Result<()> {
-    let Some(kv) = crate::platform::redis::open(
-        config.redis.url.as_ref(),
-        config.redis.cluster,
-        config.redis.timeout,
-    )?
-    else {
+    let Some(kv) = crate::platform::redis::open(&config.redis)? else {
         return Ok(());
     };
     let unreachable = || Error::Unavailable("Redis: cannot flush the tenant's cache".into());

@@ -79,11 +79,10 @@ impl Platform {
         if let Some(leases) = dynamic_credentials(&config.database)? {
             tenancy.use_leases(leases)?;
         }
-        let kv = redis::open(
-            config.redis.url.as_ref(),
-            config.redis.cluster,
-            config.redis.timeout,
-        )?;
+        let kv = redis::open(&config.redis)?;
+        if let Some(kv) = &kv {
+            kv.refuse_untrusted().await?;
+        }
         let prefixed = || kv.clone().map(|kv| (kv, config.cache.prefix.clone()));
         // L1 in front; with Redis, L2 shared by the replicas (see `cache`).
         let cache = Cache::new(config.cache.l1_max_bytes, prefixed());

@@ -25,6 +25,7 @@ mod kafka;
 mod lifecycle;
 mod partners;
 mod queue;
+mod redis_tls;
 mod replay;
 mod replicas;
 mod search;

@@ -51,7 +51,7 @@ const PATIENT_REDIS: Duration = Duration::from_secs(5);
 
 /// The machine's Redis, under a prefix of the test's own.
 async fn redis() -> (Arc<Redis>, String) {
-    let kv = Redis::open("redis://127.0.0.1:6379", false, PATIENT_REDIS).expect("redis url");
+    let kv = Redis::open("redis://127.0.0.1:6379", false, PATIENT_REDIS, None).expect("redis url");
     assert!(
         kv.wait_up(Duration::from_secs(30)).await,
         "the machine's Redis at 127.0.0.1:6379"

@@ -14,7 +14,10 @@
 //!   under the request's; callers decide what a failure means (for the cache: a miss).
 //!
 //! `REDIS_URL` is one URL (`redis://` or `rediss://` for TLS, password in the URL), or, for a
-//! cluster, a comma-separated list of nodes or one node with `REDIS_CLUSTER=true`.
+//! cluster, a comma-separated list of nodes or one node with `REDIS_CLUSTER=true`. Over TLS the
+//! server's certificate chains to the public roots or to `REDIS_TLS_CA_CERT_FILE`, and a client
+//! certificate is shown when one is set. A certificate refused at start stops the start
+//! (`refuse_untrusted`): that is a misconfiguration, not an outage, and waiting will not mend it.
 
 mod breaker;
 pub mod settings;
@@ -25,16 +28,17 @@ use std::{
 };
 
 use redis::{
-    Cmd, Pipeline, RedisFuture, Value,
+    Cmd, Pipeline, RedisFuture, TlsCertificates, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClientBuilder, ClusterConfig},
     cluster_async::ClusterConnection,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tracing::{Instrument, Span, field::Empty};
 
 use crate::platform::error::{Error, Result};
 use breaker::{Breaker, PROBE_EVERY};
+use settings::RedisConfig;
 
 /// A connection to a standalone Redis or to a cluster; cheap to clone (both multiplex).
 #[derive(Clone)]
@@ -89,33 +93,42 @@ impl Drop for Redis {
     }
 }
 
-/// The Redis that `url` names, or none when it is unset or empty (as a ConfigMap may set it).
-pub fn open(
-    url: Option<&SecretString>,
-    cluster: bool,
-    timeout: Duration,
-) -> Result<Option<Arc<Redis>>> {
-    match url.map(|u| u.expose_secret().trim()) {
+/// The Redis that `REDIS_URL` names, or none when it is unset or empty (as a ConfigMap may set
+/// it).
+pub fn open(config: &RedisConfig) -> Result<Option<Arc<Redis>>> {
+    match config.url.as_ref().map(|u| u.expose_secret().trim()) {
         None | Some("") => Ok(None),
-        Some(url) => Redis::open(url, cluster, timeout).map(Some),
+        Some(url) => {
+            Redis::open(url, config.cluster, config.timeout, config.certificates()?).map(Some)
+        }
     }
 }
 
 impl Redis {
     /// Prepares the connection without waiting for it, each call bounded by `timeout`; must run
     /// inside the Tokio runtime.
-    pub fn open(url: &str, cluster: bool, timeout: Duration) -> Result<Arc<Redis>> {
+    pub fn open(
+        url: &str,
+        cluster: bool,
+        timeout: Duration,
+        certs: Option<TlsCertificates>,
+    ) -> Result<Arc<Redis>> {
         let bad = |e: redis::RedisError| Error::Config(format!("REDIS_URL: {e}"));
         let urls: Vec<&str> = url.split(',').map(str::trim).collect();
+        let client = |u: &str| match &certs {
+            Some(certs) => redis::Client::build_with_tls(u, certs.clone()),
+            None => redis::Client::open(u),
+        };
         let nodes = urls
             .iter()
-            .map(|u| redis::Client::open(*u).map_err(bad))
+            .map(|u| client(u).map_err(bad))
             .collect::<Result<Vec<_>>>()?;
         let conn = if cluster || urls.len() > 1 {
-            let client = ClusterClientBuilder::new(urls)
-                .retries(1)
-                .build()
-                .map_err(bad)?;
+            let mut builder = ClusterClientBuilder::new(urls).retries(1);
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
+            }
+            let client = builder.build().map_err(bad)?;
             Conn::Cluster(
                 client.get_pending_async_connection_with_config(
                     ClusterConfig::new()
@@ -142,6 +155,30 @@ impl Redis {
             nodes,
             probe,
         }))
+    }
+
+    /// At start, over TLS: one bounded PING, and a certificate refused (a CA that does not sign
+    /// the server's, a host name it does not name) stops the start. Redis down or slow does not:
+    /// the service starts without it, as always.
+    pub async fn refuse_untrusted(&self) -> Result<()> {
+        let tls = |n: &redis::Client| {
+            matches!(
+                n.get_connection_info().addr(),
+                redis::ConnectionAddr::TcpTls { .. }
+            )
+        };
+        if !self.nodes.iter().any(tls) {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await {
+            // rustls's refusal reaches us as text only ("invalid peer certificate: …").
+            Ok(Err(e)) if e.to_string().contains("certificate") => Err(Error::Config(format!(
+                "REDIS_URL: the server's TLS certificate was refused: {e}"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The most one call may take (and what the cache waits for other replicas' acks).
@@ -215,15 +252,31 @@ impl Redis {
 }
 
 /// The probe: while the breaker is open, pings every `PROBE_EVERY` and closes it on an answer.
+/// Why it fails is a warning each time the reason changes (a refused certificate, a refused
+/// password, no answer), so an operator sees the cause at the default level without a line
+/// every probe.
 async fn watch(conn: Conn, breaker: Arc<Breaker>, timeout: Duration) {
+    let mut said = String::new();
     loop {
         if breaker.is_open() {
             let mut conn = conn.clone();
             let ping = redis::cmd("PING");
-            match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
-                Ok(Ok(_)) => breaker.succeeded(),
-                Ok(Err(e)) => tracing::debug!(error = %e, "Redis probe failed"),
-                Err(_) => tracing::debug!("Redis probe timed out"),
+            let failure =
+                match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
+                    Ok(Ok(_)) => {
+                        breaker.succeeded();
+                        None
+                    }
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("timed out".to_owned()),
+                };
+            match failure {
+                Some(why) if why != said => {
+                    tracing::warn!(error = %why, "Redis unreachable; calls fail at once until it answers");
+                    said = why;
+                }
+                Some(_) => {}
+                None => said.clear(),
             }
         }
         tokio::time::sleep(PROBE_EVERY).await;

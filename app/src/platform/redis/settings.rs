@@ -1,11 +1,15 @@
-//! Redis's variables: where it is and how long one call may take.
+//! Redis's variables: where it is, how it is trusted over TLS, and how long one call may take.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
+use redis::{ClientTlsConfig, TlsCertificates};
 use secrecy::SecretString;
 
-use crate::platform::config::value::{Unit, duration};
+use crate::platform::{
+    config::value::{Unit, duration},
+    error::{Error, Result},
+};
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Redis and the cache")]
@@ -27,4 +31,56 @@ pub struct RedisConfig {
     /// to acknowledge its invalidations; past it, the call fails (a cache read is then a miss).
     #[arg(id = "redis_timeout_ms", long = "redis-timeout-ms", env = "REDIS_TIMEOUT_MS", default_value = "250", value_parser = duration(Unit::Millis, 10, 60_000))]
     pub timeout: Duration,
+
+    /// CA bundle (PEM) that a `rediss://` server's certificate must chain to, instead of the
+    /// public roots: a private CA, as redis-server's `tls-ca-cert-file`.
+    #[arg(long = "redis-tls-ca-cert-file", env = "REDIS_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// Client certificate (PEM) for a server that checks clients (`tls-auth-clients yes`), with
+    /// REDIS_TLS_KEY_FILE.
+    #[arg(long = "redis-tls-cert-file", env = "REDIS_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long = "redis-tls-key-file", env = "REDIS_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+}
+
+impl RedisConfig {
+    /// The CA and client certificate to use over TLS, read now so that a missing file stops the
+    /// start naming its variable; `None` when neither is set (the public roots, no client
+    /// certificate).
+    pub fn certificates(&self) -> Result<Option<TlsCertificates>> {
+        let root_cert = read("REDIS_TLS_CA_CERT_FILE", self.tls_ca_cert_file.as_ref())?;
+        let client_cert = read("REDIS_TLS_CERT_FILE", self.tls_cert_file.as_ref())?;
+        let client_key = read("REDIS_TLS_KEY_FILE", self.tls_key_file.as_ref())?;
+        let client_tls = match (client_cert, client_key) {
+            (Some(client_cert), Some(client_key)) => Some(ClientTlsConfig {
+                client_cert,
+                client_key,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both or neither"
+                        .into(),
+                ));
+            }
+        };
+        Ok(
+            (root_cert.is_some() || client_tls.is_some()).then_some(TlsCertificates {
+                client_tls,
+                root_cert,
+            }),
+        )
+    }
+}
+
+fn read(var: &str, path: Option<&PathBuf>) -> Result<Option<Vec<u8>>> {
+    path.map(|p| {
+        std::fs::read(p)
+            .map_err(|e| Error::Config(format!("{var}: cannot read {}: {e}", p.display())))
+    })
+    .transpose()
 }

@@ -10,7 +10,7 @@ use std::{
 
 use tempfile::TempDir;
 
-use crate::support::{PATIENCE, free_port};
+use crate::support::{PATIENCE, certs, free_port};
 
 pub struct TlsMariaDb {
     pub port: u16,
@@ -26,15 +26,17 @@ impl TlsMariaDb {
     pub async fn start() -> TlsMariaDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path();
-        let ca = certificate_authority(path, "ca");
-        let other_ca = certificate_authority(path, "other-ca");
-        server_certificate(path);
+        let ca = certs::authority(path, "ca");
+        let other_ca = certs::authority(path, "other-ca");
+        certs::server(path);
         let data = path.join("data");
-        run(Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .args(["--user=root", "--auth-root-authentication-method=normal"])
-            .arg("--skip-test-db"));
+        certs::run(
+            Command::new("mariadb-install-db")
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .args(["--user=root", "--auth-root-authentication-method=normal"])
+                .arg("--skip-test-db"),
+        );
         let port = free_port();
         let socket = path.join("mysqld.sock");
         let child = Command::new(mariadbd())
@@ -102,60 +104,4 @@ fn mariadbd() -> &'static str {
     } else {
         "mariadbd"
     }
-}
-
-fn run(command: &mut Command) {
-    let out = command.output().expect("the command runs");
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A self-signed CA `<name>.pem` (and its key) in `dir`.
-fn certificate_authority(dir: &Path, name: &str) -> PathBuf {
-    let pem = dir.join(format!("{name}.pem"));
-    run(Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", &format!("/CN=policy-service test {name}")])
-        .arg("-keyout")
-        .arg(dir.join(format!("{name}.key")))
-        .arg("-out")
-        .arg(&pem));
-    pem
-}
-
-/// `server.pem` for `localhost` only, signed by `ca`.
-fn server_certificate(dir: &Path) {
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(dir.join("server.key"))
-        .arg("-out")
-        .arg(dir.join("server.csr")));
-    let extensions = dir.join("server.ext");
-    std::fs::write(&extensions, "subjectAltName=DNS:localhost\n").expect("extensions");
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "2"])
-        .arg("-in")
-        .arg(dir.join("server.csr"))
-        .arg("-CA")
-        .arg(dir.join("ca.pem"))
-        .arg("-CAkey")
-        .arg(dir.join("ca.key"))
-        .arg("-CAcreateserial")
-        .arg("-extfile")
-        .arg(&extensions)
-        .arg("-out")
-        .arg(dir.join("server.pem")));
 }

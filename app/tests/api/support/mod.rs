@@ -5,6 +5,7 @@
 //! test panics; `scripts/test.sh` sweeps what a killed run leaves). Tenants are created with
 //! unique slugs, so tests run in parallel and repeatably.
 
+pub mod certs;
 mod client;
 pub mod fault_proxy;
 pub mod kafka_broker;

@@ -1,0 +1,76 @@
+//! Redis over TLS (`rediss://`) with a private CA, against a `redis-server` of the test's own
+//! that also listens in plain text on a second port, for the test's own look at its keys.
+
+use std::path::Path;
+
+use crate::support::{
+    Engine, PATIENCE, build_with, certs, free_port, redis_server::RedisServer, spawn_with, unique,
+};
+
+/// A TLS Redis whose certificate, for `localhost`, is signed by `dir`'s `ca.pem`; its TLS port.
+async fn tls_redis(dir: &Path) -> (RedisServer, u16) {
+    certs::authority(dir, "ca");
+    certs::server(dir);
+    let tls_port = free_port();
+    let file = |name: &str| dir.join(name).display().to_string();
+    let server = RedisServer::on(
+        free_port(),
+        &[
+            "--tls-port",
+            &tls_port.to_string(),
+            "--tls-cert-file",
+            &file("server.pem"),
+            "--tls-key-file",
+            &file("server.key"),
+            "--tls-ca-cert-file",
+            &file("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ],
+    )
+    .await;
+    (server, tls_port)
+}
+
+#[tokio::test]
+async fn cache_queue_and_backplane_work_over_tls_and_a_wrong_ca_stops_the_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, tls_port) = tls_redis(dir.path()).await;
+    let url = format!("REDIS_URL=rediss://localhost:{tls_port}");
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let prefix = format!("pstest:{}:", unique());
+    let flags = [
+        url.as_str(),
+        "--redis-prefix",
+        &prefix,
+        "--redis-tls-ca-cert-file",
+        &ca,
+    ];
+    let app = spawn_with(Engine::Sqlite, &flags).await;
+    let redis = app.state.redis.clone().expect("Redis configured");
+    assert!(redis.wait_up(PATIENCE).await, "PING over TLS");
+    assert!(
+        app.state.cache.backplane_up(PATIENCE).await,
+        "the backplane subscribed over TLS"
+    );
+    // A bound policy's jobs go to the Redis queues and its reads through L2: both only over the
+    // TLS port, since the app knows no other.
+    let t = app.tenant().await;
+    let policy = t.bound_policy().await;
+    let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap_or_default());
+    t.get(&path).await.ok(200);
+    let keys = String::from_utf8_lossy(&server.cli(&["--scan"]).stdout).into_owned();
+    assert!(keys.contains(":q:"), "queue keys over TLS: {keys}");
+    assert!(keys.contains(&prefix), "cache keys over TLS: {keys}");
+
+    // Another CA: the certificate is refused, and the start stops saying so.
+    certs::authority(dir.path(), "other-ca");
+    let other = dir.path().join("other-ca.pem").display().to_string();
+    let flags = [url.as_str(), "--redis-tls-ca-cert-file", &other];
+    let (built, _data) = build_with(Engine::Sqlite, &flags).await;
+    let message = built.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("REDIS_URL") && message.contains("UnknownIssuer"),
+        "{message}"
+    );
+}
