@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use crate::support::{
-    Engine, PATIENCE, build_with, certs, free_port, redis_server::RedisServer, spawn_with, unique,
+    Engine, PATIENCE, build_with, certs, free_port,
+    redis_server::{Cluster, RedisServer},
+    spawn_with, unique,
 };
 
 /// A TLS Redis whose certificate, for `localhost`, is signed by `dir`'s `ca.pem`; its TLS port.
@@ -72,5 +74,51 @@ async fn cache_queue_and_backplane_work_over_tls_and_a_wrong_ca_stops_the_start(
     assert!(
         message.contains("REDIS_URL") && message.contains("UnknownIssuer"),
         "{message}"
+    );
+}
+
+/// A Redis Cluster over TLS: its nodes announce `127.0.0.1`, which their certificate names.
+#[tokio::test]
+async fn a_redis_cluster_over_tls_serves_the_cache_and_the_backplane() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    certs::authority(dir.path(), "ca");
+    certs::server_for(dir.path(), "DNS:localhost,IP:127.0.0.1");
+    let (_cluster, ports) = Cluster::start_tls(dir.path()).await;
+    let nodes: Vec<String> = ports
+        .iter()
+        .map(|p| format!("rediss://127.0.0.1:{p}"))
+        .collect();
+    let url = format!("REDIS_URL={}", nodes.join(","));
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let prefix = format!("pstest:{}:", unique());
+    let flags = [
+        url.as_str(),
+        "--redis-prefix",
+        &prefix,
+        "--redis-tls-ca-cert-file",
+        &ca,
+    ];
+    let app = spawn_with(Engine::Sqlite, &flags).await;
+    let replica = app.replica(&flags).await;
+    for a in [&app, &replica] {
+        let redis = a.state.redis.clone().expect("Redis configured");
+        assert!(redis.wait_up(PATIENCE).await, "PING over TLS");
+        assert!(
+            a.state.cache.backplane_up(PATIENCE).await,
+            "the backplane subscribed over TLS"
+        );
+    }
+    // Read on one replica, then on the other: the second is served from the cluster (L2), so
+    // the other replica never opens the tenant's database.
+    let t = app.tenant().await;
+    let policy = t.bound_policy().await;
+    let path = format!("/v1/policies/{}", policy["id"].as_str().unwrap_or_default());
+    t.get(&path).await.ok(200);
+    let other = replica.client_for(&t.slug).await;
+    other.get(&path).await.ok(200);
+    assert_eq!(
+        replica.statements(&t.slug).await,
+        0,
+        "the other replica read it from the cluster"
     );
 }

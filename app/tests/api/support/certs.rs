@@ -33,6 +33,12 @@ pub fn authority(dir: &Path, name: &str) -> PathBuf {
 
 /// `server.pem` (and `server.key`) for `localhost` only, signed by `ca.pem` in `dir`.
 pub fn server(dir: &Path) {
+    server_for(dir, "DNS:localhost");
+}
+
+/// `server.pem` (and `server.key`) for the names `san` lists (`DNS:localhost,IP:127.0.0.1`),
+/// signed by `ca.pem` in `dir`.
+pub fn server_for(dir: &Path, san: &str) {
     run(Command::new("openssl")
         .args([
             "req",
@@ -47,7 +53,7 @@ pub fn server(dir: &Path) {
         .arg("-out")
         .arg(dir.join("server.csr")));
     let extensions = dir.join("server.ext");
-    std::fs::write(&extensions, "subjectAltName=DNS:localhost\n").expect("extensions");
+    std::fs::write(&extensions, format!("subjectAltName={san}\n")).expect("extensions");
     run(Command::new("openssl")
         .args(["x509", "-req", "-days", "2"])
         .arg("-in")

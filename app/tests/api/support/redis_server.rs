@@ -100,16 +100,38 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> Cluster {
+        Cluster::start_with(|_| Vec::new(), &[]).await
+    }
+
+    /// A cluster whose nodes are also TLS servers (`tls`: each node's `redis-server` arguments
+    /// from its index) and whose `redis-cli --cluster create` takes `cli` (its TLS options);
+    /// each node is named to the cluster by its TLS port when it has one.
+    async fn start_with(tls: impl Fn(usize) -> Vec<String>, cli: &[String]) -> Cluster {
         let mut nodes = Vec::new();
-        for _ in 0..3 {
-            let args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"];
-            nodes.push(RedisServer::on(free_port(), &args).await);
+        let mut addresses = Vec::new();
+        for i in 0..3 {
+            let mut args = vec![
+                "--cluster-enabled".to_owned(),
+                "yes".into(),
+                "--cluster-node-timeout".into(),
+                "5000".into(),
+            ];
+            let extra = tls(i);
+            let tls_port = extra
+                .iter()
+                .position(|a| a == "--tls-port")
+                .and_then(|p| extra.get(p + 1).cloned());
+            args.extend(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let node = RedisServer::on(free_port(), &args).await;
+            addresses.push(format!(
+                "127.0.0.1:{}",
+                tls_port.unwrap_or_else(|| node.port.to_string())
+            ));
+            nodes.push(node);
         }
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
         let created = Command::new("redis-cli")
+            .args(cli)
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -135,6 +157,35 @@ impl Cluster {
             }
         }
         Cluster { nodes }
+    }
+
+    /// A cluster over TLS (the cluster bus and replication too), each node's certificate for
+    /// `localhost` and `127.0.0.1` signed by `dir`'s `ca.pem`; its TLS ports.
+    pub async fn start_tls(dir: &std::path::Path) -> (Cluster, Vec<u16>) {
+        let file = |name: &str| dir.join(name).display().to_string();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let tls = |i: usize| {
+            [
+                "--tls-port",
+                &ports[i].to_string(),
+                "--tls-cluster",
+                "yes",
+                "--tls-replication",
+                "yes",
+                "--tls-cert-file",
+                &file("server.pem"),
+                "--tls-key-file",
+                &file("server.key"),
+                "--tls-ca-cert-file",
+                &file("ca.pem"),
+                "--tls-auth-clients",
+                "no",
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        };
+        let cli = ["--tls".to_owned(), "--cacert".into(), file("ca.pem")];
+        (Cluster::start_with(tls, &cli).await, ports)
     }
 
     /// `REDIS_URL` for it: every node, comma-separated.
