@@ -81,7 +81,7 @@ impl Platform {
         }
         let kv = redis::open(&config.redis)?;
         if let Some(kv) = &kv {
-            kv.refuse_untrusted().await?;
+            kv.refuse_misconfigured().await?;
         }
         let prefixed = || kv.clone().map(|kv| (kv, config.cache.prefix.clone()));
         // L1 in front; with Redis, L2 shared by the replicas (see `cache`).

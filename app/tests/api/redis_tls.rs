@@ -9,7 +9,8 @@ use crate::support::{
     spawn_with, unique,
 };
 
-/// A TLS Redis whose certificate, for `localhost`, is signed by `dir`'s `ca.pem`; its TLS port.
+/// A TLS Redis whose certificate, for `localhost`, is signed by `dir`'s `ca.pem`, with an ACL
+/// user `alice` (password `s3cret`); its TLS port.
 async fn tls_redis(dir: &Path) -> (RedisServer, u16) {
     certs::authority(dir, "ca");
     certs::server(dir);
@@ -28,6 +29,14 @@ async fn tls_redis(dir: &Path) -> (RedisServer, u16) {
             &file("ca.pem"),
             "--tls-auth-clients",
             "no",
+            // An ACL user beside `default` (which the test's own redis-cli keeps using).
+            "--user",
+            "alice",
+            "on",
+            ">s3cret",
+            "~*",
+            "&*",
+            "+@all",
         ],
     )
     .await;
@@ -35,10 +44,11 @@ async fn tls_redis(dir: &Path) -> (RedisServer, u16) {
 }
 
 #[tokio::test]
-async fn cache_queue_and_backplane_work_over_tls_and_a_wrong_ca_stops_the_start() {
+async fn cache_queue_and_backplane_work_over_tls_as_an_acl_user_and_a_wrong_ca_or_password_stops_the_start()
+ {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, tls_port) = tls_redis(dir.path()).await;
-    let url = format!("REDIS_URL=rediss://localhost:{tls_port}");
+    let url = format!("REDIS_URL=rediss://alice:s3cret@localhost:{tls_port}");
     let ca = dir.path().join("ca.pem").display().to_string();
     let prefix = format!("pstest:{}:", unique());
     let flags = [
@@ -64,6 +74,20 @@ async fn cache_queue_and_backplane_work_over_tls_and_a_wrong_ca_stops_the_start(
     let keys = String::from_utf8_lossy(&server.cli(&["--scan"]).stdout).into_owned();
     assert!(keys.contains(":q:"), "queue keys over TLS: {keys}");
     assert!(keys.contains(&prefix), "cache keys over TLS: {keys}");
+
+    // A wrong password: the login is refused, and the start stops saying so.
+    let wrong = format!("REDIS_URL=rediss://alice:wrong@localhost:{tls_port}");
+    let flags = [wrong.as_str(), "--redis-tls-ca-cert-file", &ca];
+    let (built, _data) = build_with(Engine::Sqlite, &flags).await;
+    let message = built.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("REDIS_URL: the server refused the login"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("wrong"),
+        "the password is never shown: {message}"
+    );
 
     // Another CA: the certificate is refused, and the start stops saying so.
     certs::authority(dir.path(), "other-ca");

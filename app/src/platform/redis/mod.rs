@@ -16,8 +16,9 @@
 //! `REDIS_URL` is one URL (`redis://` or `rediss://` for TLS, password in the URL), or, for a
 //! cluster, a comma-separated list of nodes or one node with `REDIS_CLUSTER=true`. Over TLS the
 //! server's certificate chains to the public roots or to `REDIS_TLS_CA_CERT_FILE`, and a client
-//! certificate is shown when one is set. A certificate refused at start stops the start
-//! (`refuse_untrusted`): that is a misconfiguration, not an outage, and waiting will not mend it.
+//! certificate is shown when one is set. A certificate or a login refused at start stops the
+//! start (`refuse_misconfigured`): that is a misconfiguration, not an outage, and waiting will
+//! not mend it.
 
 mod breaker;
 pub mod settings;
@@ -157,22 +158,17 @@ impl Redis {
         }))
     }
 
-    /// At start, over TLS: one bounded PING, and a certificate refused (a CA that does not sign
-    /// the server's, a host name it does not name) stops the start. Redis down or slow does not:
-    /// the service starts without it, as always.
-    pub async fn refuse_untrusted(&self) -> Result<()> {
-        let tls = |n: &redis::Client| {
-            matches!(
-                n.get_connection_info().addr(),
-                redis::ConnectionAddr::TcpTls { .. }
-            )
-        };
-        if !self.nodes.iter().any(tls) {
-            return Ok(());
-        }
+    /// At start: one PING bounded by the call timeout. A refused certificate (a CA that does
+    /// not sign the server's, a host name it does not name) or a refused login (the ACL user or
+    /// password in `REDIS_URL`) stops the start: waiting will not mend either. Redis down or
+    /// slow does not: the service starts without it, as always.
+    pub async fn refuse_misconfigured(&self) -> Result<()> {
         let mut conn = self.conn.clone();
         let ping = redis::cmd("PING");
         match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut conn)).await {
+            Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => Err(Error::Config(
+                format!("REDIS_URL: the server refused the login: {e}"),
+            )),
             // rustls's refusal reaches us as text only ("invalid peer certificate: …").
             Ok(Err(e)) if e.to_string().contains("certificate") => Err(Error::Config(format!(
                 "REDIS_URL: the server's TLS certificate was refused: {e}"
