@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::support::{
     Engine, PATIENCE, build_with, certs, free_port,
-    redis_server::{Cluster, RedisServer},
+    redis_server::{Cluster, RedisServer, tls_args},
     spawn_with, unique,
 };
 
@@ -15,31 +15,11 @@ async fn tls_redis(dir: &Path) -> (RedisServer, u16) {
     certs::authority(dir, "ca");
     certs::server(dir);
     let tls_port = free_port();
-    let file = |name: &str| dir.join(name).display().to_string();
-    let server = RedisServer::on(
-        free_port(),
-        &[
-            "--tls-port",
-            &tls_port.to_string(),
-            "--tls-cert-file",
-            &file("server.pem"),
-            "--tls-key-file",
-            &file("server.key"),
-            "--tls-ca-cert-file",
-            &file("ca.pem"),
-            "--tls-auth-clients",
-            "no",
-            // An ACL user beside `default` (which the test's own redis-cli keeps using).
-            "--user",
-            "alice",
-            "on",
-            ">s3cret",
-            "~*",
-            "&*",
-            "+@all",
-        ],
-    )
-    .await;
+    let mut args = tls_args(dir, tls_port);
+    // An ACL user beside `default` (which the test's own redis-cli keeps using).
+    args.extend(["--user", "alice", "on", ">s3cret", "~*", "&*", "+@all"].map(str::to_owned));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = RedisServer::on(free_port(), &args).await;
     (server, tls_port)
 }
 

@@ -162,29 +162,14 @@ impl Cluster {
     /// A cluster over TLS (the cluster bus and replication too), each node's certificate for
     /// `localhost` and `127.0.0.1` signed by `dir`'s `ca.pem`; its TLS ports.
     pub async fn start_tls(dir: &std::path::Path) -> (Cluster, Vec<u16>) {
-        let file = |name: &str| dir.join(name).display().to_string();
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let tls = |i: usize| {
-            [
-                "--tls-port",
-                &ports[i].to_string(),
-                "--tls-cluster",
-                "yes",
-                "--tls-replication",
-                "yes",
-                "--tls-cert-file",
-                &file("server.pem"),
-                "--tls-key-file",
-                &file("server.key"),
-                "--tls-ca-cert-file",
-                &file("ca.pem"),
-                "--tls-auth-clients",
-                "no",
-            ]
-            .map(str::to_owned)
-            .to_vec()
+            let mut args = tls_args(dir, ports[i]);
+            args.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(str::to_owned));
+            args
         };
-        let cli = ["--tls".to_owned(), "--cacert".into(), file("ca.pem")];
+        let ca = dir.join("ca.pem").display().to_string();
+        let cli = ["--tls".to_owned(), "--cacert".into(), ca];
         (Cluster::start_with(tls, &cli).await, ports)
     }
 
@@ -196,4 +181,22 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join(",")
     }
+}
+
+/// `redis-server` arguments for TLS on `tls_port` with `dir`'s `server.pem`, `server.key` and
+/// `ca.pem` (`certs`), clients not asked for a certificate.
+pub fn tls_args(dir: &std::path::Path, tls_port: u16) -> Vec<String> {
+    let file = |name: &str| dir.join(name).display().to_string();
+    vec![
+        "--tls-port".to_owned(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        file("server.pem"),
+        "--tls-key-file".into(),
+        file("server.key"),
+        "--tls-ca-cert-file".into(),
+        file("ca.pem"),
+        "--tls-auth-clients".into(),
+        "no".into(),
+    ]
 }
