@@ -352,6 +352,24 @@ impl TestApp {
         }
     }
 
+    /// `policy-service <command>` on this app's databases, listening on `port`, as a process of
+    /// its own: `extra` are its flags and secrets (`NAME=value`, into its environment); the
+    /// test's own DATABASE_URL and REDIS_URL never leak in.
+    pub fn process(&self, command: &str, port: u16, extra: &[&str]) -> std::process::Command {
+        let (flags, secrets) = split_secrets(extra);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
+        cmd.env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env("RUST_LOG", "warn")
+            .env("REDIS_TIMEOUT_MS", PATIENT_REDIS_MS)
+            .envs(self.env.iter().map(|(k, v)| (*k, v)))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(flags)
+            .envs(secrets)
+            .arg(command);
+        cmd
+    }
+
     /// Runs the `policy-service` binary against this app's databases; `args` are its arguments
     /// and secrets (`REDIS_URL=…`, into its environment).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {

@@ -19,18 +19,8 @@ impl TestApp {
     pub async fn replica_process(&self, extra: &[&str]) -> Replica {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let (flags, secrets) = crate::support::split_secrets(extra);
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-service"));
+        let mut cmd = self.process("serve", port, extra);
         cmd.current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env("RUST_LOG", "warn")
-            .env("REDIS_TIMEOUT_MS", crate::support::PATIENT_REDIS_MS)
-            .envs(self.env.iter().map(|(k, v)| (*k, v)))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(flags)
-            .envs(secrets)
-            .arg("serve")
             .stdout(std::process::Stdio::null());
         let replica = Replica {
             address: format!("http://127.0.0.1:{port}"),

@@ -77,19 +77,9 @@ impl TestApp {
     /// command) and secrets (`REDIS_URL=…`, into its environment).
     pub fn worker_process(&self, extra: &[String]) -> WorkerProcess {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-        let (flags, secrets) = crate::support::split_secrets(&extra);
         let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy-service"));
-        cmd.env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env("RUST_LOG", "warn")
-            .env("REDIS_TIMEOUT_MS", crate::support::PATIENT_REDIS_MS)
-            .envs(self.env.iter().map(|(k, v)| (*k, v)))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(flags)
-            .envs(secrets)
-            .arg("worker")
-            .stdout(Stdio::null());
+        let mut cmd = self.process("worker", port, &extra);
+        cmd.stdout(Stdio::null());
         WorkerProcess {
             child: cmd.spawn().expect("policy-service runs"),
             port,
