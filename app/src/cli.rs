@@ -174,7 +174,9 @@ pub fn prepare() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    let pairs = runtime.block_on(crate::platform::secrets::load(&variables()))?;
+    let vault_token =
+        secret::read("VAULT_TOKEN", &secret::from_process).map_err(|e| e.to_string())?;
+    let pairs = runtime.block_on(crate::platform::secrets::load(&variables(), vault_token))?;
     drop(runtime);
     for (key, value) in pairs {
         // SAFETY: no other thread runs yet (see above).
@@ -203,7 +205,13 @@ pub async fn run() -> ExitCode {
         _ => {}
     }
     // A service's stdout is its log; a command's is its output, so its logs go to stderr.
-    let mut logs = cli.config.platform.telemetry();
+    let mut logs = match cli.config.platform.telemetry() {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     logs.logs_to_stderr = !matches!(cli.command, Command::Serve | Command::Worker);
     let telemetry = match telemetry::init(&logs) {
         Ok(t) => t,
@@ -252,6 +260,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         Command::Migrate { tenant } => {
             let tenancy = Tenancy::open(
                 &cli.config.platform.database,
+                cli.config.platform.database_engine()?,
                 crate::store::schema::schema(),
             )
             .await?;
@@ -283,6 +292,7 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         Command::Tenants(command) => {
             let tenancy = Tenancy::open(
                 &cli.config.platform.database,
+                cli.config.platform.database_engine()?,
                 crate::store::schema::schema(),
             )
             .await?;
@@ -334,7 +344,11 @@ async fn tenants(
 /// replica's L1. Without Redis there is no shared cache to reach: the serving process's L1
 /// ages out, and the gateway refuses the tenant's requests within `TENANT_CACHE_TTL_SECS`.
 async fn flush_cache(config: &PlatformConfig, slug: &str) -> Result<()> {
-    let Some(kv) = crate::platform::redis::open(&config.redis)? else {
+    let Some(kv) = crate::platform::redis::open(
+        &config.redis,
+        &crate::platform::tls::Tls::load(&config.tls)?,
+    )?
+    else {
         return Ok(());
     };
     let unreachable = || Error::Unavailable("Redis: cannot flush the tenant's cache".into());

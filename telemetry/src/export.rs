@@ -19,6 +19,8 @@ use std::{
 };
 
 use opentelemetry::Context;
+
+use crate::episode::Episode;
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
@@ -59,6 +61,9 @@ impl Settings {
 }
 
 const PACE: Duration = Duration::from_millis(20);
+
+/// A collector that refuses or never answers is an error line once per episode.
+static EPISODE: Episode = Episode::new("otlp");
 
 #[derive(Debug)]
 pub(crate) struct Batching<E> {
@@ -146,11 +151,15 @@ fn export<E: SpanExporter>(exporter: &Mutex<E>, batch: &mut Vec<SpanData>) {
     let spans = std::mem::take(batch);
     let count = spans.len() as u64;
     let delivered = match exporter.lock() {
-        Ok(e) => futures_executor::block_on(e.export(spans)).is_ok(),
-        Err(_) => false,
+        Ok(e) => futures_executor::block_on(e.export(spans)).map_err(|e| e.to_string()),
+        Err(_) => Err("the exporter's lock is poisoned".to_owned()),
     };
-    if !delivered {
-        crate::metrics::dropped("spans", count);
+    match delivered {
+        Ok(()) => EPISODE.succeeded(),
+        Err(cause) => {
+            EPISODE.failed(&cause);
+            crate::metrics::dropped("spans", count);
+        }
     }
 }
 

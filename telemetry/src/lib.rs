@@ -9,6 +9,7 @@
 //! background tasks; when a queue is full or a receiver is down, data is dropped and counted in
 //! `telemetry_dropped_total{signal}`, never waited for.
 
+pub mod episode;
 mod export;
 pub mod http;
 mod lines;
@@ -22,7 +23,7 @@ mod stdout;
 pub mod throttle;
 mod traces;
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{fmt, str::FromStr, sync::Arc, time::Duration};
 
 pub use logs::LogFormat;
 pub use metrics::{cap_tenant_labels, tenant_label};
@@ -46,14 +47,37 @@ pub struct TelemetryConfig {
     /// Log lines on stderr instead of stdout: for a command whose stdout is its output (a
     /// listing a program reads), not for a service, whose stdout is its log.
     pub logs_to_stderr: bool,
-    /// Loki base URL (`http://loki:3100`); `None` keeps logs on stdout only.
-    pub loki_url: Option<String>,
-    /// OTLP/HTTP endpoint (`http://tempo:4318`); `None` records spans (for ids in logs and
-    /// headers) but exports nothing. The standard `OTEL_*` variables refine it.
-    pub otlp_endpoint: Option<String>,
+    /// Loki: its base URL (`http://loki:3100`); `None` keeps logs on stdout only.
+    pub loki: Option<Endpoint>,
+    /// The OTLP collector (Tempo); `None` records spans (for ids in logs and headers) but
+    /// exports nothing.
+    pub otlp: Option<Otlp>,
     /// Log lines waiting for Loki, and for stdout, at most; beyond it they are dropped and
     /// counted.
     pub log_queue: usize,
+}
+
+/// Where a telemetry backend is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    /// Sent with every request: authorization, `X-Scope-OrgID`, a collector's API key. Mark
+    /// secret values sensitive (`HeaderValue::set_sensitive`): `Debug` then hides them.
+    pub headers: reqwest::header::HeaderMap,
+    /// The TLS the client speaks for an `https://` URL (roots, a client certificate).
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+/// The OTLP/HTTP (protobuf) trace export, as the OpenTelemetry specification's
+/// `OTEL_EXPORTER_OTLP_*` variables describe it.
+#[derive(Debug, Clone)]
+pub struct Otlp {
+    /// The traces URL itself (`http://tempo:4318/v1/traces`), with headers and TLS.
+    pub endpoint: Endpoint,
+    /// gzip the request bodies.
+    pub gzip: bool,
+    /// How long one export may take.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +108,9 @@ pub struct Telemetry {
 pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
     metrics::install(cfg)?;
     let traces = traces::Traces::start(cfg)?;
-    let (loki_layer, loki) = match &cfg.loki_url {
-        Some(url) => {
-            let (sink, shipper) = loki::start(url, cfg)?;
+    let (loki_layer, loki) = match &cfg.loki {
+        Some(endpoint) => {
+            let (sink, shipper) = loki::start(endpoint, cfg)?;
             (Some(sink), Some(shipper))
         }
         None => (None, None),

@@ -9,7 +9,14 @@
 //!   tenants named (the oldest first), the rest `other`;
 //! - `trace_id` and `span_id` in the line (fields, not labels: labels stay low-cardinality);
 //! - a bounded queue: `send` never waits; a full queue drops the line and counts it in
-//!   `telemetry_dropped_total{signal="logs"}`, and so does a batch Loki refuses or never gets.
+//!   `telemetry_dropped_total{signal="logs"}`, and so does a batch Loki refuses or never gets;
+//! - a push that Loki answers 429 or 5xx, or that gets no answer, is tried again after 0.5, 1,
+//!   2 and 4 s (or the `Retry-After` Loki gives, at most 8 s): a Loki that sheds load for a
+//!   moment loses nothing. Five failures drop the batch, counted. The waits hold up the shipper
+//!   only, never a request; lines queue meanwhile, and a full queue drops them, counted.
+//! - production connections: TLS with the service's roots (`Endpoint::tls`), and the headers it
+//!   is given on every push (basic or bearer authorization, `X-Scope-OrgID` for a multi-tenant
+//!   Loki). A failing Loki is an error line once per episode (`episode`), naming the cause.
 //!
 //! The line itself is built by `lines.rs`, once for stdout and Loki alike.
 
@@ -27,11 +34,17 @@ use tokio::{
 };
 use tracing::Level;
 
-use crate::{Error, TelemetryConfig, metrics::tenant_label};
+use crate::{Endpoint, Error, TelemetryConfig, episode::Episode, metrics::tenant_label};
 
 const BATCH_LINES: usize = 1_000;
 const PACE: Duration = Duration::from_millis(250);
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Tries of one batch, and the wait before the second (doubled each time, at most `MAX_WAIT`).
+const TRIES: u32 = 5;
+const FIRST_WAIT: Duration = Duration::from_millis(500);
+const MAX_WAIT: Duration = Duration::from_secs(8);
+
+static EPISODE: Episode = Episode::new("loki");
 
 struct Line {
     labels: String,
@@ -76,12 +89,14 @@ pub(crate) struct Shipper {
     task: JoinHandle<()>,
 }
 
-pub(crate) fn start(url: &str, cfg: &TelemetryConfig) -> Result<(Sink, Shipper), Error> {
+pub(crate) fn start(loki: &Endpoint, cfg: &TelemetryConfig) -> Result<(Sink, Shipper), Error> {
     let client = reqwest::Client::builder()
         .timeout(PUSH_TIMEOUT)
+        .default_headers(loki.headers.clone())
+        .use_preconfigured_tls((*loki.tls).clone())
         .build()
         .map_err(|e| Error::Loki(e.to_string()))?;
-    let push_url = format!("{}/loki/api/v1/push", url.trim_end_matches('/'));
+    let push_url = format!("{}/loki/api/v1/push", loki.url.trim_end_matches('/'));
     let (tx, rx) = mpsc::channel(cfg.log_queue.max(1));
     let fixed = format!(
         "app=\"{}\",env=\"{}\",namespace=\"{}\"",
@@ -168,16 +183,52 @@ async fn push(client: &reqwest::Client, url: &str, batch: Vec<Line>) {
         Ok(body) => body,
         Err(_) => return crate::metrics::dropped("logs", lines),
     };
-    let sent = client
-        .post(url)
-        .header("content-type", "application/x-protobuf")
-        .header("content-encoding", "snappy")
-        .body(body)
-        .send()
-        .await;
-    if !matches!(sent, Ok(r) if r.status().is_success()) {
-        crate::metrics::dropped("logs", lines);
+    let mut wait = FIRST_WAIT;
+    for tried in 1..=TRIES {
+        let sent = client
+            .post(url)
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", "snappy")
+            .body(body.clone())
+            .send()
+            .await;
+        let (again, cause) = match sent {
+            Ok(r) if r.status().is_success() => return EPISODE.succeeded(),
+            Ok(r) => {
+                let status = r.status();
+                let asked = retry_after(&r);
+                let again = status.as_u16() == 429 || status.is_server_error();
+                (
+                    again.then(|| asked.unwrap_or(wait)),
+                    format!("push answered {status}"),
+                )
+            }
+            // The error's chain names the cause: refused, timed out, a certificate refused.
+            Err(e) => (
+                Some(wait),
+                format!("push failed: {}", crate::episode::causes(&e.without_url())),
+            ),
+        };
+        EPISODE.failed(&cause);
+        match again {
+            Some(pause) if tried < TRIES => tokio::time::sleep(pause.min(MAX_WAIT)).await,
+            _ => break,
+        }
+        wait = (wait * 2).min(MAX_WAIT);
     }
+    crate::metrics::dropped("logs", lines);
+}
+
+/// The wait a `Retry-After: <seconds>` answer asks for.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    value
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 fn escape(value: &str) -> String {

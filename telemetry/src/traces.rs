@@ -10,7 +10,7 @@
 use opentelemetry::{
     KeyValue, global, propagation::TextMapCompositePropagator, trace::TracerProvider,
 };
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{Compression, SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
@@ -24,7 +24,7 @@ use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::registry::Registry;
 
 use crate::{
-    Error, TelemetryConfig,
+    Error, Otlp, TelemetryConfig,
     export::{Batching, Settings},
 };
 
@@ -54,13 +54,9 @@ impl Traces {
             ))
             .build();
         let mut builder = SdkTracerProvider::builder().with_resource(resource);
-        if let Some(endpoint) = &cfg.otlp_endpoint {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
-                .build()
-                .map_err(|e| Error::Exporter(e.to_string()))?;
-            builder = builder.with_span_processor(Batching::start(exporter, Settings::from_env())?);
+        if let Some(otlp) = &cfg.otlp {
+            builder = builder
+                .with_span_processor(Batching::start(exporter(otlp)?, Settings::from_env())?);
         }
         let provider = builder.build();
         global::set_tracer_provider(provider.clone());
@@ -83,4 +79,36 @@ impl Traces {
     pub fn shutdown(self) {
         self.provider.shutdown().ok();
     }
+}
+
+/// The OTLP/HTTP exporter for `otlp`: its URL, headers, compression and timeout given here
+/// (the service has read the `OTEL_EXPORTER_OTLP_*` variables), over a client with the
+/// service's TLS.
+fn exporter(otlp: &Otlp) -> Result<SpanExporter, Error> {
+    let (tls, headers, timeout) = (
+        (*otlp.endpoint.tls).clone(),
+        otlp.endpoint.headers.clone(),
+        otlp.timeout,
+    );
+    // reqwest's blocking client runs a runtime of its own, which must not be built on one of
+    // the service's runtime threads.
+    let client = std::thread::spawn(move || {
+        reqwest_otlp::blocking::Client::builder()
+            .timeout(timeout)
+            .default_headers(headers)
+            .tls_backend_preconfigured(tls)
+            .build()
+    })
+    .join()
+    .map_err(|_| Error::Exporter("the HTTP client's thread failed".into()))?
+    .map_err(|e| Error::Exporter(e.to_string()))?;
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(client)
+        .with_endpoint(&otlp.endpoint.url)
+        .with_timeout(timeout);
+    if otlp.gzip {
+        builder = builder.with_compression(Compression::Gzip);
+    }
+    builder.build().map_err(|e| Error::Exporter(e.to_string()))
 }

@@ -36,8 +36,8 @@ async fn outbound_calls_carry_the_trace_in_w3c_and_b3_headers() {
         log_format: LogFormat::Json,
         log_filter: "warn".into(),
         logs_to_stderr: false,
-        loki_url: None,
-        otlp_endpoint: None,
+        loki: None,
+        otlp: None,
         log_queue: 10,
     })
     .expect("telemetry installs");

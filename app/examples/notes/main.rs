@@ -166,7 +166,14 @@ async fn main() -> ExitCode {
         print!("{}", service().spec());
         return ExitCode::SUCCESS;
     }
-    let telemetry = match telemetry::init(&cli.platform.telemetry()) {
+    let logs = match cli.platform.telemetry() {
+        Ok(logs) => logs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry = match telemetry::init(&logs) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

@@ -20,6 +20,7 @@ pub mod redis;
 pub mod secrets;
 pub mod server;
 pub mod tenancy;
+pub mod tls;
 
 use std::sync::{Arc, atomic::AtomicBool};
 
@@ -33,10 +34,7 @@ use error::{Error, Result};
 use outbox::{Events, RelayOutbox};
 use queue::{Jobs, Registry};
 use redis::Redis;
-use secrets::{
-    leases::Leases,
-    vault::{Auth, Vault},
-};
+use secrets::leases::Leases;
 use tenancy::settings::{CredentialsSource, DatabaseConfig};
 use tenancy::{Schema, Tenancy};
 
@@ -74,12 +72,14 @@ impl Platform {
     /// Opens the landlord (migrating it), Redis when configured (in the background: the
     /// service starts, and serves, while Redis is down), the object store and the publishers.
     pub async fn open(config: PlatformConfig, domain: Domain) -> Result<Platform> {
-        let mut tenancy = Tenancy::open(&config.database, domain.schema).await?;
+        let mut tenancy =
+            Tenancy::open(&config.database, config.database_engine()?, domain.schema).await?;
         secrets::leases::describe();
-        if let Some(leases) = dynamic_credentials(&config.database)? {
+        let tls = tls::Tls::load(&config.tls)?;
+        if let Some(leases) = dynamic_credentials(&config.database, &tls)? {
             tenancy.use_leases(leases)?;
         }
-        let kv = redis::open(&config.redis)?;
+        let kv = redis::open(&config.redis, &tls)?;
         if let Some(kv) = &kv {
             kv.refuse_misconfigured().await?;
         }
@@ -162,22 +162,14 @@ fn given_or_random(given: &Option<SecretString>, warn: bool, warning: &str) -> S
 }
 
 /// Vault's per-tenant database users, when DATABASE_CREDENTIALS=vault.
-fn dynamic_credentials(cfg: &DatabaseConfig) -> Result<Option<Arc<Leases>>> {
+fn dynamic_credentials(cfg: &DatabaseConfig, tls: &tls::Tls) -> Result<Option<Arc<Leases>>> {
     if cfg.database_credentials != CredentialsSource::Vault {
         return Ok(None);
     }
-    let addr = cfg
-        .vault_addr
-        .as_deref()
+    let vault = cfg
+        .vault
+        .vault(tls)?
         .ok_or_else(|| Error::Config("DATABASE_CREDENTIALS=vault needs VAULT_ADDR".into()))?;
-    let auth = Auth::from_parts(
-        cfg.vault_token.clone(),
-        cfg.vault_k8s_role.clone(),
-        cfg.vault_k8s_token_path.clone(),
-        cfg.vault_k8s_mount.clone(),
-    )
-    .map_err(Error::Config)?;
-    let vault = Vault::new(addr, auth).map_err(Error::Config)?;
     Ok(Some(Arc::new(Leases::new(
         vault,
         &cfg.vault_database_mount,

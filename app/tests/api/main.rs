@@ -37,3 +37,4 @@ mod streams;
 mod transitions;
 mod underwriting;
 mod uploads;
+mod vault_tls;

@@ -21,7 +21,7 @@ use crate::{
 const SECRET: &str = "hunter2-never-printed";
 
 /// `policy-service` with only `env` (and PATH, HOME), its data in `dir`, logging everything.
-fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+pub fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_policy-service"))
         .current_dir(dir)
         .env_clear()
@@ -48,11 +48,11 @@ fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     output
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn landlord(dir: &Path, name: &str) -> bool {
+pub fn landlord(dir: &Path, name: &str) -> bool {
     dir.join(format!("{name}.db")).exists()
 }
 

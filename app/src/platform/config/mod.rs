@@ -21,7 +21,7 @@ use crate::platform::{
     broadcast::settings::BroadcastConfig, cache::settings::CacheConfig,
     documents::settings::DocumentsConfig, error::Result, outbox::settings::OutboxConfig,
     queue::settings::QueueConfig, redis::settings::RedisConfig, server::settings::ServerConfig,
-    tenancy::settings::DatabaseConfig,
+    tenancy::settings::DatabaseConfig, tls::TlsSettings,
 };
 
 #[derive(Debug, Clone, Args)]
@@ -80,6 +80,9 @@ pub struct PlatformConfig {
     pub telemetry: telemetry::TelemetrySettings,
 
     #[command(flatten)]
+    pub tls: TlsSettings,
+
+    #[command(flatten)]
     pub redis: RedisConfig,
 
     #[command(flatten)]
@@ -120,16 +123,26 @@ impl PlatformConfig {
     }
 
     /// Where each of `secret::SECRETS` goes (a test checks the two lists agree).
-    fn secrets_mut(&mut self) -> [(&'static str, &mut Option<SecretString>); 6] {
+    fn secrets_mut(&mut self) -> [(&'static str, &mut Option<SecretString>); 10] {
         [
             ("APP_KEY", &mut self.app_key),
             ("GATEWAY_SECRET", &mut self.gateway_secret),
             ("DATABASE_URL", &mut self.database.url),
-            ("VAULT_TOKEN", &mut self.database.vault_token),
+            ("VAULT_TOKEN", &mut self.database.vault.vault_token),
             ("REDIS_URL", &mut self.redis.url),
             (
                 "BROADCAST_APP_SECRET",
                 &mut self.broadcast.broadcast_app_secret,
+            ),
+            ("LOKI_PASSWORD", &mut self.telemetry.loki_password),
+            ("LOKI_BEARER_TOKEN", &mut self.telemetry.loki_bearer_token),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                &mut self.telemetry.otlp_headers,
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                &mut self.telemetry.otlp_traces_headers,
             ),
         ]
     }
@@ -141,9 +154,11 @@ impl PlatformConfig {
         })
     }
 
-    pub fn telemetry(&self) -> ::telemetry::TelemetryConfig {
+    /// Telemetry's configuration; an error when a TLS file or a credential is wrong.
+    pub fn telemetry(&self) -> Result<::telemetry::TelemetryConfig> {
         let t = &self.telemetry;
-        ::telemetry::TelemetryConfig {
+        let tls = crate::platform::tls::Tls::load(&self.tls)?;
+        Ok(::telemetry::TelemetryConfig {
             service_name: self.app_name.clone(),
             service_version: env!("CARGO_PKG_VERSION").to_owned(),
             // Given at build time (`SOURCE_REVISION=$(git rev-parse HEAD) cargo build`): the
@@ -157,10 +172,18 @@ impl PlatformConfig {
             log_format: self.log_format(),
             log_filter: t.log_filter.clone(),
             logs_to_stderr: false,
-            loki_url: t.loki_url.clone(),
-            otlp_endpoint: t.otlp_endpoint.clone(),
+            loki: t.loki(&tls)?,
+            otlp: t.otlp(&tls)?,
             log_queue: t.log_queue_lines,
-        }
+        })
+    }
+
+    /// The database engine DATABASE_URL names, under the TLS policy and APP_ENV.
+    pub fn database_engine(&self) -> Result<crate::platform::tenancy::settings::Engine> {
+        self.database.engine(
+            self.tls.extra_ca_certs.as_deref(),
+            self.app_env == AppEnv::Production,
+        )
     }
 
     /// The CDN's base URL when it serves: in production, when configured.

@@ -41,8 +41,9 @@ pub const SECRETS: &[Secret] = &[
     },
     Secret {
         var: "VAULT_TOKEN",
-        heading: "Database",
-        help: "A Vault token; unset: a Kubernetes login as VAULT_K8S_ROLE.",
+        heading: "Vault",
+        help: "A Vault token; unset: a Kubernetes login as VAULT_K8S_ROLE, or a JWT login as \
+               VAULT_JWT_ROLE.",
     },
     Secret {
         var: "REDIS_URL",
@@ -57,6 +58,27 @@ pub const SECRETS: &[Secret] = &[
         help: "The secret that signs private-channel subscriptions (`POST /broadcasting/auth`). \
                Every instance needs the same one. Unset: a random one per process (one instance \
                only).",
+    },
+    Secret {
+        var: "LOKI_PASSWORD",
+        heading: "Telemetry",
+        help: "Loki's basic-auth password (with LOKI_USERNAME), e.g. a Grafana Cloud token.",
+    },
+    Secret {
+        var: "LOKI_BEARER_TOKEN",
+        heading: "Telemetry",
+        help: "A bearer token for Loki, instead of basic auth.",
+    },
+    Secret {
+        var: "OTEL_EXPORTER_OTLP_HEADERS",
+        heading: "Telemetry",
+        help: "Headers sent with every OTLP export, `key=value,key=value`, values \
+               percent-encoded: a hosted collector's API key or authorization.",
+    },
+    Secret {
+        var: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        heading: "Telemetry",
+        help: "As OTEL_EXPORTER_OTLP_HEADERS, for traces; added after them.",
     },
 ];
 

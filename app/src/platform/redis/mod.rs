@@ -37,7 +37,10 @@ use redis::{
 use secrecy::ExposeSecret;
 use tracing::{Instrument, Span, field::Empty};
 
-use crate::platform::error::{Error, Result};
+use crate::platform::{
+    error::{Error, Result},
+    tls::Tls,
+};
 use breaker::{Breaker, PROBE_EVERY};
 use settings::RedisConfig;
 
@@ -96,11 +99,12 @@ impl Drop for Redis {
 
 /// The Redis that `REDIS_URL` names, or none when it is unset or empty (as a ConfigMap may set
 /// it).
-pub fn open(config: &RedisConfig) -> Result<Option<Arc<Redis>>> {
+pub fn open(config: &RedisConfig, tls: &Tls) -> Result<Option<Arc<Redis>>> {
     match config.url.as_ref().map(|u| u.expose_secret().trim()) {
         None | Some("") => Ok(None),
         Some(url) => {
-            Redis::open(url, config.cluster, config.timeout, config.certificates()?).map(Some)
+            let certs = config.certificates(url, tls)?;
+            Redis::open(url, config.cluster, config.timeout, certs).map(Some)
         }
     }
 }

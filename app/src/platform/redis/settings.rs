@@ -8,7 +8,8 @@ use secrecy::SecretString;
 
 use crate::platform::{
     config::value::{Unit, duration},
-    error::{Error, Result},
+    error::Result,
+    tls::{Identity, Pem, Tls},
 };
 
 #[derive(Debug, Clone, Args)]
@@ -32,8 +33,8 @@ pub struct RedisConfig {
     #[arg(id = "redis_timeout_ms", long = "redis-timeout-ms", env = "REDIS_TIMEOUT_MS", default_value = "250", value_parser = duration(Unit::Millis, 10, 60_000))]
     pub timeout: Duration,
 
-    /// CA bundle (PEM) that a `rediss://` server's certificate must chain to, instead of the
-    /// public roots: a private CA, as redis-server's `tls-ca-cert-file`.
+    /// CA bundle (PEM) that a `rediss://` server's certificate may chain to, besides the TLS
+    /// roots (TLS_EXTRA_CA_CERTS): a private CA, as redis-server's `tls-ca-cert-file`.
     #[arg(long = "redis-tls-ca-cert-file", env = "REDIS_TLS_CA_CERT_FILE")]
     pub tls_ca_cert_file: Option<PathBuf>,
 
@@ -48,39 +49,24 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// The CA and client certificate to use over TLS, read now so that a missing file stops the
-    /// start naming its variable; `None` when neither is set (the public roots, no client
-    /// certificate).
-    pub fn certificates(&self) -> Result<Option<TlsCertificates>> {
-        let root_cert = read("REDIS_TLS_CA_CERT_FILE", self.tls_ca_cert_file.as_ref())?;
-        let client_cert = read("REDIS_TLS_CERT_FILE", self.tls_cert_file.as_ref())?;
-        let client_key = read("REDIS_TLS_KEY_FILE", self.tls_key_file.as_ref())?;
-        let client_tls = match (client_cert, client_key) {
-            (Some(client_cert), Some(client_key)) => Some(ClientTlsConfig {
-                client_cert,
-                client_key,
+    /// The roots and client certificate for a `rediss://` URL, read now so that a missing file
+    /// stops the start naming its variable: the TLS policy's roots (`platform::tls`) plus
+    /// REDIS_TLS_CA_CERT_FILE. `None` for a plain `redis://` URL.
+    pub fn certificates(&self, url: &str, tls: &Tls) -> Result<Option<TlsCertificates>> {
+        if !url.trim_start().starts_with("rediss://") {
+            return Ok(None);
+        }
+        let ca = Pem::optional("REDIS_TLS_CA_CERT_FILE", self.tls_ca_cert_file.as_ref())?;
+        let identity = Identity::optional(
+            Pem::optional("REDIS_TLS_CERT_FILE", self.tls_cert_file.as_ref())?,
+            Pem::optional("REDIS_TLS_KEY_FILE", self.tls_key_file.as_ref())?,
+        )?;
+        Ok(Some(TlsCertificates {
+            client_tls: identity.map(|i| ClientTlsConfig {
+                client_cert: i.cert.bytes,
+                client_key: i.key.bytes,
             }),
-            (None, None) => None,
-            _ => {
-                return Err(Error::Config(
-                    "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together: set both or neither"
-                        .into(),
-                ));
-            }
-        };
-        Ok(
-            (root_cert.is_some() || client_tls.is_some()).then_some(TlsCertificates {
-                client_tls,
-                root_cert,
-            }),
-        )
+            root_cert: Some(tls.pem_roots(ca.as_ref())?),
+        }))
     }
-}
-
-fn read(var: &str, path: Option<&PathBuf>) -> Result<Option<Vec<u8>>> {
-    path.map(|p| {
-        std::fs::read(p)
-            .map_err(|e| Error::Config(format!("{var}: cannot read {}: {e}", p.display())))
-    })
-    .transpose()
 }

@@ -18,6 +18,7 @@
 
 mod aws;
 pub mod leases;
+pub mod settings;
 pub mod vault;
 
 use serde_json::Value;
@@ -29,15 +30,21 @@ fn bootstrap(key: &str) -> bool {
 
 /// The variables to set, in order (later ones win), from every configured store. `known` are
 /// the variables the service reads: a key outside them is refused (a typo would otherwise be
-/// ignored silently).
-pub async fn load(known: &[String]) -> Result<Vec<(String, String)>, String> {
+/// ignored silently). `vault_token` is VAULT_TOKEN, read by the caller.
+pub async fn load(
+    known: &[String],
+    vault_token: Option<secrecy::SecretString>,
+) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
     if let Some(id) = env("AWS_SECRETS_ID") {
         let source = format!("AWS secret {id}");
         let text = aws::read(&id).await?;
         pairs.extend(variables(&source, parse(&source, &text)?, known)?);
     }
-    if let Some(vault) = vault::Vault::from_env()?
+    let vault = settings::VaultSettings::from_env(vault_token)
+        .and_then(|v| v.vault(&crate::platform::tls::Tls::from_env()?))
+        .map_err(|e| e.to_string())?;
+    if let Some(vault) = vault
         && let Some(path) = env("VAULT_KV_PATH")
     {
         let mount = env("VAULT_KV_MOUNT").unwrap_or_else(|| "secret".to_owned());

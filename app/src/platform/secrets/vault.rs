@@ -1,111 +1,115 @@
-//! Vault (or OpenBao) over its HTTP API: a token from `VAULT_TOKEN` (or `VAULT_TOKEN_FILE`), or a Kubernetes login
-//! (`VAULT_K8S_ROLE` with the pod's service account token, kept and redone when refused), then
-//! calls: KV v2 reads at `{VAULT_KV_MOUNT}/data/{path}` (the seed's `secret/data/{path}`), and
-//! the database engine's credentials and their leases (`leases`).
+//! Vault (or OpenBao) over its HTTP API: a token from `VAULT_TOKEN` (or `VAULT_TOKEN_FILE`), or
+//! a login with a signed token (`Login`): the Kubernetes auth method (`VAULT_K8S_ROLE`, the
+//! pod's service account token) or the JWT auth method (`VAULT_JWT_ROLE`) — the same call,
+//! `POST auth/{mount}/login {role, jwt}`, to two methods that check the token differently (the
+//! Kubernetes one asks the cluster's TokenReview API, the JWT one the issuer's keys). A login's
+//! token is kept, logged in again when two thirds of its lease have passed (before Vault lets
+//! it expire) and when a call is refused with it. Every call carries `X-Vault-Namespace` when
+//! VAULT_NAMESPACE is set, and speaks TLS with the service's roots plus VAULT_CACERT.
+//!
+//! Then calls: KV v2 reads at `{VAULT_KV_MOUNT}/data/{path}` (the seed's `secret/data/{path}`),
+//! and the database engine's credentials and their leases (`leases`).
 
-use std::{path::PathBuf, sync::Mutex};
+use std::{
+    path::PathBuf,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::env;
-use crate::platform::config::secret;
-
-const K8S_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-
 pub enum Auth {
     Token(SecretString),
-    Kubernetes {
-        role: String,
-        jwt: PathBuf,
-        mount: String,
-    },
+    Login(Login),
 }
 
-impl Auth {
-    /// A token if given, else a Kubernetes role (with the token file and auth mount, or their
-    /// defaults); an error if neither.
-    pub fn from_parts(
-        token: Option<SecretString>,
-        role: Option<String>,
-        jwt: Option<String>,
-        mount: Option<String>,
-    ) -> Result<Auth, String> {
-        match (token, role) {
-            (Some(token), _) => Ok(Auth::Token(token)),
-            (None, Some(role)) => Ok(Auth::Kubernetes {
-                role,
-                jwt: jwt.unwrap_or_else(|| K8S_TOKEN.to_owned()).into(),
-                mount: mount.unwrap_or_else(|| "kubernetes".to_owned()),
-            }),
-            (None, None) => Err("Vault needs VAULT_TOKEN or VAULT_K8S_ROLE".into()),
-        }
-    }
+/// A login with a signed token read from `jwt` at each login.
+pub struct Login {
+    /// `Kubernetes` or `JWT`, for messages.
+    pub method: &'static str,
+    pub role: String,
+    pub jwt: PathBuf,
+    pub mount: String,
+}
+
+/// A login's token and when to log in again.
+struct Session {
+    token: SecretString,
+    renew_at: Option<Instant>,
 }
 
 pub struct Vault {
     addr: String,
     auth: Auth,
-    /// The Kubernetes login's token, once logged in.
-    login: Mutex<Option<SecretString>>,
+    namespace: Option<String>,
+    login: Mutex<Option<Session>>,
     http: reqwest::Client,
 }
 
 impl Vault {
-    pub fn new(addr: &str, auth: Auth) -> Result<Vault, String> {
+    pub fn new(
+        addr: &str,
+        auth: Auth,
+        namespace: Option<String>,
+        tls: rustls::ClientConfig,
+    ) -> Result<Vault, String> {
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(Duration::from_secs(10))
+            .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| format!("Vault HTTP client: {e}"))?;
         Ok(Vault {
             addr: addr.trim_end_matches('/').to_owned(),
             auth,
+            namespace: namespace.filter(|n| !n.is_empty()),
             login: Mutex::new(None),
             http,
         })
     }
 
-    /// From `VAULT_ADDR` and its auth variables; `None` without `VAULT_ADDR`.
-    pub fn from_env() -> Result<Option<Vault>, String> {
-        let Some(addr) = env("VAULT_ADDR") else {
-            return Ok(None);
-        };
-        let auth = Auth::from_parts(
-            secret::read("VAULT_TOKEN", &secret::from_process).map_err(|e| e.to_string())?,
-            env("VAULT_K8S_ROLE"),
-            env("VAULT_K8S_TOKEN_PATH"),
-            env("VAULT_K8S_MOUNT"),
-        )?;
-        Vault::new(&addr, auth).map(Some)
-    }
-
-    /// A token to call with: the configured one, or a Kubernetes login's (kept).
+    /// A token to call with: the configured one, or a login's (kept until it is due).
     async fn token(&self) -> Result<SecretString, String> {
-        let (role, jwt, mount) = match &self.auth {
+        let login = match &self.auth {
             Auth::Token(token) => return Ok(token.clone()),
-            Auth::Kubernetes { role, jwt, mount } => (role, jwt, mount),
+            Auth::Login(login) => login,
         };
-        if let Some(token) = self.login.lock().ok().and_then(|l| l.clone()) {
-            return Ok(token);
+        if let Ok(session) = self.login.lock()
+            && let Some(session) = session.as_ref()
+            && session.renew_at.is_none_or(|at| Instant::now() < at)
+        {
+            return Ok(session.token.clone());
         }
+        let Login {
+            method,
+            role,
+            jwt,
+            mount,
+        } = login;
         let jwt = std::fs::read_to_string(jwt).map_err(|e| {
             format!(
-                "cannot read the service account token {}: {e}",
+                "cannot read the {method} login's token {}: {e}",
                 jwt.display()
             )
         })?;
         let body = json!({"role": role, "jwt": jwt.trim()});
         let path = format!("auth/{mount}/login");
-        let login = self.call(reqwest::Method::POST, &path, None, Some(body));
-        let answer = login
+        let answer = self
+            .call(reqwest::Method::POST, &path, None, Some(body))
             .await
-            .map_err(|e| format!("Vault Kubernetes login as {role}: {e}"))?;
+            .map_err(|e| format!("Vault {method} login as {role} (auth/{mount}): {e}"))?;
         let token = answer["auth"]["client_token"]
             .as_str()
             .map(|t| SecretString::from(t.to_owned()))
-            .ok_or_else(|| format!("Vault Kubernetes login as {role} gave no token"))?;
-        if let Ok(mut login) = self.login.lock() {
-            *login = Some(token.clone());
+            .ok_or_else(|| format!("Vault {method} login as {role} gave no token"))?;
+        // A lease of 0 never expires (a root-like token): keep it.
+        let lease = answer["auth"]["lease_duration"].as_u64().unwrap_or(0);
+        let renew_at = (lease > 0).then(|| Instant::now() + Duration::from_secs(lease * 2 / 3));
+        if let Ok(mut session) = self.login.lock() {
+            *session = Some(Session {
+                token: token.clone(),
+                renew_at,
+            });
         }
         Ok(token)
     }
@@ -123,7 +127,7 @@ impl Vault {
             .call(method.clone(), path, Some(&token), body.clone())
             .await
         {
-            Err(e) if e.starts_with("403") && matches!(self.auth, Auth::Kubernetes { .. }) => {
+            Err(e) if e.starts_with("403") && matches!(self.auth, Auth::Login(_)) => {
                 if let Ok(mut login) = self.login.lock() {
                     *login = None;
                 }
@@ -160,13 +164,19 @@ impl Vault {
         if let Some(token) = token {
             request = request.header("X-Vault-Token", token.expose_secret());
         }
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
         let built = request.build().map_err(|e| e.to_string())?;
         let resp = telemetry::outbound::send(&self.http, built)
             .await
-            .map_err(|e| format!("no answer from {}: {e}", self.addr))?;
+            .map_err(|e| {
+                let cause = telemetry::episode::causes(&e.without_url());
+                format!("no answer from {}: {cause}", self.addr)
+            })?;
         let status = resp.status();
         let answer: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {

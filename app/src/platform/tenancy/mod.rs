@@ -35,7 +35,7 @@ use crate::{
     platform::db::{Db, PoolRole, PoolUsage, now_ms},
     platform::error::{Error, Result},
     platform::secrets::leases::{Credentials, Leases},
-    platform::tenancy::settings::DatabaseConfig,
+    platform::tenancy::settings::{DatabaseConfig, Engine},
 };
 
 static LANDLORD_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/landlord");
@@ -184,9 +184,9 @@ pub struct Tenancy {
 impl Tenancy {
     /// Creates the landlord database if needed and brings its schema up to date; tenant
     /// databases get `schema`.
-    pub async fn open(cfg: &DatabaseConfig, schema: Schema) -> Result<Tenancy> {
+    pub async fn open(cfg: &DatabaseConfig, engine: Engine, schema: Schema) -> Result<Tenancy> {
         gauges::describe();
-        let databases = Databases::new(cfg.engine()?);
+        let databases = Databases::new(engine);
         let landlord_name = DatabaseName::parse(&cfg.landlord_database)?;
         // A bad prefix would only surface when the first tenant is created: refuse it now. So
         // would a landlord named like a tenant, which a tenant could then be given.

@@ -1,7 +1,10 @@
 //! The database variables: where the landlord and the tenants' databases live (SQLite files, or
 //! a MariaDB server and its TLS), the pools, the tenant cache, and whose credentials connect.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::{Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
@@ -9,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::platform::{
     config::value::any_secs,
     error::{Error, Result},
+    secrets::settings::VaultSettings,
 };
 
 #[derive(Debug, Clone, Args)]
@@ -30,17 +34,15 @@ pub struct DatabaseConfig {
     #[arg(long, env = "TENANT_DATABASE_PREFIX", default_value = "tenant_")]
     pub tenant_database_prefix: String,
 
-    /// CA bundle for TLS to MariaDB (the seed's MYSQL_ATTR_SSL_CA). Set: TLS is required.
+    /// CA bundle for TLS to MariaDB (the seed's MYSQL_ATTR_SSL_CA), trusted besides the
+    /// system's roots; unset, TLS_EXTRA_CA_CERTS takes its place. Either set: TLS is required.
     #[arg(long, env = "MYSQL_ATTR_SSL_CA")]
     pub ssl_ca: Option<PathBuf>,
 
-    /// Verify the server certificate and host name against MYSQL_ATTR_SSL_CA.
-    #[arg(
-        long,
-        env = "MYSQL_ATTR_SSL_VERIFY_SERVER_CERT",
-        default_value_t = false
-    )]
-    pub ssl_verify_server_cert: bool,
+    /// Verify the server's certificate and host name. Default: on when APP_ENV=production and a
+    /// CA is set, off in development (TLS still required when a CA is set).
+    #[arg(long, env = "MYSQL_ATTR_SSL_VERIFY_SERVER_CERT", num_args = 0..=1, default_missing_value = "true")]
+    pub ssl_verify_server_cert: Option<bool>,
 
     /// Connections at most in the landlord pool.
     #[arg(long, env = "LANDLORD_MAX_CONNECTIONS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
@@ -78,25 +80,8 @@ pub struct DatabaseConfig {
     #[arg(long, env = "DATABASE_CREDENTIALS", value_enum, default_value_t = CredentialsSource::Static)]
     pub database_credentials: CredentialsSource,
 
-    /// Vault's (or OpenBao's) address, for DATABASE_CREDENTIALS=vault (and the boot overlay).
-    #[arg(long, env = "VAULT_ADDR")]
-    pub vault_addr: Option<String>,
-
-    /// VAULT_TOKEN (a secret).
-    #[arg(skip)]
-    pub vault_token: Option<SecretString>,
-
-    /// The Vault role of a Kubernetes login (the pod's service account token).
-    #[arg(long, env = "VAULT_K8S_ROLE")]
-    pub vault_k8s_role: Option<String>,
-
-    /// The service account token a Kubernetes login presents.
-    #[arg(long, env = "VAULT_K8S_TOKEN_PATH")]
-    pub vault_k8s_token_path: Option<String>,
-
-    /// The mount of Vault's Kubernetes auth method.
-    #[arg(long, env = "VAULT_K8S_MOUNT")]
-    pub vault_k8s_mount: Option<String>,
+    #[command(flatten)]
+    pub vault: VaultSettings,
 
     /// The mount of Vault's database secrets engine.
     #[arg(long, env = "VAULT_DATABASE_MOUNT", default_value = "database")]
@@ -126,7 +111,9 @@ pub enum Engine {
 }
 
 impl DatabaseConfig {
-    pub fn engine(&self) -> Result<Engine> {
+    /// The engine DATABASE_URL names; over TLS, trusting `extra_ca` (TLS_EXTRA_CA_CERTS) when
+    /// MYSQL_ATTR_SSL_CA is unset, and verifying by default in `production`.
+    pub fn engine(&self, extra_ca: Option<&Path>, production: bool) -> Result<Engine> {
         let Some(url) = &self.url else {
             return Ok(Engine::Sqlite {
                 dir: self.data_dir.clone(),
@@ -150,7 +137,8 @@ impl DatabaseConfig {
         server.set_query(None);
         // The seed's charset and collation, and its TLS options (CA file, verify on/off).
         let mut tls_query = String::from("charset=utf8mb4&collation=utf8mb4_unicode_ci");
-        match (&self.ssl_ca, self.ssl_verify_server_cert) {
+        let ca = self.ssl_ca.as_deref().or(extra_ca);
+        match (ca, self.ssl_verify_server_cert.unwrap_or(production)) {
             (Some(ca), verify) => {
                 let mode = if verify {
                     "VERIFY_IDENTITY"
@@ -159,8 +147,12 @@ impl DatabaseConfig {
                 };
                 tls_query.push_str(&format!("&ssl-mode={mode}&ssl-ca={}", ca.display()));
             }
-            (None, true) => tls_query.push_str("&ssl-mode=VERIFY_IDENTITY"),
-            (None, false) => tls_query.push_str("&ssl-mode=PREFERRED"),
+            // Without a CA, verifying is asked for explicitly only: a plain in-cluster server
+            // stays reachable in production.
+            (None, _) if self.ssl_verify_server_cert == Some(true) => {
+                tls_query.push_str("&ssl-mode=VERIFY_IDENTITY")
+            }
+            (None, _) => tls_query.push_str("&ssl-mode=PREFERRED"),
         }
         let server = server.as_str().trim_end_matches('/').to_owned();
         Ok(Engine::MySql {
@@ -199,7 +191,7 @@ mod tests {
     #[test]
     fn tls_options_pass_through() {
         let c = parse("mysql://root@db:3306", &["--ssl-ca", "/ca.pem"]);
-        let Ok(Engine::MySql { tls_query, .. }) = c.engine() else {
+        let Ok(Engine::MySql { tls_query, .. }) = c.engine(None, false) else {
             panic!()
         };
         assert!(
@@ -210,7 +202,7 @@ mod tests {
             "mysql://root@db:3306",
             &["--ssl-ca", "/ca.pem", "--ssl-verify-server-cert"],
         );
-        let Ok(Engine::MySql { tls_query, .. }) = c.engine() else {
+        let Ok(Engine::MySql { tls_query, .. }) = c.engine(None, false) else {
             panic!()
         };
         assert!(
@@ -220,8 +212,36 @@ mod tests {
     }
 
     #[test]
+    fn production_verifies_and_the_extra_bundle_stands_in() {
+        let c = parse("mysql://root@db:3306", &[]);
+        let extra = Path::new("/extra.pem");
+        let Ok(Engine::MySql { tls_query, .. }) = c.engine(Some(extra), true) else {
+            panic!()
+        };
+        assert!(
+            tls_query.contains("ssl-mode=VERIFY_IDENTITY&ssl-ca=/extra.pem"),
+            "{tls_query}"
+        );
+        let Ok(Engine::MySql { tls_query, .. }) = c.engine(None, true) else {
+            panic!()
+        };
+        assert!(tls_query.contains("ssl-mode=PREFERRED"), "{tls_query}");
+        let c = parse(
+            "mysql://root@db:3306",
+            &["--ssl-ca", "/ca.pem", "--ssl-verify-server-cert=false"],
+        );
+        let Ok(Engine::MySql { tls_query, .. }) = c.engine(Some(extra), true) else {
+            panic!()
+        };
+        assert!(
+            tls_query.contains("ssl-mode=REQUIRED&ssl-ca=/ca.pem"),
+            "{tls_query}"
+        );
+    }
+
+    #[test]
     fn a_database_in_the_url_is_refused() {
         let c = parse("mysql://root@db:3306/app", &[]);
-        assert!(c.engine().is_err());
+        assert!(c.engine(None, false).is_err());
     }
 }

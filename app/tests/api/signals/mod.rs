@@ -2,6 +2,7 @@
 //! receivers (`support::receivers`). Each test installs global telemetry, so each needs a
 //! process of its own (nextest; `scripts/test.sh` runs them one by one under `cargo test`).
 
+mod connections;
 mod dashboards;
 mod labels;
 mod real;
@@ -25,9 +26,30 @@ fn config(loki: &str, otlp: &str) -> TelemetryConfig {
         log_format: LogFormat::Json,
         log_filter: "info".into(),
         logs_to_stderr: false,
-        loki_url: Some(loki.into()),
-        otlp_endpoint: Some(otlp.into()),
+        loki: Some(endpoint(loki.into())),
+        otlp: Some(telemetry::Otlp {
+            endpoint: endpoint(format!("{otlp}/v1/traces")),
+            gzip: false,
+            timeout: Duration::from_secs(10),
+        }),
         log_queue: 10_000,
+    }
+}
+
+/// A plain-HTTP endpoint with the public roots (the receivers here speak HTTP).
+fn endpoint(url: String) -> telemetry::Endpoint {
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    telemetry::Endpoint {
+        url,
+        headers: Default::default(),
+        tls: std::sync::Arc::new(tls),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// A server process of the test's own, killed when the test ends however it ends.
-struct Server(Child);
+pub(super) struct Server(Child);
 
 impl Server {
     /// Fails the test at once if the server died (a port taken between our probe and its
@@ -85,6 +85,44 @@ fn rotel_agent() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("rotel-agent")
 }
 
+/// A real collector (rotel) on free loopback ports, printing the spans it receives to the
+/// log file returned; returns it with its OTLP/HTTP port.
+pub(super) async fn collector(dir: &Path) -> (Server, u16, PathBuf) {
+    let (grpc_port, otlp_port) = (free_port(), free_port());
+    let rotel_log = dir.join("rotel.out");
+    let pid = dir.join("rotel.pid");
+    let agent_log = dir.join("rotel-agent.log");
+    let mut rotel = start(
+        &rotel_agent(),
+        &[
+            "start",
+            "--otlp-grpc-endpoint",
+            &format!("127.0.0.1:{grpc_port}"),
+            "--otlp-http-endpoint",
+            &format!("127.0.0.1:{otlp_port}"),
+            "--exporter",
+            "blackhole",
+            "--debug-log",
+            "traces",
+            "--debug-log-verbosity",
+            "detailed",
+            "--pid-file",
+            &pid.display().to_string(),
+            "--log-file",
+            &agent_log.display().to_string(),
+        ],
+        &rotel_log,
+    );
+    until("rotel listens", async || {
+        rotel.assert_running(&rotel_log);
+        tokio::net::TcpStream::connect(("127.0.0.1", otlp_port))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    (rotel, otlp_port, rotel_log)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -94,7 +132,7 @@ fn free_port() -> u16 {
 
 /// Tries `attempt` every 250 ms until it succeeds, for at most `PATIENCE` (the tools start and
 /// catch up slowly on a busy machine); fails naming `what` and the last error.
-async fn until<T>(what: &str, mut attempt: impl AsyncFnMut() -> Result<T, String>) -> T {
+pub(super) async fn until<T>(what: &str, mut attempt: impl AsyncFnMut() -> Result<T, String>) -> T {
     let deadline = Instant::now() + PATIENCE;
     loop {
         match attempt().await {
@@ -142,38 +180,7 @@ async fn promtool_prometheus_and_a_real_collector_accept_what_we_emit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let http = reqwest::Client::new();
 
-    let (grpc_port, otlp_port) = (free_port(), free_port());
-    let rotel_log = dir.path().join("rotel.out");
-    let pid = dir.path().join("rotel.pid");
-    let agent_log = dir.path().join("rotel-agent.log");
-    let mut rotel = start(
-        &rotel_agent(),
-        &[
-            "start",
-            "--otlp-grpc-endpoint",
-            &format!("127.0.0.1:{grpc_port}"),
-            "--otlp-http-endpoint",
-            &format!("127.0.0.1:{otlp_port}"),
-            "--exporter",
-            "blackhole",
-            "--debug-log",
-            "traces",
-            "--debug-log-verbosity",
-            "detailed",
-            "--pid-file",
-            &pid.display().to_string(),
-            "--log-file",
-            &agent_log.display().to_string(),
-        ],
-        &rotel_log,
-    );
-    until("rotel listens", async || {
-        rotel.assert_running(&rotel_log);
-        tokio::net::TcpStream::connect(("127.0.0.1", otlp_port))
-            .await
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    let (_rotel, otlp_port, rotel_log) = collector(dir.path()).await;
 
     let loki = receivers::start(receivers::Received::default()).await;
     let telemetry = install_with(&loki, &format!("http://127.0.0.1:{otlp_port}"), 100);

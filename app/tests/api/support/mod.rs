@@ -16,6 +16,7 @@ pub mod receivers;
 pub mod redis_server;
 pub mod replica;
 pub mod s3_server;
+pub mod tls_front;
 pub mod worker;
 
 pub use client::{Resp, TenantClient, post_raw, quote_body, rejected, today};

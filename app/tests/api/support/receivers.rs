@@ -1,8 +1,13 @@
 //! Receivers that speak the real wire protocols, decoded with the real protocol crates:
 //! OTLP/HTTP (protobuf `ExportTraceServiceRequest`, opentelemetry-proto) and Loki's push API
 //! (snappy-compressed protobuf `PushRequest`, loki-api). Each listens on a free loopback port.
+//! The Loki receiver keeps each push's headers, and can be told to refuse pushes first (a Loki
+//! shedding load) or always (a Loki that is down).
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
 
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest, common::v1::any_value::Value as AnyValue,
@@ -20,6 +25,11 @@ pub struct Received {
     pub spans: Arc<Mutex<Vec<Span>>>,
     /// (labels, line) of every Loki entry.
     pub lines: Arc<Mutex<Vec<(String, String)>>>,
+    /// Each Loki push's headers, refused ones included.
+    pub pushes: Arc<Mutex<Vec<poem::http::HeaderMap>>>,
+    /// Statuses to answer the next Loki pushes with, in order; then 204, or `always`.
+    pub refusals: Arc<Mutex<VecDeque<u16>>>,
+    pub always: Option<u16>,
 }
 
 impl Received {
@@ -28,6 +38,22 @@ impl Received {
     }
     pub fn lines(&self) -> Vec<(String, String)> {
         self.lines.lock().unwrap().clone()
+    }
+    pub fn pushes(&self) -> Vec<poem::http::HeaderMap> {
+        self.pushes.lock().unwrap().clone()
+    }
+    /// A Loki that answers `statuses` to the first pushes, then takes them.
+    pub fn refusing_first(statuses: &[u16]) -> Received {
+        let received = Received::default();
+        received.refusals.lock().unwrap().extend(statuses);
+        received
+    }
+    /// A Loki that answers every push with `status`.
+    pub fn always(status: u16) -> Received {
+        Received {
+            always: Some(status),
+            ..Received::default()
+        }
     }
 }
 
@@ -56,7 +82,21 @@ async fn traces(body: Vec<u8>, received: Data<&Received>) -> &'static str {
 }
 
 #[handler]
-async fn loki(body: Vec<u8>, received: Data<&Received>) -> &'static str {
+async fn loki(
+    headers: &poem::http::HeaderMap,
+    body: Vec<u8>,
+    received: Data<&Received>,
+) -> poem::http::StatusCode {
+    received.pushes.lock().unwrap().push(headers.clone());
+    let refused = received
+        .refusals
+        .lock()
+        .unwrap()
+        .pop_front()
+        .or(received.always);
+    if let Some(status) = refused {
+        return poem::http::StatusCode::from_u16(status).expect("a status");
+    }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(&body)
         .expect("snappy");
@@ -68,7 +108,7 @@ async fn loki(body: Vec<u8>, received: Data<&Received>) -> &'static str {
             lines.push((stream.labels.clone(), entry.line));
         }
     }
-    ""
+    poem::http::StatusCode::NO_CONTENT
 }
 
 /// Starts both receivers; returns their base URL.
