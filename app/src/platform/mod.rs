@@ -103,6 +103,7 @@ impl Platform {
         let events = Events::new(
             &config.outbox,
             vec![Box::new(Broadcasting(broadcasts.clone()))],
+            &tls,
         )?;
         let jobs = Arc::new(Jobs::new(&config.queue, kv.clone()));
         let url_key = given_or_random(
@@ -114,6 +115,7 @@ impl Platform {
         let documents = Arc::new(
             Documents::open(
                 &config.documents,
+                &tls,
                 &config.database.data_dir,
                 &config.app_url,
                 config.cdn(),

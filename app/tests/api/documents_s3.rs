@@ -335,3 +335,60 @@ async fn a_store_that_is_down_is_a_clean_503() {
         "the new upload only (the old server's are gone)"
     );
 }
+
+/// An S3-compatible store over TLS with a private CA (s3s-fs, which checks every signature,
+/// behind a TLS front): trusted through AWS_CA_BUNDLE, requests signed for AWS_REGION; without
+/// the CA, the upload is a clean 503 and nothing is stored.
+#[tokio::test]
+async fn a_store_over_tls_with_a_private_ca_and_its_own_region() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = crate::support::certs::authority(dir.path(), "ca");
+    crate::support::certs::server(dir.path());
+    let s3 = S3Server::s3s_fs().await;
+    let front =
+        crate::support::tls_front::start(dir.path(), ([127, 0, 0, 1], s3.port).into(), None).await;
+    let endpoint = format!("https://localhost:{}", front.port);
+    let mut flags = s3.flags();
+    let at = flags
+        .iter()
+        .position(|f| f == "--aws-endpoint")
+        .expect("flag");
+    flags[at + 1] = endpoint;
+    let with = |extra: &[&str]| {
+        let mut args: Vec<String> = flags.clone();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args
+    };
+    let trusted = with(&[
+        "--aws-ca-bundle",
+        &ca.display().to_string(),
+        "--aws-region",
+        "eu-central-2",
+    ]);
+    let args: Vec<&str> = trusted.iter().map(String::as_str).collect();
+    let app = spawn_with(Engine::Sqlite, &args).await;
+    let a = app.tenant().await;
+    let (policy_id, _) = policy_and_claim(&a).await;
+    let path = format!("/v1/policies/{policy_id}/documents");
+    let doc = upload(&a, &path, form(PDF, "application/pdf", "other", None)).await;
+    let id = doc.ok(201)["id"].as_str().expect("id").to_owned();
+    let (status, _, bytes) = download(&a, &id).await;
+    assert_eq!((status, bytes.as_slice()), (200, PDF));
+    let wire = front.seen();
+    assert!(
+        wire.contains("/eu-central-2/s3/aws4_request"),
+        "signed for AWS_REGION"
+    );
+    assert_eq!(s3.keys(PRIVATE).await.len(), 1);
+
+    let untrusted = with(&["--aws-region", "eu-central-2"]);
+    let args: Vec<&str> = untrusted.iter().map(String::as_str).collect();
+    let app = spawn_with(Engine::Sqlite, &args).await;
+    let a = app.tenant().await;
+    let (policy_id, _) = policy_and_claim(&a).await;
+    let path = format!("/v1/policies/{policy_id}/documents");
+    upload(&a, &path, form(PDF, "application/pdf", "other", None))
+        .await
+        .problem(503, None);
+    assert_eq!(s3.keys(PRIVATE).await.len(), 1, "nothing more stored");
+}

@@ -123,7 +123,7 @@ impl PlatformConfig {
     }
 
     /// Where each of `secret::SECRETS` goes (a test checks the two lists agree).
-    fn secrets_mut(&mut self) -> [(&'static str, &mut Option<SecretString>); 10] {
+    fn secrets_mut(&mut self) -> [(&'static str, &mut Option<SecretString>); 11] {
         [
             ("APP_KEY", &mut self.app_key),
             ("GATEWAY_SECRET", &mut self.gateway_secret),
@@ -134,6 +134,7 @@ impl PlatformConfig {
                 "BROADCAST_APP_SECRET",
                 &mut self.broadcast.broadcast_app_secret,
             ),
+            ("KAFKA_SASL_PASSWORD", &mut self.outbox.kafka_sasl_password),
             ("LOKI_PASSWORD", &mut self.telemetry.loki_password),
             ("LOKI_BEARER_TOKEN", &mut self.telemetry.loki_bearer_token),
             (

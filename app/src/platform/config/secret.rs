@@ -60,6 +60,11 @@ pub const SECRETS: &[Secret] = &[
                only).",
     },
     Secret {
+        var: "KAFKA_SASL_PASSWORD",
+        heading: "Events (the outbox)",
+        help: "The SASL password (PLAIN or SCRAM) of the Kafka user `sasl.username` names.",
+    },
+    Secret {
         var: "LOKI_PASSWORD",
         heading: "Telemetry",
         help: "Loki's basic-auth password (with LOKI_USERNAME), e.g. a Grafana Cloud token.",

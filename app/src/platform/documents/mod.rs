@@ -37,6 +37,7 @@ use settings::{Disk, DocumentsConfig};
 use crate::platform::{
     breaker::Breaker,
     error::{Error, Result},
+    tls::Tls,
 };
 use content::{StorageClass, Visibility};
 
@@ -122,9 +123,11 @@ pub struct Documents {
 }
 
 impl Documents {
-    /// Connects the configured backend; `url_key` signs the local disk's URLs.
+    /// Connects the configured backend (S3 under the TLS policy `tls`); `url_key` signs the
+    /// local disk's URLs.
     pub async fn open(
         config: &DocumentsConfig,
+        tls: &Tls,
         data_dir: &Path,
         app_url: &str,
         cdn: Option<&str>,
@@ -132,7 +135,7 @@ impl Documents {
     ) -> Result<Documents> {
         let backend = match config.filesystem_disk {
             Disk::Local => Backend::Local(local::LocalDisk::new(data_dir, url_key)),
-            Disk::S3 => Backend::S3(s3::S3::connect(config).await.map_err(Error::Config)?),
+            Disk::S3 => Backend::S3(s3::S3::connect(config, tls).await.map_err(Error::Config)?),
         };
         describe(backend.name());
         crate::platform::breaker::describe();
@@ -174,7 +177,7 @@ impl Documents {
                     }
                     _ => format!(
                         "https://{bucket}.s3.{}.amazonaws.com/{key}",
-                        self.config.aws_default_region
+                        self.config.region()
                     ),
                 }
             }

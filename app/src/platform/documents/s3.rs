@@ -25,6 +25,7 @@ use futures::StreamExt;
 
 use super::content::StorageClass;
 use super::{Bucket, Fetched, Put, StoreError, key::ObjectKey, settings::DocumentsConfig};
+use crate::platform::tls::{Pem, Tls};
 
 pub struct S3 {
     client: Client,
@@ -33,13 +34,17 @@ pub struct S3 {
 }
 
 impl S3 {
-    pub async fn connect(config: &DocumentsConfig) -> Result<S3, String> {
+    pub async fn connect(config: &DocumentsConfig, tls: &Tls) -> Result<S3, String> {
         let private = config
             .aws_bucket
             .clone()
             .filter(|b| !b.is_empty())
             .ok_or("FILESYSTEM_DISK=s3 needs AWS_BUCKET")?;
-        let shared = crate::platform::aws::config(&config.aws_default_region).await;
+        let ca = Pem::optional("AWS_CA_BUNDLE", config.aws_ca_bundle.as_ref())
+            .map_err(|e| e.to_string())?;
+        let shared = crate::platform::aws::config(config.region(), tls, ca.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(config.aws_use_path_style_endpoint);
         if let Some(endpoint) = &config.aws_endpoint {

@@ -32,8 +32,18 @@ pub struct DocumentsConfig {
     #[arg(long, env = "AWS_PUBLIC_BUCKET")]
     pub aws_public_bucket: Option<String>,
 
+    /// The buckets' region (the AWS SDKs' variable; wins over AWS_DEFAULT_REGION).
+    #[arg(long, env = "AWS_REGION")]
+    pub aws_region: Option<String>,
+
+    /// The region when AWS_REGION is unset (the AWS CLI's variable, Laravel's).
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     pub aws_default_region: String,
+
+    /// CA bundle (PEM) an S3-compatible server's certificate may chain to, besides the TLS
+    /// roots (the AWS SDKs' variable); also used for Secrets Manager.
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    pub aws_ca_bundle: Option<PathBuf>,
 
     /// An S3-compatible server instead of AWS, e.g. `http://minio:9000`.
     #[arg(long, env = "AWS_ENDPOINT")]
@@ -86,6 +96,14 @@ pub struct DocumentsConfig {
 }
 
 impl DocumentsConfig {
+    /// AWS_REGION, else AWS_DEFAULT_REGION.
+    pub fn region(&self) -> &str {
+        self.aws_region
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&self.aws_default_region)
+    }
+
     pub fn is_s3(&self) -> bool {
         self.filesystem_disk == Disk::S3
     }

@@ -9,25 +9,51 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, ClientContext,
+    error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
+use telemetry::episode::Episode;
 
 use super::{Event, publisher::EventPublisher};
 use crate::platform::error::{Error, Result};
+
+/// Kafka failing (a refused certificate, a refused SASL login, no broker) is an error line once
+/// per episode, from librdkafka's error callback; a delivered event ends it.
+static EPISODE: Episode = Episode::new("kafka");
+
+/// librdkafka's callbacks: its errors go to the episode.
+struct Context;
+
+impl ClientContext for Context {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // "All brokers are down" follows each broker's own failure (a refused certificate, a
+        // refused login): the cause is that one. Told apart, the two would alternate and make
+        // a line per retry.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            return;
+        }
+        // librdkafka ends a reason with the time it took ("… (after 2ms in state
+        // SSL_HANDSHAKE)"), which differs per retry: the cause is what comes before.
+        let reason = reason.split(" (after ").next().unwrap_or(reason);
+        EPISODE.failed(&format!("{error}: {reason}"));
+    }
+}
 
 /// How long a publish may take, queueing and delivery included.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: FutureProducer<Context>,
 }
 
 impl KafkaPublisher {
-    /// A producer for `brokers` (host:port, comma-separated); connects in the background.
-    pub fn new(brokers: &str) -> Result<KafkaPublisher> {
-        let producer = ClientConfig::new()
+    /// A producer for `brokers` (host:port, comma-separated) with `properties` (`connection`);
+    /// connects in the background.
+    pub fn new(brokers: &str, properties: &[(String, String)]) -> Result<KafkaPublisher> {
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", brokers)
             .set("client.id", "policy-service")
             .set("acks", "all")
@@ -35,9 +61,14 @@ impl KafkaPublisher {
             .set(
                 "delivery.timeout.ms",
                 DELIVERY_TIMEOUT.as_millis().to_string(),
-            )
-            .create()
-            .map_err(|e| Error::Config(format!("KAFKA_BROKERS: {e}")))?;
+            );
+        for (key, value) in properties {
+            config.set(key, value);
+        }
+        // librdkafka names the property at fault, never its value.
+        let producer = config
+            .create_with_context(Context)
+            .map_err(|e| Error::Config(format!("Kafka's properties: {e}")))?;
         Ok(KafkaPublisher { producer })
     }
 }
@@ -75,11 +106,14 @@ impl EventPublisher for KafkaPublisher {
                 .key(&event.aggregate_id)
                 .payload(&value)
                 .headers(headers);
-            self.producer
-                .send(record, DELIVERY_TIMEOUT)
-                .await
-                .map(|_| ())
-                .map_err(|(e, _)| Error::Unavailable(format!("kafka {topic}: {e}")))
+            let sent = self.producer.send(record, DELIVERY_TIMEOUT).await;
+            match sent {
+                Ok(_) => {
+                    EPISODE.succeeded();
+                    Ok(())
+                }
+                Err((e, _)) => Err(Error::Unavailable(format!("kafka {topic}: {e}"))),
+            }
         })
     }
 }

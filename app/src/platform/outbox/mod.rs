@@ -12,6 +12,7 @@
 //! prunes sent rows older than `OUTBOX_RETENTION_HOURS`. A relay borrows the tenant's pool if it
 //! is open, else a one-off connection, so relaying never keeps a pool alive.
 
+mod connection;
 mod event;
 mod kafka;
 pub mod publisher;
@@ -31,6 +32,7 @@ use crate::platform::{
     outbox::settings::{EventPublisherKind, OutboxConfig},
     queue::{JobKind, Priority},
     tenancy::{Tenancy, Tenant},
+    tls::Tls,
 };
 pub use event::Event;
 use publisher::{Chain, EventPublisher, LogPublisher, NoPublisher};
@@ -74,12 +76,23 @@ pub struct Events {
 impl Events {
     /// The relay with the configured publisher, then each of `then` (the broadcasts); Kafka
     /// without brokers is refused.
-    pub fn new(config: &OutboxConfig, then: Vec<Box<dyn EventPublisher>>) -> Result<Events> {
+    pub fn new(
+        config: &OutboxConfig,
+        then: Vec<Box<dyn EventPublisher>>,
+        tls: &Tls,
+    ) -> Result<Events> {
         describe();
         let publisher: Box<dyn EventPublisher> = match config.publisher {
             EventPublisherKind::Kafka => match config.kafka_brokers.as_deref() {
                 Some(brokers) if !brokers.trim().is_empty() => {
-                    Box::new(kafka::KafkaPublisher::new(brokers)?)
+                    let env: Vec<(String, String)> = std::env::vars().collect();
+                    let properties = connection::properties(
+                        config.kafka_properties_file.as_deref(),
+                        &env,
+                        config.kafka_sasl_password.as_ref(),
+                        tls,
+                    )?;
+                    Box::new(kafka::KafkaPublisher::new(brokers, &properties)?)
                 }
                 _ => {
                     return Err(Error::Config(

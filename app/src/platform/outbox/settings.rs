@@ -1,8 +1,9 @@
 //! The outbox's variables: where relayed events go, and how often and how long it is kept.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
+use secrecy::SecretString;
 
 use crate::platform::config::value::{Unit, duration, secs};
 
@@ -24,6 +25,21 @@ pub struct OutboxConfig {
     /// Kafka's bootstrap brokers, `host:port`, comma-separated (EVENT_PUBLISHER=kafka).
     #[arg(id = "kafka_brokers", long = "kafka-brokers", env = "KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+
+    /// librdkafka properties for a managed Kafka, one `key=value` a line (`security.protocol`,
+    /// `sasl.mechanisms`, `sasl.username`, `ssl.ca.location`, …). Any variable KAFKA_<NAME> sets
+    /// the property `<name>` too (lower-cased, `_` read as `.`: KAFKA_SECURITY_PROTOCOL=SASL_SSL),
+    /// winning over the file; the password is KAFKA_SASL_PASSWORD (a secret).
+    #[arg(
+        id = "kafka_properties_file",
+        long = "kafka-properties-file",
+        env = "KAFKA_PROPERTIES_FILE"
+    )]
+    pub kafka_properties_file: Option<PathBuf>,
+
+    /// KAFKA_SASL_PASSWORD (a secret).
+    #[arg(skip)]
+    pub kafka_sasl_password: Option<SecretString>,
 
     /// Events go to the topic `<prefix><aggregate>`: `insurance.policy`, `.payment`, `.claim`.
     #[arg(

@@ -37,6 +37,8 @@ use redis::{
 use secrecy::ExposeSecret;
 use tracing::{Instrument, Span, field::Empty};
 
+use telemetry::episode::Episode;
+
 use crate::platform::{
     error::{Error, Result},
     tls::Tls,
@@ -88,6 +90,8 @@ pub struct Redis {
     /// Where pub/sub connections go: each node in turn (in a cluster, a message published on
     /// any node reaches subscribers on every node).
     nodes: Vec<redis::Client>,
+    /// Why Redis is failing, while it is (the probe's episode).
+    episode: Arc<Episode>,
     probe: tokio::task::JoinHandle<()>,
 }
 
@@ -152,12 +156,19 @@ impl Redis {
         };
         describe();
         let breaker = Arc::new(Breaker::opened());
-        let probe = tokio::spawn(watch(conn.clone(), breaker.clone(), timeout));
+        let episode = Arc::new(Episode::new("redis"));
+        let probe = tokio::spawn(watch(
+            conn.clone(),
+            breaker.clone(),
+            episode.clone(),
+            timeout,
+        ));
         Ok(Arc::new(Redis {
             conn,
             timeout,
             breaker,
             nodes,
+            episode,
             probe,
         }))
     }
@@ -179,6 +190,11 @@ impl Redis {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// Why Redis is failing, while it is: the cause the probe last saw (for readiness).
+    pub fn failing_because(&self) -> Option<String> {
+        self.episode.cause()
     }
 
     /// The most one call may take (and what the cache waits for other replicas' acks).
@@ -252,31 +268,21 @@ impl Redis {
 }
 
 /// The probe: while the breaker is open, pings every `PROBE_EVERY` and closes it on an answer.
-/// Why it fails is a warning each time the reason changes (a refused certificate, a refused
-/// password, no answer), so an operator sees the cause at the default level without a line
-/// every probe.
-async fn watch(conn: Conn, breaker: Arc<Breaker>, timeout: Duration) {
-    let mut said = String::new();
+/// Why it fails is an error line when the episode starts or its cause changes (a refused
+/// certificate, a refused password, no answer), so an operator sees the cause at the default
+/// level without a line every probe.
+async fn watch(conn: Conn, breaker: Arc<Breaker>, episode: Arc<Episode>, timeout: Duration) {
     loop {
         if breaker.is_open() {
             let mut conn = conn.clone();
             let ping = redis::cmd("PING");
-            let failure =
-                match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
-                    Ok(Ok(_)) => {
-                        breaker.succeeded();
-                        None
-                    }
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("timed out".to_owned()),
-                };
-            match failure {
-                Some(why) if why != said => {
-                    tracing::warn!(error = %why, "Redis unreachable; calls fail at once until it answers");
-                    said = why;
+            match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
+                Ok(Ok(_)) => {
+                    breaker.succeeded();
+                    episode.succeeded();
                 }
-                Some(_) => {}
-                None => said.clear(),
+                Ok(Err(e)) => episode.failed(&telemetry::episode::causes(&e)),
+                Err(_) => episode.failed("no answer within REDIS_TIMEOUT_MS"),
             }
         }
         tokio::time::sleep(PROBE_EVERY).await;

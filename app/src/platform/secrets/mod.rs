@@ -85,7 +85,8 @@ fn variables(
                     "{source}: {key} locates the secret stores and is read from the environment only"
                 ));
             }
-            if !known.contains(&key) {
+            // KAFKA_* beyond the service's own are librdkafka's properties (`outbox`).
+            if !known.contains(&key) && !key.starts_with("KAFKA_") {
                 return Err(format!("{source}: {key} is not a variable policy-service reads"));
             }
             let value = match value {

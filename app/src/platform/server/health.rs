@@ -42,8 +42,9 @@ pub struct Check {
     pub status: Status,
     /// How long the check took.
     pub latency_ms: f64,
-    /// Why it failed or is degraded: `unavailable`, `timeout` or `shutting down` (causes are
-    /// logged).
+    /// Why it failed or is degraded: `tls refused` (a certificate refused either way),
+    /// `credentials refused`, `unavailable`, `timeout` or `shutting down`. The cause itself is
+    /// logged, not shown: the probe is unauthenticated.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
 }
@@ -78,8 +79,9 @@ where
     let error = match outcome {
         Ok(Ok(())) => None,
         Ok(Err(e)) => {
-            tracing::warn!(check = name, error = %e, "readiness check failed");
-            Some("unavailable")
+            let cause = e.to_string();
+            tracing::warn!(check = name, error = %cause, "readiness check failed");
+            Some(class(&cause))
         }
         Err(_) => {
             tracing::warn!(check = name, "readiness check timed out");
@@ -95,6 +97,25 @@ where
         },
         latency_ms,
         error: error.map(str::to_owned),
+    }
+}
+
+/// What kind of failure `cause` is, in words that name no user or host.
+fn class(cause: &str) -> &'static str {
+    let lower = cause.to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if any(&["certificate", "tls", "handshake", "ssl"]) {
+        "tls refused"
+    } else if any(&[
+        "password",
+        "access denied",
+        "authentication",
+        "wrongpass",
+        "noauth",
+    ]) {
+        "credentials refused"
+    } else {
+        "unavailable"
     }
 }
 
@@ -134,6 +155,10 @@ impl HealthApi {
             .await;
             if check.status == Status::Fail {
                 check.status = Status::Degraded;
+                // The call fails at once while the breaker is open; the probe knows why.
+                if let Some(cause) = kv.failing_because() {
+                    check.error = Some(class(&cause).to_owned());
+                }
             }
             checks.push(check);
         }
@@ -160,5 +185,21 @@ impl HealthApi {
         } else {
             ReadyResponse::NotReady(Json(health))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::class;
+
+    #[test]
+    fn a_cause_is_told_by_its_kind_only() {
+        let tls = "Client error: invalid peer certificate: UnknownIssuer";
+        assert_eq!(class(tls), "tls refused");
+        assert_eq!(
+            class("WRONGPASS invalid username-password pair"),
+            "credentials refused"
+        );
+        assert_eq!(class("Connection refused (os error 111)"), "unavailable");
     }
 }

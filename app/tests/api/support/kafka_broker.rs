@@ -36,6 +36,12 @@ fn binary() -> String {
 impl Tansu {
     pub async fn start() -> Tansu {
         let port = free_port();
+        Tansu::start_with(port, &format!("127.0.0.1:{port}"), &[]).await
+    }
+
+    /// On `port`, telling clients to come back at `advertised` (a TLS front's address), with
+    /// `extra` arguments (`--authentication`).
+    pub async fn start_with(port: u16, advertised: &str, extra: &[&str]) -> Tansu {
         let bin = binary();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&bin)
@@ -44,9 +50,10 @@ impl Tansu {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &format!("tcp://{advertised}"),
             ])
             .args(["--storage-engine", "memory://tansu/"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
