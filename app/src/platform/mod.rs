@@ -104,7 +104,8 @@ impl Platform {
             &config.outbox,
             vec![Box::new(Broadcasting(broadcasts.clone()))],
             &tls,
-        )?;
+        )
+        .await?;
         let jobs = Arc::new(Jobs::new(&config.queue, kv.clone()));
         let url_key = given_or_random(
             &config.app_key,

@@ -23,21 +23,28 @@ const OWN: &[&str] = &[
     "KAFKA_BROKERS",
     "KAFKA_TOPIC_PREFIX",
     "KAFKA_PROPERTIES_FILE",
+    "KAFKA_AWS_MSK_IAM",
     "KAFKA_SASL_PASSWORD",
     "KAFKA_SASL_PASSWORD_FILE",
 ];
 
-/// The librdkafka properties to set, in order (a later one wins).
+/// The librdkafka properties to set, in order (a later one wins). With `msk_iam`, MSK's IAM
+/// port's protocol and mechanism come first (SASL_SSL, OAUTHBEARER), so given ones win.
 pub fn properties(
     file: Option<&Path>,
     env: &[(String, String)],
     password: Option<&SecretString>,
+    msk_iam: bool,
     tls: &Tls,
 ) -> Result<Vec<(String, String)>> {
-    let mut props = match file {
-        Some(path) => read_file(path)?,
-        None => Vec::new(),
-    };
+    let mut props = Vec::new();
+    if msk_iam {
+        props.push(("security.protocol".to_owned(), "SASL_SSL".to_owned()));
+        props.push(("sasl.mechanisms".to_owned(), "OAUTHBEARER".to_owned()));
+    }
+    if let Some(path) = file {
+        props.extend(read_file(path)?);
+    }
     for (name, value) in env {
         if let Some(rest) = name.strip_prefix("KAFKA_")
             && !OWN.contains(&name.as_str())
@@ -124,7 +131,7 @@ mod tests {
         })
         .expect("tls");
         let password = SecretString::from("hunter2");
-        let props = properties(Some(&file), &env, Some(&password), &tls).expect("props");
+        let props = properties(Some(&file), &env, Some(&password), false, &tls).expect("props");
         assert_eq!(last(&props, "sasl.mechanisms"), Some("PLAIN"));
         assert_eq!(last(&props, "sasl.username"), Some("svc"));
         assert_eq!(last(&props, "sasl.password"), Some("hunter2"));
@@ -132,9 +139,13 @@ mod tests {
         // SASL_SSL: the TLS policy's roots go to librdkafka (where the system has any).
         assert_ne!(last(&props, "ssl.ca.pem").is_some(), props.is_empty());
         std::fs::write(&file, "security.protocol\n").expect("file");
-        let e = properties(Some(&file), &[], None, &tls)
+        let e = properties(Some(&file), &[], None, false, &tls)
             .err()
             .map(|e| e.to_string());
         assert!(e.is_some_and(|e| e.contains("line 1")));
+        // MSK IAM: SASL_SSL and OAUTHBEARER unless given, the TLS roots with them.
+        let props = properties(None, &[], None, true, &tls).expect("props");
+        assert_eq!(last(&props, "sasl.mechanisms"), Some("OAUTHBEARER"));
+        assert_eq!(last(&props, "security.protocol"), Some("SASL_SSL"));
     }
 }

@@ -10,23 +10,46 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rdkafka::{
     ClientConfig, ClientContext,
+    client::OAuthToken,
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
 use telemetry::episode::Episode;
 
-use super::{Event, publisher::EventPublisher};
+use super::{Event, msk_iam::MskIam, publisher::EventPublisher};
 use crate::platform::error::{Error, Result};
 
 /// Kafka failing (a refused certificate, a refused SASL login, no broker) is an error line once
 /// per episode, from librdkafka's error callback; a delivered event ends it.
 static EPISODE: Episode = Episode::new("kafka");
 
-/// librdkafka's callbacks: its errors go to the episode.
-struct Context;
+/// librdkafka's callbacks: its errors go to the episode; an OAUTHBEARER token comes from MSK's
+/// IAM signer (`msk_iam`) when KAFKA_AWS_MSK_IAM is on.
+pub struct Context {
+    pub msk: Option<MskIam>,
+}
 
 impl ClientContext for Context {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
+        let Some(msk) = &self.msk else {
+            return Err(
+                "sasl.mechanisms=OAUTHBEARER takes its token from KAFKA_AWS_MSK_IAM=true".into(),
+            );
+        };
+        let (token, lifetime_ms) = msk.token()?;
+        Ok(OAuthToken {
+            token,
+            principal_name: String::new(),
+            lifetime_ms,
+        })
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         // "All brokers are down" follows each broker's own failure (a refused certificate, a
         // refused login): the cause is that one. Told apart, the two would alternate and make
@@ -51,7 +74,11 @@ pub struct KafkaPublisher {
 impl KafkaPublisher {
     /// A producer for `brokers` (host:port, comma-separated) with `properties` (`connection`);
     /// connects in the background.
-    pub fn new(brokers: &str, properties: &[(String, String)]) -> Result<KafkaPublisher> {
+    pub fn new(
+        brokers: &str,
+        properties: &[(String, String)],
+        context: Context,
+    ) -> Result<KafkaPublisher> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", brokers)
@@ -67,7 +94,7 @@ impl KafkaPublisher {
         }
         // librdkafka names the property at fault, never its value.
         let producer = config
-            .create_with_context(Context)
+            .create_with_context(context)
             .map_err(|e| Error::Config(format!("Kafka's properties: {e}")))?;
         Ok(KafkaPublisher { producer })
     }

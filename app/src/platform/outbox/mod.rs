@@ -15,6 +15,7 @@
 mod connection;
 mod event;
 mod kafka;
+mod msk_iam;
 pub mod publisher;
 pub mod relay;
 pub mod settings;
@@ -76,7 +77,7 @@ pub struct Events {
 impl Events {
     /// The relay with the configured publisher, then each of `then` (the broadcasts); Kafka
     /// without brokers is refused.
-    pub fn new(
+    pub async fn new(
         config: &OutboxConfig,
         then: Vec<Box<dyn EventPublisher>>,
         tls: &Tls,
@@ -90,9 +91,16 @@ impl Events {
                         config.kafka_properties_file.as_deref(),
                         &env,
                         config.kafka_sasl_password.as_ref(),
+                        config.kafka_aws_msk_iam,
                         tls,
                     )?;
-                    Box::new(kafka::KafkaPublisher::new(brokers, &properties)?)
+                    let msk = if config.kafka_aws_msk_iam {
+                        Some(msk_iam::MskIam::new().await.map_err(Error::Config)?)
+                    } else {
+                        None
+                    };
+                    let context = kafka::Context { msk };
+                    Box::new(kafka::KafkaPublisher::new(brokers, &properties, context)?)
                 }
                 _ => {
                     return Err(Error::Config(

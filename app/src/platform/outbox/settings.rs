@@ -37,6 +37,16 @@ pub struct OutboxConfig {
     )]
     pub kafka_properties_file: Option<PathBuf>,
 
+    /// AWS MSK's IAM access control: SASL_SSL with OAUTHBEARER tokens signed by the AWS SDK's
+    /// credentials (the pod's role on EKS) for AWS_REGION, refreshed before they expire.
+    #[arg(
+        id = "kafka_aws_msk_iam",
+        long = "kafka-aws-msk-iam",
+        env = "KAFKA_AWS_MSK_IAM",
+        default_value_t = false
+    )]
+    pub kafka_aws_msk_iam: bool,
+
     /// KAFKA_SASL_PASSWORD (a secret).
     #[arg(skip)]
     pub kafka_sasl_password: Option<SecretString>,
