@@ -129,6 +129,16 @@ async fn secrets_manager_configures_the_start_and_refuses_a_bad_secret() {
     }
 }
 
+/// The OpenBao binary: `BAO`, else where scripts/test.sh installs it.
+pub fn binary() -> PathBuf {
+    std::env::var_os("BAO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/policy-service/venv/bin/bao")
+        })
+}
+
 /// An OpenBao dev server on a free port, root token `root`, KV v2 at `secret/`.
 pub struct Bao {
     pub addr: String,
@@ -138,13 +148,7 @@ pub struct Bao {
 impl Bao {
     pub async fn start() -> Bao {
         let port = free_port();
-        let bao = std::env::var_os("BAO")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                    .join(".cache/policy-service/venv/bin/bao")
-            });
-        let child = Command::new(bao)
+        let child = Command::new(binary())
             .args(["server", "-dev", "-dev-root-token-id=root"])
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())

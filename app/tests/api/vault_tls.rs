@@ -13,6 +13,11 @@ use std::{
 use base64::Engine;
 use serde_json::{Value, json};
 
+use policy_service::platform::{
+    secrets::settings::VaultSettings,
+    tls::{Tls, TlsSettings},
+};
+
 use crate::secrets::{landlord, run, stderr};
 use crate::support::{certs, free_port};
 
@@ -36,13 +41,7 @@ impl Drop for Bao {
 impl Bao {
     async fn start(dir: &Path) -> Bao {
         let port = free_port();
-        let bao = std::env::var_os("BAO")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                    .join(".cache/policy-service/venv/bin/bao")
-            });
-        let child = Command::new(bao)
+        let child = Command::new(crate::secrets::binary())
             .args(["server", "-dev", "-dev-tls", "-dev-root-token-id=root"])
             .arg(format!("-dev-tls-cert-dir={}", dir.display()))
             .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
@@ -260,4 +259,41 @@ async fn a_jwt_login_reads_a_namespaced_secret_over_tls_and_a_kubernetes_login_i
     // the role (a name outside it is "service account name not authorized"), then asked the
     // cluster's TokenReview API, which is not here: a 403 from the method itself.
     assert!(e.contains("403 Forbidden permission denied"), "{e}");
+
+    // A login's token is kept, and redone once two thirds of its lease have passed.
+    let short = json!({"role_type": "jwt", "bound_audiences": ["policy-service"], "user_claim": "sub",
+                       "token_policies": ["read-config"], "token_ttl": "6s", "token_max_ttl": "6s"});
+    bao.call(ns, "auth/jwt/role/short", short).await;
+    let settings = VaultSettings {
+        vault_addr: Some(bao.addr.clone()),
+        vault_token: None,
+        vault_cacert: Some(bao.ca.clone()),
+        vault_client_cert: None,
+        vault_client_key: None,
+        vault_namespace: Some(NAMESPACE.into()),
+        vault_k8s_role: None,
+        vault_k8s_token_path: None,
+        vault_k8s_mount: None,
+        vault_jwt_role: Some("short".into()),
+        vault_jwt_path: Some(jwt_file.clone()),
+        vault_jwt_mount: None,
+    };
+    let tls = Tls::load(&TlsSettings {
+        extra_ca_certs: None,
+    })
+    .expect("TLS roots");
+    let vault = settings.vault(&tls).expect("settings").expect("VAULT_ADDR");
+    let accessor = async || {
+        let me = vault.request(reqwest::Method::GET, "auth/token/lookup-self", None);
+        me.await.expect("lookup-self")["data"]["accessor"].clone()
+    };
+    let first = accessor().await;
+    assert_eq!(accessor().await, first, "the login's token is kept");
+    // At least 4 s (two thirds of 6): a lower bound, however busy the machine.
+    tokio::time::sleep(Duration::from_millis(4_200)).await;
+    assert_ne!(
+        accessor().await,
+        first,
+        "logged in again before the lease ended"
+    );
 }
