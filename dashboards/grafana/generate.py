@@ -109,8 +109,7 @@ DASHBOARDS = {
                 f'topk(10, sum by (tenant) (rate(http_server_tenant_requests_total{{tenant=~"$tenant", status_class="5xx"}}[{RATE}]))'
                 f' or sum by (tenant) (rate(http_server_tenant_requests_total{{tenant=~"$tenant"}}[{RATE}])) * 0)', "{{tenant}}")], "reqps"),
             row("Business"),
-            panel("Policies bound", [q(f'sum by (tenant) (rate(policies_bound_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}}"),
-                                     q(f'sum by (tenant) (rate(policies_created_total{{tenant=~"$tenant"}}[{RATE}]))', "created {{tenant}}")], "ops"),
+            panel("Policies bound", [q(f'sum by (tenant) (rate(policies_bound_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}}")], "ops"),
             panel("Payments", [q(f'sum by (tenant) (rate(payments_received_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}}")], "ops"),
             panel("Amount paid (minor units)", [q(f'sum by (tenant, currency) (rate(payments_amount_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}} {{currency}}")], "short"),
             panel("Claims opened", [q(f'sum by (tenant) (rate(claims_opened_total{{tenant=~"$tenant"}}[{RATE}]))', "{{tenant}}")], "ops"),

@@ -64,8 +64,8 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
             .expect("partition");
     }
     consumer.assign(&partitions).expect("assign");
-    let mut got: BTreeMap<String, (String, String, BTreeMap<String, String>, Value)> =
-        BTreeMap::new();
+    type Got = (String, String, BTreeMap<String, String>, Value, i64);
+    let mut got: BTreeMap<String, Got> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while got.len() < 5 {
         let message = tokio::time::timeout_at(deadline, consumer.recv())
@@ -86,7 +86,13 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
         let value: Value = serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
         got.insert(
             headers["event_type"].clone(),
-            (message.topic().to_owned(), key, headers, value),
+            (
+                message.topic().to_owned(),
+                key,
+                headers,
+                value,
+                message.timestamp().to_millis().unwrap_or_default(),
+            ),
         );
     }
     let expected = [
@@ -97,7 +103,7 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
         ("ClaimStatusChanged", "insurance.claim", &claim),
     ];
     for (kind, topic, aggregate) in expected {
-        let (got_topic, key, headers, value) = &got[kind];
+        let (got_topic, key, headers, value, record_ms) = &got[kind];
         assert_eq!(got_topic, topic, "{kind}");
         assert_eq!(key, aggregate, "{kind}: keyed by its aggregate");
         assert_eq!(headers["tenant_id"], t.slug, "{kind}");
@@ -106,11 +112,16 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
             value["event_id"].as_str().unwrap(),
             "{kind}"
         );
-        assert!(
-            headers["timestamp"].ends_with('Z'),
-            "{kind}: {}",
-            headers["timestamp"]
+        // The three times agree: header (s), record (ms), value (RFC 3339, ms).
+        let occurred = chrono::DateTime::parse_from_rfc3339(value["timestamp"].as_str().unwrap())
+            .expect("RFC 3339")
+            .timestamp_millis();
+        assert_eq!(
+            headers["timestamp"],
+            (occurred / 1000).to_string(),
+            "{kind}"
         );
+        assert_eq!(*record_ms, occurred, "{kind}: the record's own timestamp");
         assert_eq!(value["event_type"], kind);
         assert_eq!(value["tenant_id"], t.slug.as_str());
         assert_eq!(value["aggregate_id"], aggregate.as_str());

@@ -2,8 +2,9 @@
 //! ecosystem uses, with the idempotent producer and acks=all; it costs about 3 minutes of cold
 //! build for the bundled C library). One message per event: the value is the event's JSON, the
 //! key its aggregate id (so one aggregate's events share a partition and keep their order), and
-//! the headers `event_id`, `event_type`, `tenant_id`, `timestamp` and the trace context of the
-//! publish span (`traceparent`, `b3`, …), a child of the request that made the change.
+//! the headers `event_id`, `event_type`, `tenant_id`, `timestamp` (epoch seconds, as the seed
+//! writes it) and the trace context of the publish span (`traceparent`, `b3`, …), a child of
+//! the request that made the change. The record's timestamp is the event's time in ms.
 
 use std::time::Duration;
 
@@ -109,7 +110,10 @@ impl EventPublisher for KafkaPublisher {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let value = event.message(tenant).to_string();
-            let timestamp = event.timestamp();
+            // The seed's header: epoch seconds (`time()`), what a consumer written against it
+            // parses. The millisecond time is the record's own timestamp (CreateTime), which
+            // Kafka's time index and every consumer library read, and the value's `timestamp`.
+            let timestamp = (event.created_at.div_euclid(1000)).to_string();
             let mut headers = OwnedHeaders::new();
             let fixed = [
                 ("event_id", event.id.as_str()),
@@ -132,6 +136,7 @@ impl EventPublisher for KafkaPublisher {
             let record = FutureRecord::to(topic)
                 .key(&event.aggregate_id)
                 .payload(&value)
+                .timestamp(event.created_at)
                 .headers(headers);
             let sent = self.producer.send(record, DELIVERY_TIMEOUT).await;
             match sent {
