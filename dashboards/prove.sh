@@ -82,19 +82,20 @@ YAML
 PIDS+=($!)
 wait_for "http://127.0.0.1:$PROM_PORT/-/ready"
 
-step "k6 smoke against the instance"
-# k6 exits 99 when a threshold is crossed; which ones matter here is decided from its summary.
-K6_STATUS=0
-(cd loadtests && BASE_URL="http://127.0.0.1:$PORT" TENANTS=acme,globex RATING=1 SUMMARY="$WORK/smoke.json" \
-    "$K6" run --no-usage-report --quiet smoke.js) || K6_STATUS=$?
-if [[ "$K6_STATUS" != 0 && "$K6_STATUS" != 99 ]] || [[ ! -s "$WORK/smoke.json" ]]; then
-    tail -n 20 "$WORK/service.log" >&2
-    die "the k6 smoke test did not run to the end (exit $K6_STATUS)"
-fi
-# Latency (p95, p99 per endpoint) and keeping up with the arrival rate (dropped iterations)
-# are printed, not enforced: on a busy CI machine they measure the machine, and the benches
-# measure the service's. Every other threshold must hold.
-"$TOOLS_PYTHON" - "$WORK/smoke.json" <<'PY' || {
+# k6 exits 99 when a threshold is crossed; which ones matter here is decided from its summary:
+# latency (p95, p99 per endpoint) and keeping up with the arrival rate (dropped iterations) are
+# printed, not enforced: on a busy CI machine they measure the machine, and the benches measure
+# the service's. Every other threshold must hold.
+k6_run() { # k6_run SCRIPT NAME [VAR=value...]
+    local script=$1 name=$2 status=0
+    shift 2
+    (cd loadtests && env BASE_URL="http://127.0.0.1:$PORT" TENANTS=acme,globex RATING=1 \
+        SUMMARY="$WORK/$name.json" "$@" "$K6" run --no-usage-report --quiet "$script") || status=$?
+    if [[ "$status" != 0 && "$status" != 99 ]] || [[ ! -s "$WORK/$name.json" ]]; then
+        tail -n 20 "$WORK/service.log" >&2
+        die "k6 $script did not run to the end (exit $status)"
+    fi
+    "$TOOLS_PYTHON" - "$WORK/$name.json" <<'PY' || {
 import json, sys
 
 metrics = json.load(open(sys.argv[1]))["metrics"]
@@ -111,9 +112,19 @@ failed = [f"{metric}: {threshold}" for metric, threshold in crossed if not timin
 if failed:
     sys.exit("thresholds crossed:\n  " + "\n  ".join(failed))
 PY
-    tail -n 20 "$WORK/service.log" >&2
-    die "the k6 smoke test failed its functional thresholds"
+        tail -n 20 "$WORK/service.log" >&2
+        die "k6 $script failed its functional thresholds"
+    }
 }
+
+step "k6 smoke against the instance"
+k6_run smoke.js smoke
+
+# The longer profiles, a few seconds each: they run nowhere else, and would rot unrun.
+step "k6 stress, spike and soak, in short forms"
+k6_run stress.js stress PEAK=4 STEP=2s RAMP=1s
+k6_run spike.js spike BASE=1 SPIKE=4 HOLD=2s RAMP=1s
+k6_run soak.js soak RATE=2 DURATION=4s
 
 step "every dashboard query answers from Prometheus"
 "$TOOLS_PYTHON" - "http://127.0.0.1:$PROM_PORT" dashboards/grafana/*.json <<'PY'

@@ -1,6 +1,7 @@
 // Soak: a moderate constant arrival rate for hours, to find leaks (memory, connections,
 // pools, cache entries): watch the Process and Database dashboards while it runs.
 //   BASE_URL=… TENANTS=… RATE=10 DURATION=4h k6 run --no-usage-report soak.js
+// The test command runs a few seconds of it so it cannot rot (dashboards/prove.sh).
 import { common, thresholds } from './lib/config.js';
 import { journey, summary } from './lib/flow.js';
 

@@ -29,6 +29,21 @@ value = lambda metric, field: metrics.get(metric, {}).get("values", {}).get(fiel
 requests, failed = value("http_reqs", "count"), value("http_req_failed", "passes")
 p99, pairs, stale = value("http_req_duration", "p(99)"), value("read_after_write", "count"), value("stale_reads", "count")
 
+# k6's thresholds gate the run (its exit code says whether any was crossed, the summary which):
+# every one in a release run; in a debug run on a busy machine, latency and keeping up with the
+# arrival rate measure the machine, so there only the functional ones are held.
+def timing(metric):
+    return metric.startswith("http_req_duration") or metric == "dropped_iterations"
+crossed = [f"{metric}: {threshold}"
+           for metric, values in metrics.items()
+           for threshold, result in (values.get("thresholds") or {}).items()
+           if not result["ok"] and not (DEBUG and timing(metric))]
+thresholds_held = not crossed and (k6_exit in (0, 99) if DEBUG else k6_exit == 0)
+if DEBUG and not crossed and k6_exit == 99:
+    crossed_note = "held; latency crossed, not held against a debug run"
+else:
+    crossed_note = "held" if not crossed else "crossed: " + "; ".join(crossed)
+
 outbox = collections.Counter(lines("outbox.ids"))
 kafka = collections.Counter(lines("kafka.ids"))
 twice = sum(1 for n in kafka.values() if n > 1)
@@ -42,7 +57,8 @@ not_notified = len(policies - set(notices))
 
 rows = [
     ("requests over 3 replicas", f"{requests:,} requests, {failed} failed, p99 {p99:.1f} ms "
-     f"(k6 thresholds {'held' if k6_exit == 0 else 'crossed: see above'})", failed == 0),
+     f"(k6 thresholds {crossed_note})",
+     failed == 0 and thresholds_held),
     ("stale reads (write on one replica, read on another)", f"{stale} of {pairs:,}", stale == 0 and pairs > 0),
     ("DB loads, 200 concurrent requests on a cold key over 3 replicas", str(cold_loads), cold_loads == 1),
     ("outbox events on the broker exactly once by event id",
