@@ -10,7 +10,9 @@ mod queue;
 
 use std::{io::IsTerminal, process::ExitCode, time::Duration};
 
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{
+    ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum, parser::ValueSource,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
@@ -18,7 +20,7 @@ use crate::{
     config::Config,
     platform::cache::{Cache, keys::Tag},
     platform::config::{
-        PlatformConfig,
+        PlatformConfig, laravel,
         secret::{self, Lookup},
     },
     platform::error::{Error, Result},
@@ -74,11 +76,15 @@ impl Cli {
     /// The configuration of `matches`, its secrets looked up in `secrets`; a secret that cannot
     /// be read is a usage error, as a bad flag is.
     pub fn from_matches(mut matches: ArgMatches, secrets: Lookup) -> Result<Cli, clap::Error> {
+        // DB_DATABASE names the landlord unless LANDLORD_DATABASE does (as a flag or variable).
+        let landlord_given = matches!(
+            matches.value_source("landlord_database"),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
         let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
-        cli.config
-            .platform
-            .read_secrets(secrets)
-            .map_err(|e| Cli::command_line().error(clap::error::ErrorKind::ValueValidation, e))?;
+        let invalid = |e| Cli::command_line().error(clap::error::ErrorKind::ValueValidation, e);
+        cli.config.platform.read_secrets(secrets).map_err(invalid)?;
+        laravel::apply(&mut cli.config.platform, secrets, landlord_given).map_err(invalid)?;
         Ok(cli)
     }
 
@@ -162,6 +168,7 @@ pub fn variables() -> Vec<String> {
         .filter_map(|a| a.get_env())
         .map(|e| e.to_string_lossy().into_owned())
         .chain(secret::SECRETS.iter().map(|s| s.var.to_owned()))
+        .chain(laravel::VARIABLES.iter().map(|v| (*v).to_owned()))
         .collect()
 }
 
@@ -176,7 +183,12 @@ pub fn prepare() -> Result<(), String> {
         .map_err(|e| format!("runtime: {e}"))?;
     let vault_token =
         secret::read("VAULT_TOKEN", &secret::from_process).map_err(|e| e.to_string())?;
-    let pairs = runtime.block_on(crate::platform::secrets::load(&variables(), vault_token))?;
+    let loaded = runtime.block_on(crate::platform::secrets::load(&variables(), vault_token))?;
+    // Before the logs exist: on stderr, where a failed start's message goes too.
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let pairs = loaded.pairs;
     drop(runtime);
     for (key, value) in pairs {
         // SAFETY: no other thread runs yet (see above).

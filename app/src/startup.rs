@@ -24,7 +24,6 @@ use crate::{
     config::Config,
     partners::Partners,
     platform::broadcast,
-    platform::config::AppEnv,
     platform::error::Result,
     platform::gateway,
     platform::server::host::{self, Host},
@@ -44,7 +43,7 @@ impl Application {
         let state = open_state(config).await?;
         label_tenants(&state).await?;
         let secret = gateway::secret::configured(state.config.gateway_secret.as_ref())?;
-        if secret.is_none() && state.config.app_env == AppEnv::Production {
+        if secret.is_none() && state.config.app_env.is_production() {
             tracing::warn!(
                 "GATEWAY_SECRET is not set: Kong's consumer headers are trusted from anyone who \
                  can reach this port; only the mesh policy keeps other callers out"

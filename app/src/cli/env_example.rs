@@ -15,8 +15,8 @@ const AT_BOOT: &str = "\
 # store's value wins over the environment and .env; Vault's over Secrets Manager's.
 # AWS Secrets Manager: the secret's id (endpoint override: AWS_ENDPOINT_URL_SECRETS_MANAGER).
 # AWS_SECRETS_ID=
-# Vault (or OpenBao) KV v2: the path to read (with VAULT_ADDR and VAULT_TOKEN or
-# VAULT_K8S_ROLE, under Database), and its mount.
+# Vault (or OpenBao) KV v2: the path to read (with VAULT_ADDR and VAULT_TOKEN, or a login,
+# under Vault), and its mount.
 # VAULT_KV_PATH=
 # VAULT_KV_MOUNT=secret
 # glibc malloc arenas (0: glibc's default of 8 per core).
@@ -30,6 +30,24 @@ const AT_BOOT: &str = "\
 # OpenTelemetry's standard variables, e.g. sampling (default parentbased_always_on).
 # OTEL_TRACES_SAMPLER=parentbased_traceidratio
 # OTEL_TRACES_SAMPLER_ARG=0.1
+
+# --- The seed's own (Laravel's) names, taken too (app/docs/configuration.md) ---
+# DB_HOST, DB_PORT, DB_USERNAME, DB_PASSWORD (a secret) compose DATABASE_URL; DB_DATABASE names
+# the landlord; DB_CONNECTION is mysql or sqlite. REDIS_HOST, REDIS_PORT, REDIS_USERNAME,
+# REDIS_PASSWORD (a secret) compose REDIS_URL. The URL wins when both are set; when they name
+# different servers the start stops. QUEUE_CONNECTION and BROADCAST_DRIVER: redis (needs a
+# Redis) or, without one, sync / log, null, pusher, reverb. APP_ENV also takes local, testing
+# (development) and staging (as production).
+# DB_HOST=127.0.0.1
+# DB_PORT=3306
+# DB_DATABASE=policy_landlord
+# DB_USERNAME=root
+# DB_PASSWORD=
+# REDIS_HOST=127.0.0.1
+# REDIS_PORT=6379
+# REDIS_PASSWORD=
+# QUEUE_CONNECTION=redis
+# BROADCAST_DRIVER=redis
 ";
 
 const WIDTH: usize = 96;

@@ -28,7 +28,7 @@ use secrecy::SecretString;
 
 use broadcast::{Broadcasting, Broadcasts, channels::Channels, signature::Signer};
 use cache::Cache;
-use config::{AppEnv, PlatformConfig};
+use config::PlatformConfig;
 use documents::Documents;
 use error::{Error, Result};
 use outbox::{Events, RelayOutbox};
@@ -92,7 +92,7 @@ impl Platform {
             usize::try_from(config.broadcast.broadcast_history).unwrap_or(1000),
             config.broadcast.caps(),
         ));
-        let production = config.app_env == AppEnv::Production;
+        let production = config.app_env.is_production();
         let secret = given_or_random(
             &config.broadcast.broadcast_app_secret,
             production,

@@ -259,3 +259,25 @@ async fn a_secret_comes_from_the_environment_or_a_file_never_a_flag() {
         "{stderr}"
     );
 }
+
+/// The seed's own environment starts the service: Laravel's APP_ENV values, and its queue and
+/// broadcast drivers checked against what there is (the URL compositions: `config::laravel`).
+#[tokio::test]
+async fn the_seeds_laravel_environment_starts_it() {
+    let app = spawn_app(Engine::Sqlite).await;
+    for env in ["APP_ENV=staging", "APP_ENV=local", "QUEUE_CONNECTION=sync"] {
+        let out = app.cli(&[env, "tenants", "list"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{env}: {stderr}");
+    }
+    let out = app.cli(&["QUEUE_CONNECTION=redis", "tenants", "list"]);
+    assert!(
+        !out.status.success(),
+        "a redis queue without a Redis was taken"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("QUEUE_CONNECTION=redis, but there is no Redis"),
+        "{stderr}"
+    );
+}

@@ -10,6 +10,7 @@
 //! logs to stdout. Secrets are not flags: they come from the environment or a file (`secret`),
 //! into `SecretString`s, whose `Debug` prints `[REDACTED]`.
 
+pub mod laravel;
 pub mod secret;
 pub mod telemetry;
 pub mod value;
@@ -35,7 +36,8 @@ pub struct PlatformConfig {
     )]
     pub app_name: String,
 
-    /// `development` logs pretty text, `production` JSON; it also gates the demo tenant.
+    /// `development` (or `local`, `testing`) logs pretty text; `staging` and `production` JSON,
+    /// and require what production does. It also gates the demo tenant.
     #[arg(help_heading = "Service", long, env = "APP_ENV", value_enum, default_value_t = AppEnv::Development)]
     pub app_env: AppEnv,
 
@@ -98,9 +100,13 @@ pub struct PlatformConfig {
     pub queue: QueueConfig,
 }
 
+/// Laravel's names are taken too: `local` and `testing` are development; `staging` runs as
+/// production does (JSON logs, secrets required, TLS verified) and says `staging` in its logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AppEnv {
+    #[value(alias = "local", alias = "testing")]
     Development,
+    Staging,
     Production,
 }
 
@@ -108,8 +114,14 @@ impl AppEnv {
     pub fn as_str(self) -> &'static str {
         match self {
             AppEnv::Development => "development",
+            AppEnv::Staging => "staging",
             AppEnv::Production => "production",
         }
+    }
+
+    /// Staging and production: everything production asks for.
+    pub fn is_production(self) -> bool {
+        self != AppEnv::Development
     }
 }
 
@@ -151,7 +163,7 @@ impl PlatformConfig {
     pub fn log_format(&self) -> ::telemetry::LogFormat {
         self.telemetry.log_format.unwrap_or(match self.app_env {
             AppEnv::Development => ::telemetry::LogFormat::Pretty,
-            AppEnv::Production => ::telemetry::LogFormat::Json,
+            AppEnv::Staging | AppEnv::Production => ::telemetry::LogFormat::Json,
         })
     }
 
@@ -183,7 +195,7 @@ impl PlatformConfig {
     pub fn database_engine(&self) -> Result<crate::platform::tenancy::settings::Engine> {
         self.database.engine(
             self.tls.extra_ca_certs.as_deref(),
-            self.app_env == AppEnv::Production,
+            self.app_env.is_production(),
         )
     }
 
@@ -191,7 +203,7 @@ impl PlatformConfig {
     pub fn cdn(&self) -> Option<&str> {
         self.cdn_base_url
             .as_deref()
-            .filter(|c| !c.is_empty() && self.app_env == AppEnv::Production)
+            .filter(|c| !c.is_empty() && self.app_env.is_production())
             .map(|c| c.trim_end_matches('/'))
     }
 

@@ -28,18 +28,27 @@ fn bootstrap(key: &str) -> bool {
     key.starts_with("AWS_") || key.starts_with("VAULT_")
 }
 
-/// The variables to set, in order (later ones win), from every configured store. `known` are
-/// the variables the service reads: a key outside them is refused (a typo would otherwise be
-/// ignored silently). `vault_token` is VAULT_TOKEN, read by the caller.
+/// What the stores gave: the variables to set, in order (later ones win), and warnings for the
+/// keys left out.
+#[derive(Default)]
+pub struct Loaded {
+    pub pairs: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+}
+
+/// The variables from every configured store. `known` are the variables the service reads: a
+/// key outside them is left out with a warning that names it (a typo is seen, and a secret
+/// written for the seed, with keys of its own, still starts the service). `vault_token` is
+/// VAULT_TOKEN, read by the caller.
 pub async fn load(
     known: &[String],
     vault_token: Option<secrecy::SecretString>,
-) -> Result<Vec<(String, String)>, String> {
-    let mut pairs = Vec::new();
+) -> Result<Loaded, String> {
+    let mut loaded = Loaded::default();
     if let Some(id) = env("AWS_SECRETS_ID") {
         let source = format!("AWS secret {id}");
         let text = aws::read(&id).await?;
-        pairs.extend(variables(&source, parse(&source, &text)?, known)?);
+        variables(&source, parse(&source, &text)?, known, &mut loaded)?;
     }
     let vault = settings::VaultSettings::from_env(vault_token)
         .and_then(|v| v.vault(&crate::platform::tls::Tls::from_env()?))
@@ -49,9 +58,9 @@ pub async fn load(
     {
         let mount = env("VAULT_KV_MOUNT").unwrap_or_else(|| "secret".to_owned());
         let (source, value) = vault.read_kv(&mount, &path).await?;
-        pairs.extend(variables(&source, value, known)?);
+        variables(&source, value, known, &mut loaded)?;
     }
-    Ok(pairs)
+    Ok(loaded)
 }
 
 pub(crate) fn env(name: &str) -> Option<String> {
@@ -69,35 +78,43 @@ fn parse(source: &str, text: &str) -> Result<Value, String> {
     })
 }
 
-/// The secret's JSON object as variables. Errors name `source` and the key, never a value.
+/// The secret's JSON object as variables, into `loaded`. Errors name `source` and the key,
+/// never a value.
 fn variables(
     source: &str,
     value: Value,
     known: &[String],
-) -> Result<Vec<(String, String)>, String> {
+    loaded: &mut Loaded,
+) -> Result<(), String> {
     let Value::Object(map) = value else {
         return Err(format!("{source} is not a JSON object of variables"));
     };
-    map.into_iter()
-        .map(|(key, value)| {
-            if bootstrap(&key) {
+    for (key, value) in map {
+        if bootstrap(&key) {
+            loaded.warnings.push(format!(
+                "{source}: {key} locates the secret stores and is read from the environment only; ignored"
+            ));
+            continue;
+        }
+        if !known.contains(&key) {
+            loaded.warnings.push(format!(
+                "{source}: {key} is not a variable policy-service reads; ignored"
+            ));
+            continue;
+        }
+        let value = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
                 return Err(format!(
-                    "{source}: {key} locates the secret stores and is read from the environment only"
+                    "{source}: {key} must be a string, a number or a boolean"
                 ));
             }
-            // KAFKA_* beyond the service's own are librdkafka's properties (`outbox`).
-            if !known.contains(&key) && !key.starts_with("KAFKA_") {
-                return Err(format!("{source}: {key} is not a variable policy-service reads"));
-            }
-            let value = match value {
-                Value::String(s) => s,
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return Err(format!("{source}: {key} must be a string, a number or a boolean")),
-            };
-            Ok((key, value))
-        })
-        .collect()
+        };
+        loaded.pairs.push((key, value));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -110,14 +127,35 @@ mod tests {
 
     #[test]
     fn keys_are_checked_and_values_never_shown() {
-        let read =
-            |text: &str| parse("secret s", text).and_then(|v| variables("secret s", v, &known()));
+        let read = |text: &str| {
+            let mut loaded = Loaded::default();
+            parse("secret s", text)
+                .and_then(|v| variables("secret s", v, &known(), &mut loaded))
+                .map(|()| loaded)
+        };
         let ok = read(r#"{"DATABASE_URL": "mysql://u:hunter2@db", "PORT": 8081}"#);
-        assert_eq!(ok.map(|v| v.len()), Ok(2));
+        assert_eq!(ok.map(|l| l.pairs.len()), Ok(2));
+        // Keys it does not read are left out, each named in a warning; the rest is taken.
         for (text, named) in [
-            (r#"{"DATABSE_URL": "hunter2"}"#, "DATABSE_URL"),
+            (r#"{"DATABSE_URL": "hunter2", "PORT": 1}"#, "DATABSE_URL"),
+            (
+                r#"{"AWS_SECRETS_ID": "hunter2", "PORT": 1}"#,
+                "AWS_SECRETS_ID",
+            ),
+        ] {
+            let Ok(loaded) = read(text) else {
+                panic!("{text} refused")
+            };
+            assert_eq!(loaded.pairs.len(), 1, "{text}");
+            let warned = loaded.warnings.join(" ");
+            assert!(
+                warned.contains(named) && warned.contains("ignored"),
+                "{warned}"
+            );
+            assert!(!warned.contains("hunter2"), "a value in {warned}");
+        }
+        for (text, named) in [
             (r#"{"PORT": {"x": "hunter2"}}"#, "PORT"),
-            (r#"{"AWS_SECRETS_ID": "hunter2"}"#, "AWS_SECRETS_ID"),
             (r#"["hunter2"]"#, "object"),
             (r#"{"PORT": "hunter2""#, "not JSON"),
         ] {
