@@ -132,3 +132,92 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
         policy["number"]
     );
 }
+
+/// Over a topic of 3 partitions, each aggregate's events share one partition and arrive there in
+/// the order they happened (the key is the aggregate id), while the aggregates spread out.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_aggregates_events_keep_their_order_over_three_partitions() {
+    let broker = Tansu::start().await;
+    for topic in ["insurance.policy", "insurance.payment"] {
+        broker.create_topic(topic);
+    }
+    broker.create_topic_with("insurance.claim", 3);
+    let address = broker.address();
+    let flags = ["--event-publisher", "kafka", "--kafka-brokers", &address];
+    let app = spawn_with(Engine::Sqlite, &flags).await;
+    let t = app.tenant().await;
+    let policy = t.active_policy().await;
+    let id = policy["id"].as_str().unwrap().to_owned();
+    let mut claims = Vec::new();
+    for _ in 0..12 {
+        let claim = t
+            .post(
+                "/v1/claims",
+                json!({"policy_id": id, "incident_date": today().to_string(), "description": "Hail", "amount_claimed_minor": 50}),
+            )
+            .await
+            .id();
+        claims.push(claim);
+    }
+    let steps = ["in_review", "rejected", "closed"];
+    for step in steps {
+        for claim in &claims {
+            t.post(
+                &format!("/v1/claims/{claim}/status"),
+                json!({"status": step}),
+            )
+            .await
+            .ok(200);
+        }
+    }
+    app.settle().await;
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &address)
+        .set("group.id", format!("test-{}", unique()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..3 {
+        partitions
+            .add_partition_offset("insurance.claim", partition, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&partitions).expect("assign");
+    // Per claim: the partitions its messages came from, and their statuses in arrival order.
+    let mut seen: BTreeMap<String, (Vec<i32>, Vec<String>)> = BTreeMap::new();
+    let wanted = claims.len() * (steps.len() + 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for _ in 0..wanted {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .expect("every claim event within 60 s")
+            .expect("a message");
+        let key = String::from_utf8(message.key().unwrap_or_default().to_vec()).unwrap();
+        let value: Value = serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
+        let entry = seen.entry(key).or_default();
+        entry.0.push(message.partition());
+        entry.1.push(
+            value["data"]["status"]
+                .as_str()
+                .unwrap_or("open")
+                .to_owned(),
+        );
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for claim in &claims {
+        let (parts, statuses) = &seen[claim];
+        assert!(
+            parts.windows(2).all(|w| w[0] == w[1]),
+            "{claim}: one partition, got {parts:?}"
+        );
+        used.insert(parts[0]);
+        assert_eq!(
+            statuses,
+            &["open", "in_review", "rejected", "closed"],
+            "{claim}"
+        );
+    }
+    assert!(used.len() > 1, "12 claims all on one partition: {used:?}");
+}

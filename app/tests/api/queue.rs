@@ -186,8 +186,9 @@ async fn jobs_survive_a_worker_killed_mid_job_again_and_again() {
     assert!(status.success(), "SIGTERM stops it cleanly: {status:?}");
 }
 
-/// A job that fails on every try lands in failed jobs after its tries; `queue failed retry`
-/// queues it again, and once the cause is fixed it succeeds.
+/// A job that fails on every try lands in failed jobs after its tries; `queue stats` counts
+/// them, `queue failed forget` deletes one, `queue failed retry` queues one again and
+/// `retry --all` the rest, and once the cause is fixed they succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_job_lands_in_failed_jobs_and_comes_back() {
     let prefix = QueuePrefix::new();
@@ -198,14 +199,20 @@ async fn a_failing_job_lands_in_failed_jobs_and_comes_back() {
     t.execute("RENAME TABLE policy_search TO policy_search_away")
         .await;
     let policy = t.bound_policy().await;
+    let (second, third) = (t.bound_policy().await, t.bound_policy().await);
     let landlord = app.state.tenancy.landlord();
-    eventually("the job is in failed jobs", || async {
+    let failed_now = || async {
         policy_service::platform::queue::failed::count(landlord)
             .await
             .unwrap_or(0)
-            == 1
+    };
+    eventually("the jobs are in failed jobs", || async {
+        failed_now().await == 3
     })
     .await;
+    let stats = app.cli(&["queue", "stats", "--output", "json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("JSON stats");
+    assert_eq!(stats["failed"], 3, "{stats}");
     let list = app.cli(&["queue", "failed", "list"]);
     let listed = String::from_utf8_lossy(&list.stdout).to_string();
     assert!(
@@ -215,14 +222,32 @@ async fn a_failing_job_lands_in_failed_jobs_and_comes_back() {
     let failed = policy_service::platform::queue::failed::list(landlord, 10)
         .await
         .expect("list");
+    // Which failed job is whose: its payload names the policy.
+    let of = |p: &serde_json::Value| {
+        let id = p["id"].as_str().unwrap_or_default().to_owned();
+        failed
+            .iter()
+            .find(|f| f.payload.contains(&id))
+            .map(|f| f.id.clone())
+            .expect("a failed job per policy")
+    };
+    let forgot = app.cli(&["queue", "failed", "forget", &of(&third)]);
+    assert!(forgot.status.success(), "{forgot:?}");
+    assert_eq!(failed_now().await, 2, "forgotten");
 
     t.execute("RENAME TABLE policy_search_away TO policy_search")
         .await;
-    let retried = app.cli(&["queue", "failed", "retry", &failed[0].id]);
+    let retried = app.cli(&["queue", "failed", "retry", &of(&policy)]);
     assert!(retried.status.success(), "{retried:?}");
-    eventually("indexed once the table is back", || async {
+    let rest = app.cli(&["queue", "failed", "retry", "--all"]);
+    assert!(rest.status.success(), "{rest:?}");
+    eventually("both indexed once the table is back", || async {
         let r = t.get("/v1/policies/search?q=lovelace").await;
-        r.body["items"][0]["id"] == policy["id"]
+        let ids: Vec<&serde_json::Value> = r.body["items"]
+            .as_array()
+            .map(|items| items.iter().map(|i| &i["id"]).collect())
+            .unwrap_or_default();
+        ids.contains(&&policy["id"]) && ids.contains(&&second["id"])
     })
     .await;
     assert_eq!(

@@ -71,6 +71,10 @@ impl Tansu {
     }
 
     pub fn create_topic(&self, name: &str) {
+        self.create_topic_with(name, 1);
+    }
+
+    pub fn create_topic_with(&self, name: &str, partitions: u32) {
         let broker = format!("tcp://127.0.0.1:{}", self.port);
         let out = Command::new(&self.bin)
             .args([
@@ -80,7 +84,7 @@ impl Tansu {
                 "--broker",
                 &broker,
                 "--partitions",
-                "1",
+                &partitions.to_string(),
             ])
             .output()
             .expect("tansu topic create");
