@@ -132,9 +132,17 @@ def check_overlay(name, docs, variables, paths):
                 elif labels and not any(all(p.get(k) == v for k, v in labels.items()) for p in pods):
                     fault(where, f"subset {subset} selects no pod of any Deployment")
 
-    # Who may call.
+    # Who may call; the gateway reaches every path Kong routes to (the API's reference too).
     for ap in by_kind.get("AuthorizationPolicy", []):
         where = f"{name} AuthorizationPolicy {ap['metadata']['name']}"
+        if ap["metadata"]["name"] == "policy-service":
+            gateway = {path for rule in ap["spec"].get("rules", [])
+                       if any("cluster.local/ns/kong/sa/kong-gateway" in s["source"].get("principals", [])
+                              for s in rule.get("from", []))
+                       for op in rule.get("to", []) for path in op["operation"].get("paths", [])}
+            for path in kong_paths():
+                if path not in gateway and f"{path}/*" not in gateway:
+                    fault(where, f"Kong routes {path}, which the gateway may not reach")
         for rule in ap["spec"].get("rules", []):
             for source in rule.get("from", []):
                 for principal in source["source"].get("principals", []):
@@ -146,9 +154,29 @@ def check_overlay(name, docs, variables, paths):
     return ns
 
 
+def kong_paths():
+    """Every path a Kong route sends to the service."""
+    kong = yaml.safe_load((ROOT / "deploy/kong/kong.yaml").read_text())
+    return {p for s in kong.get("services", []) for r in s.get("routes", []) for p in r.get("paths", [])}
+
+
 def check_kong():
     text = (ROOT / "deploy/kong/kong.yaml").read_text()
     kong = yaml.safe_load(text)
+    # The API's reference is reachable, keyless and read-only; everything else needs a key.
+    for s in kong.get("services", []):
+        paths = {p for r in s.get("routes", []) for p in r.get("paths", [])}
+        keyed = any(p["name"] == "key-auth" for p in s.get("plugins", []))
+        docs = paths & {"/docs", "/openapi.json"}
+        if docs and (keyed or paths != {"/docs", "/openapi.json"}):
+            fault("kong.yaml", f"service {s['name']}: /docs and /openapi.json go keyless, on their own")
+        if docs and any(set(r.get("methods", [])) - {"GET", "HEAD"} or not r.get("methods")
+                        for r in s.get("routes", [])):
+            fault("kong.yaml", f"service {s['name']}: the API's reference is GET and HEAD only")
+        if not docs and not keyed:
+            fault("kong.yaml", f"service {s['name']}: routes {sorted(paths)} without key-auth")
+    if not {"/docs", "/openapi.json"} <= kong_paths():
+        fault("kong.yaml", "no route serves /docs and /openapi.json")
     for consumer in kong.get("consumers", []):
         slug = consumer.get("custom_id", "")
         if not re.fullmatch(r"[a-z][a-z0-9-]{1,39}", slug):
