@@ -49,21 +49,8 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
     .ok(200);
     app.settle().await;
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &address)
-        .set("group.id", format!("test-{}", unique()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
     // Each topic's one partition from its start: no consumer group to join.
-    let mut partitions = TopicPartitionList::new();
-    for topic in topics {
-        partitions
-            .add_partition_offset(topic, 0, Offset::Beginning)
-            .expect("partition");
-    }
-    consumer.assign(&partitions).expect("assign");
+    let consumer = reading(&address, &topics.map(|topic| (topic, 0)));
     type Got = (String, String, BTreeMap<String, String>, Value, i64);
     let mut got: BTreeMap<String, Got> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -133,6 +120,23 @@ async fn events_reach_kafka_with_their_key_headers_and_value() {
     );
 }
 
+/// A consumer of `partitions` (topic, partition) from their start, assigned: no group to join.
+fn reading(address: &str, partitions: &[(&str, i32)]) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .set("group.id", format!("test-{}", unique()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        list.add_partition_offset(topic, *partition, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&list).expect("assign");
+    consumer
+}
+
 /// Over a topic of 3 partitions, each aggregate's events share one partition and arrive there in
 /// the order they happened (the key is the aggregate id), while the aggregates spread out.
 #[tokio::test(flavor = "multi_thread")]
@@ -172,19 +176,7 @@ async fn each_aggregates_events_keep_their_order_over_three_partitions() {
     }
     app.settle().await;
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &address)
-        .set("group.id", format!("test-{}", unique()))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut partitions = TopicPartitionList::new();
-    for partition in 0..3 {
-        partitions
-            .add_partition_offset("insurance.claim", partition, Offset::Beginning)
-            .expect("partition");
-    }
-    consumer.assign(&partitions).expect("assign");
+    let consumer = reading(&address, &[0, 1, 2].map(|p| ("insurance.claim", p)));
     // Per claim: the partitions its messages came from, and their statuses in arrival order.
     let mut seen: BTreeMap<String, (Vec<i32>, Vec<String>)> = BTreeMap::new();
     let wanted = claims.len() * (steps.len() + 1);
