@@ -43,22 +43,13 @@ pub fn apply(
     landlord_given: bool,
 ) -> Result<()> {
     let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
-    let db = Server {
-        host: var("DB_HOST"),
-        port: var("DB_PORT"),
-        user: var("DB_USERNAME"),
-        password: secret::read("DB_PASSWORD", lookup)?,
-    };
-    if let Some(composed) = db.url("mysql", "DB", "3306", Some("root"))? {
-        let given = config.database.url.take();
-        config.database.url = Some(agree(
-            "DATABASE_URL",
-            given,
-            composed,
-            "DB",
-            db.user.is_some(),
-        )?);
-    }
+    Server::read("DB", lookup)?.compose(
+        "DATABASE_URL",
+        "mysql",
+        "3306",
+        Some("root"),
+        &mut config.database.url,
+    )?;
     if let Some(connection) = var("DB_CONNECTION") {
         match connection.as_str() {
             "mysql" | "mariadb" => {}
@@ -76,22 +67,13 @@ pub fn apply(
     {
         config.database.landlord_database = name;
     }
-    let redis = Server {
-        host: var("REDIS_HOST"),
-        port: var("REDIS_PORT"),
-        user: var("REDIS_USERNAME"),
-        password: secret::read("REDIS_PASSWORD", lookup)?,
-    };
-    if let Some(composed) = redis.url("redis", "REDIS", "6379", None)? {
-        let given = config.redis.url.take();
-        config.redis.url = Some(agree(
-            "REDIS_URL",
-            given,
-            composed,
-            "REDIS",
-            redis.user.is_some(),
-        )?);
-    }
+    Server::read("REDIS", lookup)?.compose(
+        "REDIS_URL",
+        "redis",
+        "6379",
+        None,
+        &mut config.redis.url,
+    )?;
     let has_redis = config
         .redis
         .url
@@ -127,8 +109,9 @@ pub fn apply(
     Ok(())
 }
 
-/// A server given by parts, Laravel's way.
+/// A server given by parts, Laravel's way: `<prefix>_HOST`, `_PORT`, `_USERNAME`, `_PASSWORD`.
 struct Server {
+    prefix: &'static str,
     host: Option<String>,
     port: Option<String>,
     user: Option<String>,
@@ -136,15 +119,43 @@ struct Server {
 }
 
 impl Server {
-    /// `scheme://user:password@host:port` when any part is given; the variables' prefix names
-    /// them in errors.
-    fn url(
+    fn read(prefix: &'static str, lookup: secret::Lookup) -> Result<Server> {
+        let var = |part: &str| lookup(&format!("{prefix}_{part}")).filter(|v| !v.is_empty());
+        Ok(Server {
+            prefix,
+            host: var("HOST"),
+            port: var("PORT"),
+            user: var("USERNAME"),
+            password: secret::read(&format!("{prefix}_PASSWORD"), lookup)?,
+        })
+    }
+
+    /// Into `slot` (the URL variable `var`'s), when any part is given: the composed URL, or the
+    /// given one when both name the same server.
+    fn compose(
         &self,
+        var: &str,
         scheme: &str,
-        prefix: &str,
         port: &str,
         user: Option<&str>,
-    ) -> Result<Option<SecretString>> {
+        slot: &mut Option<SecretString>,
+    ) -> Result<()> {
+        if let Some(composed) = self.url(scheme, port, user)? {
+            let given = slot.take();
+            *slot = Some(agree(
+                var,
+                given,
+                composed,
+                self.prefix,
+                self.user.is_some(),
+            )?);
+        }
+        Ok(())
+    }
+
+    /// `scheme://user:password@host:port` when any part is given.
+    fn url(&self, scheme: &str, port: &str, user: Option<&str>) -> Result<Option<SecretString>> {
+        let prefix = self.prefix;
         if self.host.is_none()
             && self.port.is_none()
             && self.user.is_none()

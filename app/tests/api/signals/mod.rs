@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::receivers::{Received, attribute};
 use crate::support::{Engine, PATIENCE, TenantClient, spawn_app, spawn_with, today};
+use policy_service::platform::tls::{Tls, TlsSettings};
 use reqwest::Method;
 use serde_json::{Value, json};
 use telemetry::{LogFormat, TelemetryConfig};
@@ -36,20 +37,16 @@ fn config(loki: &str, otlp: &str) -> TelemetryConfig {
     }
 }
 
-/// A plain-HTTP endpoint with the public roots (the receivers here speak HTTP).
+/// A plain-HTTP endpoint under the service's TLS policy (the receivers here speak HTTP).
 fn endpoint(url: String) -> telemetry::Endpoint {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let tls = Tls::load(&TlsSettings {
+        extra_ca_certs: None,
+    })
+    .expect("the system's roots");
     telemetry::Endpoint {
         url,
         headers: Default::default(),
-        tls: std::sync::Arc::new(tls),
+        tls: std::sync::Arc::new(tls.client(None, None).expect("a TLS client")),
     }
 }
 
