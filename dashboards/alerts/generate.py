@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Writes policy-service.rules.yml from ../slo.json: the SLO recording rules, the
-multi-window multi-burn-rate alerts (the Google SRE workbook's windows, as Sloth makes them) and
-the service's other alerts. The SLO targets live in slo.json only; CI checks the committed rules
+"""Writes policy-service.rules.yml (and the same as a PrometheusRule, prometheusrule.yaml) from
+../slo.json: the SLO recording rules, the multi-window multi-burn-rate alerts (the Google SRE
+workbook's windows, as Sloth makes them) and the service's other alerts. The SLO targets live in slo.json only; CI checks the committed rules
 are this script's output (python3 generate.py --check).
 
 Every long window's error ratio is the average of the recorded 5m ratio over that window, so
 Prometheus evaluates one raw-rate expression per SLO and every window is cheap.
+
+Every selector names the service's job (slo.json), and every aggregation keeps `namespace` and
+`job`: two deployments scraped by one Prometheus (staging and production, say) are recorded and
+alerted on apart, and every alert carries the deployment it is about.
 """
 
 import json
@@ -45,9 +49,42 @@ def runbook(name):
     return SLO["runbook_base"] + name + ".md"
 
 
+# The labels that say which deployment a series is from (Prometheus Operator sets both).
+IDENTITY = "namespace, job"
+
+
+def sel(metric, extra=""):
+    """`metric` of this service's job only, with `extra` matchers."""
+    return f'{metric}{{job="{SLO["job"]}"' + (f", {extra}" if extra else "") + "}"
+
+
+def eq(label, value):
+    return f'{label}="{value}"'
+
+
+PARTNERS = 'breaker=~"partner:.*"'
+
+
+def by(*labels):
+    """A `by` clause that keeps the deployment's identity."""
+    return f"by ({', '.join([IDENTITY, *labels])})"
+
+
 def requests(extra=""):
     matchers = f'route=~"{SLO["routes"]}"' + (f", {extra}" if extra else "")
-    return f"sum(rate(http_server_request_duration_seconds_count{{{matchers}}}[5m]))"
+    return f"sum {by()} (rate({sel('http_server_request_duration_seconds_count', matchers)}[5m]))"
+
+
+def slo_sel(record, slo):
+    return sel(record, f'slo="{slo}"')
+
+
+def ratio_query(slo, window):
+    """An annotation's query for the alerting deployment's own error ratio."""
+    return (
+        f'{{{{ with printf "slo:sli_error:ratio_rate{window}{{slo=\\"{slo}\\", '
+        f'namespace=\\"%s\\", job=\\"%s\\"}}" $labels.namespace $labels.job | query }}}}'
+    )
 
 
 def sli_errors(slo):
@@ -56,10 +93,8 @@ def sli_errors(slo):
         bad = requests('status_class="5xx"')
         return f"{bad}\n/\n{requests()}"
     le = SLO["latency"]["threshold_seconds"]
-    good = (
-        "sum(rate(http_server_request_duration_seconds_bucket"
-        f'{{route=~"{SLO["routes"]}", le="{le}"}}[5m]))'
-    )
+    bucket = sel("http_server_request_duration_seconds_bucket", f'route=~"{SLO["routes"]}", le="{le}"')
+    good = f"sum {by()} (rate({bucket}[5m]))"
     return f"1 - (\n  {good}\n  /\n  {requests()}\n)"
 
 
@@ -75,20 +110,26 @@ def slo_rules(slo):
         recorded.append(
             {
                 "record": f"slo:sli_error:ratio_rate{window}",
-                "expr": f'avg_over_time(slo:sli_error:ratio_rate5m{{slo="{slo}"}}[{window}])',
+                "expr": f"avg_over_time({slo_sel('slo:sli_error:ratio_rate5m', slo)}[{window}])",
                 "labels": {"slo": slo},
             }
         )
     budget = round(1 - SLO[slo]["objective"], 6)
+    # One budget per deployment (a series for every namespace and job that is scraped), so a
+    # burn rate divides by its own deployment's budget.
     recorded.append(
-        {"record": "slo:error_budget:ratio", "expr": f"vector({budget})", "labels": {"slo": slo}}
+        {
+            "record": "slo:error_budget:ratio",
+            "expr": f"0 * count {by()} ({sel('up')}) + {budget}",
+            "labels": {"slo": slo},
+        }
     )
     alerts = []
     name = f"PolicyService{slo.capitalize()}BurnRate"
     for severity in ("critical", "warning"):
         conditions = [
-            f'(slo:sli_error:ratio_rate{long}{{slo="{slo}"}} > {rate} * {budget}\n'
-            f' and slo:sli_error:ratio_rate{short}{{slo="{slo}"}} > {rate} * {budget})'
+            f"({slo_sel('slo:sli_error:ratio_rate' + long, slo)} > {rate} * {budget}\n"
+            f" and {slo_sel('slo:sli_error:ratio_rate' + short, slo)} > {rate} * {budget})"
             for long, short, rate, sev in WINDOWS
             if sev == severity
         ]
@@ -107,8 +148,8 @@ def slo_rules(slo):
                     "description": (
                         f"{SLO[slo]['description']}: objective {SLO[slo]['objective']}. "
                         "Error ratio over the last hour: "
-                        f'{{{{ with query "slo:sli_error:ratio_rate1h{{slo=\\"{slo}\\"}}" }}}}'
-                        "{{ . | first | value | humanizePercentage }}{{ end }}."
+                        + ratio_query(slo, "1h")
+                        + "{{ . | first | value | humanizePercentage }}{{ end }}."
                     ),
                     "runbook_url": runbook(f"{slo}-burn-rate"),
                 },
@@ -122,24 +163,35 @@ def other_alerts():
     return [
         {
             "alert": "PolicyServiceTargetAbsent",
-            "expr": f'absent(up{{job="{job}"}} == 1)',
+            # Every target down; a deployment whose targets vanished in the last day (scaled
+            # to zero, its ServiceMonitor gone); or none scraped anywhere.
+            "expr": (
+                f"sum {by()} ({sel('up')}) == 0\n"
+                f"or\n"
+                f"(sum {by()} (max_over_time({sel('up')}[1d])) unless sum {by()} ({sel('up')}))\n"
+                f"or\n"
+                f"absent({sel('up')})"
+            ),
             "for": "5m",
             "labels": {"severity": "critical"},
             "annotations": {
                 "summary": "Prometheus scrapes no policy-service replica",
-                "description": f"No target of job {job} has been up for 5 minutes.",
+                "description": (
+                    f"No target of job {job} has been up for 5 minutes"
+                    "{{ with $labels.namespace }} in namespace {{ . }}{{ end }}."
+                ),
                 "runbook_url": runbook("target-absent"),
             },
         },
         {
             "alert": "PolicyServiceTenantErrorSpike",
             "expr": (
-                'sum by (tenant) (rate(http_server_tenant_requests_total{status_class="5xx"}[5m]))\n'
+                f"sum {by('tenant')} (rate({sel('http_server_tenant_requests_total', eq('status_class', '5xx'))}[5m]))\n"
                 "/\n"
-                "sum by (tenant) (rate(http_server_tenant_requests_total[5m]))\n"
+                f"sum {by('tenant')} (rate({sel('http_server_tenant_requests_total')}[5m]))\n"
                 "> 0.05\n"
                 "and\n"
-                "sum by (tenant) (rate(http_server_tenant_requests_total[5m])) > 0.1"
+                f"sum {by('tenant')} (rate({sel('http_server_tenant_requests_total')}[5m])) > 0.1"
             ),
             "for": "5m",
             "labels": {"severity": "warning"},
@@ -151,7 +203,7 @@ def other_alerts():
         },
         {
             "alert": "PolicyServiceTelemetryDropping",
-            "expr": "sum by (signal) (rate(telemetry_dropped_total[10m])) > 0",
+            "expr": f"sum {by('signal')} (rate({sel('telemetry_dropped_total')}[10m])) > 0",
             "for": "10m",
             "labels": {"severity": "warning"},
             "annotations": {
@@ -163,12 +215,14 @@ def other_alerts():
         {
             "alert": "PolicyServiceDbPoolSaturated",
             "expr": (
-                'sum by (pool) (db_pool_connections{state="in_use"})\n'
+                f"sum {by('pool')} ({sel('db_pool_connections', eq('state', 'in_use'))})\n"
                 "/\n"
-                "sum by (pool) (db_pool_max_connections)\n"
+                f"sum {by('pool')} ({sel('db_pool_max_connections')})\n"
                 "> 0.9\n"
                 "or\n"
-                "sum by (pool) (rate(db_pool_budget_timeouts_total[5m])) > 0"
+                # New tenant pools refused for want of budget: the tenant pools' saturation.
+                f"label_replace(sum {by()} (rate({sel('db_pool_budget_timeouts_total')}[5m])) > 0,"
+                ' "pool", "tenant", "", "")'
             ),
             "for": "5m",
             "labels": {"severity": "warning"},
@@ -180,7 +234,7 @@ def other_alerts():
         },
         {
             "alert": "PolicyServiceRedisDown",
-            "expr": "max(redis_breaker_open) == 1",
+            "expr": f"max {by()} ({sel('redis_breaker_open')}) == 1",
             "for": "5m",
             "labels": {"severity": "warning"},
             "annotations": {
@@ -191,7 +245,7 @@ def other_alerts():
         },
         {
             "alert": "PolicyServiceJobsFailing",
-            "expr": 'sum by (type) (increase(queue_jobs_total{outcome="failed"}[15m])) > 0',
+            "expr": f"sum {by('type')} (increase({sel('queue_jobs_total', eq('outcome', 'failed'))}[15m])) > 0",
             "labels": {"severity": "warning"},
             "annotations": {
                 "summary": "{{ $labels.type }} jobs are landing in failed_jobs",
@@ -202,7 +256,7 @@ def other_alerts():
         {
             "alert": "PolicyServiceJobsWaiting",
             "expr": (
-                "histogram_quantile(0.95, sum by (le) (rate(queue_job_wait_seconds_bucket[10m])))\n"
+                f"histogram_quantile(0.95, sum {by('le')} (rate({sel('queue_job_wait_seconds_bucket')}[10m])))\n"
                 "> 60"
             ),
             "for": "10m",
@@ -215,7 +269,7 @@ def other_alerts():
         },
         {
             "alert": "PolicyServiceObjectStoreDown",
-            "expr": 'max(circuit_breaker_state{breaker="object_store"}) >= 1',
+            "expr": f"max {by()} ({sel('circuit_breaker_state', eq('breaker', 'object_store'))}) >= 1",
             "for": "5m",
             "labels": {"severity": "warning"},
             "annotations": {
@@ -226,7 +280,7 @@ def other_alerts():
         },
         {
             "alert": "PolicyServicePartnerDown",
-            "expr": 'max by (breaker) (circuit_breaker_state{breaker=~"partner:.*"}) >= 1',
+            "expr": f"max {by('breaker')} ({sel('circuit_breaker_state', PARTNERS)}) >= 1",
             "for": "5m",
             "labels": {"severity": "warning"},
             "annotations": {
@@ -237,7 +291,7 @@ def other_alerts():
         },
         {
             "alert": "PolicyServiceDocumentIntegrity",
-            "expr": "sum(increase(documents_integrity_failures_total[15m])) > 0",
+            "expr": f"sum {by()} (increase({sel('documents_integrity_failures_total')}[15m])) > 0",
             "labels": {"severity": "critical"},
             "annotations": {
                 "summary": "Stored documents do not match their SHA-256",
@@ -248,22 +302,45 @@ def other_alerts():
     ]
 
 
-def document():
-    groups = []
-    alerts = []
+def groups():
+    out, alerts = [], []
     for slo in ("availability", "latency"):
         recorded, slo_alerts = slo_rules(slo)
-        groups.append({"name": f"policy-service-slo-{slo}", "rules": recorded})
+        out.append({"name": f"policy-service-slo-{slo}", "rules": recorded})
         alerts += slo_alerts
-    groups.append({"name": "policy-service-alerts", "rules": alerts + other_alerts()})
-    header = "# Generated by generate.py from ../slo.json: edit those, then run it.\n"
-    return header + yaml.safe_dump({"groups": groups}, sort_keys=False, width=100)
+    out.append({"name": "policy-service-alerts", "rules": alerts + other_alerts()})
+    return out
+
+
+HEADER = "# Generated by generate.py from ../slo.json: edit those, then run it.\n"
+
+
+def rules_file():
+    return HEADER + yaml.safe_dump({"groups": groups()}, sort_keys=False, width=100)
+
+
+def prometheus_rule():
+    """The same groups as the Prometheus Operator's PrometheusRule (../kustomization.yaml ships
+    it). Its labels must match your Prometheus's ruleSelector (kube-prometheus-stack: `release`)."""
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": SLO["service"],
+            "labels": {"app.kubernetes.io/name": SLO["service"], "role": "alert-rules"},
+        },
+        "spec": {"groups": groups()},
+    }
+    return HEADER + yaml.safe_dump(rule, sort_keys=False, width=100)
 
 
 if __name__ == "__main__":
-    text = document()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            sys.exit(f"{OUT.name} is not generate.py's output: run python3 {Path(__file__).name}")
-    else:
-        OUT.write_text(text)
+    stale = []
+    for out, text in ((OUT, rules_file()), (HERE / "prometheusrule.yaml", prometheus_rule())):
+        if "--check" in sys.argv:
+            if not out.exists() or out.read_text() != text:
+                stale.append(out.name)
+        else:
+            out.write_text(text)
+    if stale:
+        sys.exit(f"not generate.py's output: {', '.join(stale)}; run python3 {Path(__file__).name}")

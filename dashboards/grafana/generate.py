@@ -2,7 +2,9 @@
 """Writes the Grafana dashboards (*.json beside this file) from the short descriptions below,
 so every panel follows the same rules: datasources only through the `${prometheus}`, `${loki}`
 and `${tempo}` variables (no uid is written down), `exemplar: true` on every latency quantile,
-unique panel ids, a `tenant` variable wherever a query has a tenant label. CI checks the
+unique panel ids, a `tenant` variable wherever a query has a tenant label, and every series
+selected by the `job` and `namespace` variables (`identify` adds them to each selector), so two
+deployments scraped by one Prometheus never mix on a panel. CI checks the
 committed files are this script's output (python3 generate.py --check) and that every query
 answers against a Prometheus that scraped the service (dashboards/prove.sh).
 
@@ -11,6 +13,7 @@ provision the folder (../provisioning/dashboards.yaml).
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +22,43 @@ RATE = "$__rate_interval"
 V1 = 'route=~"/v1/.*"'
 PROM = {"type": "prometheus", "uid": "${prometheus}"}
 LOKI = {"type": "loki", "uid": "${loki}"}
+
+
+# The deployment a dashboard shows: Prometheus Operator's `job` (the Service, or its jobLabel)
+# and `namespace` labels. Outside Kubernetes, give the scrape config a `namespace` label.
+IDENTITY = 'job="$job", namespace="$namespace"'
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
+            "unless", "offset", "sum", "min", "max", "avg", "count", "group", "stddev", "stdvar",
+            "topk", "bottomk", "quantile", "count_values"}
+GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\{[^}]*\}|\[[^\]]*\]|[A-Za-z_:][A-Za-z0-9_:]*|\s+|.')
+
+
+def identify(expr):
+    """`expr` with the IDENTITY matchers in every series selector. A name is a selector unless
+    it is a keyword or an aggregation, a function (followed by "("), or in a grouping's label
+    list; quoted
+    strings, matchers and ranges are passed over."""
+    tokens = TOKEN.findall(expr)
+    out, i, labels = [], 0, False
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = next((t for t in tokens[i + 1:] if not t.isspace()), "")
+        if labels:
+            labels = tok != ")"
+        elif tok in GROUPING:
+            labels = nxt == "("
+        elif re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*", tok) and tok not in KEYWORDS and nxt != "(":
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if following.startswith("{"):
+                inner = following[1:-1].strip()
+                tok += "{" + IDENTITY + (", " + inner if inner else "") + "}"
+                i += 1
+            else:
+                tok += "{" + IDENTITY + "}"
+        out.append(tok)
+        i += 1
+    return "".join(out)
 
 
 def zero(expr, by):
@@ -62,8 +102,8 @@ TENANT_VAR = {
     "label": "Tenant",
     "type": "query",
     "datasource": PROM,
-    "query": {"query": "label_values(http_server_tenant_requests_total, tenant)", "refId": "tenant"},
-    "definition": "label_values(http_server_tenant_requests_total, tenant)",
+    "query": {"query": f"label_values(http_server_tenant_requests_total{{{IDENTITY}}}, tenant)", "refId": "tenant"},
+    "definition": f"label_values(http_server_tenant_requests_total{{{IDENTITY}}}, tenant)",
     "includeAll": True,
     "allValue": ".*",
     "multi": True,
@@ -310,7 +350,7 @@ def grid(items):
         if x + w > 24:
             y, x = y + 8, 0
         targets = [
-            {"refId": chr(ord("A") + i), "datasource": PROM, "expr": t["expr"],
+            {"refId": chr(ord("A") + i), "datasource": PROM, "expr": identify(t["expr"]),
              "legendFormat": t["legend"], "exemplar": t["exemplar"], "range": True}
             for i, t in enumerate(item["targets"])
         ]
@@ -329,6 +369,25 @@ def grid(items):
         if x >= 24:
             y, x = y + 8, 0
     return panels
+
+
+def query_var(name, label, datasource, query, definition, current):
+    """A single-valued variable from a query: one deployment at a time, never a mix."""
+    return {"name": name, "label": label, "type": "query", "datasource": datasource,
+            "query": query, "definition": definition, "refresh": 2, "includeAll": False,
+            "multi": False, "sort": 1, "current": current}
+
+
+# The service's job is preselected (slo.json's); the namespace is the first there is.
+SLO = json.loads((HERE.parent / "slo.json").read_text())
+BUILD_INFO_JOB = "label_values(build_info, job)"
+BUILD_INFO_NAMESPACE = 'label_values(build_info{job="$job"}, namespace)'
+IDENTITY_VARS = [
+    query_var("job", "Service (job)", PROM, {"query": BUILD_INFO_JOB, "refId": "job"}, BUILD_INFO_JOB,
+              {"selected": True, "text": SLO["job"], "value": SLO["job"]}),
+    query_var("namespace", "Namespace", PROM, {"query": BUILD_INFO_NAMESPACE, "refId": "namespace"},
+              BUILD_INFO_NAMESPACE, {}),
+]
 
 
 def datasource_var(kind, label):
@@ -360,9 +419,9 @@ def all_dashboards():
     out = {}
     for uid, (title, description, items) in DASHBOARDS.items():
         uses_tenant = any("$tenant" in t["expr"] for i in items if "targets" in i for t in i["targets"])
-        variables = [datasource_var("prometheus", "Prometheus")] + ([TENANT_VAR] if uses_tenant else [])
+        variables = [datasource_var("prometheus", "Prometheus"), *IDENTITY_VARS] + ([TENANT_VAR] if uses_tenant else [])
         out[uid] = dashboard(uid, *((title, description)), grid(items), variables)
-    logs_expr = '{app="policy-service", tenant=~"$tenant", level=~"$level"}'
+    logs_expr = '{app="$app", namespace="$namespace", tenant=~"$tenant", level=~"$level"}'
     logs_panels = [
         {"id": 1, "type": "timeseries", "title": "Log lines by level", "datasource": LOKI,
          "gridPos": {"h": 8, "w": 24, "x": 0, "y": 0},
@@ -374,21 +433,58 @@ def all_dashboards():
          "options": {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending", "enableLogDetails": True},
          "targets": [{"refId": "A", "datasource": LOKI, "expr": logs_expr}]},
     ]
-    loki_tenant = dict(TENANT_VAR, datasource=LOKI, query={"label": "tenant", "refId": "tenant", "type": 1},
-                       definition="label_values(tenant)")
+    # Loki's stream labels say the deployment: `app` (the service's name) and `namespace`.
+    app = query_var("app", "Service (app)", LOKI, {"type": 1, "label": "app", "refId": "app"},
+                    "label_values(app)", {"selected": True, "text": SLO["service"], "value": SLO["service"]})
+    stream = '{app="$app"}'
+    namespace = query_var("namespace", "Namespace", LOKI,
+                          {"type": 1, "label": "namespace", "stream": stream, "refId": "namespace"},
+                          f"label_values({stream}, namespace)", {})
+    stream = '{app="$app", namespace="$namespace"}'
+    loki_tenant = dict(TENANT_VAR, datasource=LOKI,
+                       query={"type": 1, "label": "tenant", "stream": stream, "refId": "tenant"},
+                       definition=f"label_values({stream}, tenant)")
     level = {"name": "level", "label": "Level", "type": "custom", "query": "error,warn,info,debug",
              "includeAll": True, "allValue": ".*", "multi": True,
              "current": {"selected": True, "text": ["All"], "value": ["$__all"]}}
     out["logs"] = dashboard("logs", *LOGS, logs_panels,
-                            [datasource_var("loki", "Loki"), datasource_var("tempo", "Tempo"), loki_tenant, level])
+                            [datasource_var("loki", "Loki"), datasource_var("tempo", "Tempo"), app, namespace,
+                             loki_tenant, level])
     return out
 
 
+def kustomization(uids):
+    """../kustomization.yaml: each dashboard a ConfigMap for the Grafana chart's sidecar (the
+    `grafana_dashboard` label; the folder from the `grafana_folder` annotation), and the rules
+    as a PrometheusRule. One ConfigMap per dashboard keeps each far below the 256 KiB that
+    `kubectl apply` can annotate."""
+    lines = [
+        "# Generated by grafana/generate.py: the dashboards and the alert rules for a cluster's",
+        "# Grafana sidecar and Prometheus Operator (deploy/kustomize/monitoring applies them once).",
+        "apiVersion: kustomize.config.k8s.io/v1beta1",
+        "kind: Kustomization",
+        "resources:",
+        "  - alerts/prometheusrule.yaml",
+        "generatorOptions:",
+        "  disableNameSuffixHash: true",
+        "  labels:",
+        '    grafana_dashboard: "1"',
+        "  annotations:",
+        "    grafana_folder: policy-service",
+        "configMapGenerator:",
+    ]
+    for uid in uids:
+        lines += [f"  - name: policy-service-dashboard-{uid}", "    files:", f"      - grafana/{uid}.json"]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
+    boards = all_dashboards()
+    files = {HERE / f"{uid}.json": json.dumps(board, indent=2, ensure_ascii=False) + "\n"
+             for uid, board in boards.items()}
+    files[HERE.parent / "kustomization.yaml"] = kustomization(sorted(boards))
     stale = []
-    for uid, board in all_dashboards().items():
-        path = HERE / f"{uid}.json"
-        text = json.dumps(board, indent=2, ensure_ascii=False) + "\n"
+    for path, text in files.items():
         if "--check" in sys.argv:
             if not path.exists() or path.read_text() != text:
                 stale.append(path.name)

@@ -28,12 +28,12 @@ const LOKI_LABELS: [&str; 5] = ["app", "env", "namespace", "tenant", "level"];
 /// Metrics Prometheus itself makes, not the service.
 const PROMETHEUS_MADE: [&str; 1] = ["up"];
 
-fn dashboards_dir() -> PathBuf {
+pub(super) fn dashboards_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dashboards")
 }
 
 /// Grafana's variables as a query is run: every tenant, every level, a 1-minute rate window.
-fn substitute(expr: &str) -> String {
+pub(super) fn substitute(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$__interval", "1m")
         .replace("$__range", "5m")
@@ -42,38 +42,50 @@ fn substitute(expr: &str) -> String {
         .replace("$level", ".*")
 }
 
-/// Every metric name an expression selects.
-fn names(expr: &Expr, out: &mut BTreeSet<String>) {
+/// Calls `f` on `expr` and every expression inside it.
+pub(super) fn visit<'a>(expr: &'a Expr, f: &mut impl FnMut(&'a Expr)) {
+    f(expr);
     match expr {
-        Expr::VectorSelector(v) => out.extend(v.name.clone()),
-        Expr::MatrixSelector(m) => out.extend(m.vs.name.clone()),
         Expr::Aggregate(a) => {
-            names(&a.expr, out);
+            visit(&a.expr, f);
             if let Some(p) = &a.param {
-                names(p, out);
+                visit(p, f);
             }
         }
-        Expr::Unary(u) => names(&u.expr, out),
+        Expr::Unary(u) => visit(&u.expr, f),
         Expr::Binary(b) => {
-            names(&b.lhs, out);
-            names(&b.rhs, out);
+            visit(&b.lhs, f);
+            visit(&b.rhs, f);
         }
-        Expr::Paren(p) => names(&p.expr, out),
-        Expr::Subquery(s) => names(&s.expr, out),
-        Expr::Call(c) => c.args.args.iter().for_each(|a| names(a, out)),
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        Expr::Paren(p) => visit(&p.expr, f),
+        Expr::Subquery(s) => visit(&s.expr, f),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| visit(a, f)),
+        Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Extension(_) => {}
     }
 }
 
+/// `expr` parsed by a real PromQL parser, Grafana's variables substituted.
+pub(super) fn parse(what: &str, expr: &str) -> Expr {
+    parser::parse(&substitute(expr)).unwrap_or_else(|e| panic!("{what}: {e}\n{expr}"))
+}
+
+/// Every metric name an expression selects.
 fn parsed(what: &str, expr: &str) -> BTreeSet<String> {
-    let tree = parser::parse(&substitute(expr)).unwrap_or_else(|e| panic!("{what}: {e}\n{expr}"));
     let mut out = BTreeSet::new();
-    names(&tree, &mut out);
+    visit(&parse(what, expr), &mut |e| match e {
+        Expr::VectorSelector(v) => out.extend(v.name.clone()),
+        Expr::MatrixSelector(m) => out.extend(m.vs.name.clone()),
+        _ => {}
+    });
     out
 }
 
 /// Every dashboard, by file name.
-fn dashboards() -> BTreeMap<String, Value> {
+pub(super) fn dashboards() -> BTreeMap<String, Value> {
     let dir = dashboards_dir().join("grafana");
     let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).expect("dashboards/grafana") {
@@ -88,7 +100,7 @@ fn dashboards() -> BTreeMap<String, Value> {
 }
 
 /// Checks a dashboard's structure; returns its PromQL and LogQL queries.
-fn check_dashboard(file: &str, board: &Value) -> (Vec<String>, Vec<String>) {
+pub(super) fn check_dashboard(file: &str, board: &Value) -> (Vec<String>, Vec<String>) {
     let variables: BTreeSet<&str> = board["templating"]["list"]
         .as_array()
         .expect("templating")
@@ -139,7 +151,7 @@ fn check_dashboard(file: &str, board: &Value) -> (Vec<String>, Vec<String>) {
 }
 
 /// The label names a LogQL query's stream selector uses.
-fn stream_labels(expr: &str) -> Vec<String> {
+pub(super) fn stream_labels(expr: &str) -> Vec<String> {
     let selector = expr
         .split_once('{')
         .and_then(|(_, rest)| rest.split_once('}'))
@@ -158,7 +170,7 @@ fn stream_labels(expr: &str) -> Vec<String> {
 }
 
 /// The rules: every alert annotated, with a runbook that exists; the expressions of all.
-fn rules() -> (Vec<String>, BTreeSet<String>) {
+pub(super) fn rules() -> (Vec<String>, BTreeSet<String>) {
     let path = dashboards_dir().join("alerts/policy-service.rules.yml");
     let doc: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(path).expect("rules")).expect("YAML");

@@ -4,6 +4,7 @@
 
 mod connections;
 mod dashboards;
+mod deployments;
 mod labels;
 mod real;
 mod spans;
