@@ -47,8 +47,9 @@ pub enum Deleted {
 impl DocumentsApi {
     /// Upload a document for a policy
     ///
-    /// A `multipart/form-data` form: `file`, `type`, and `visibility`. Its storage class
-    /// follows the type (`archived_policy` goes to GLACIER, so a download must first restore it).
+    /// A `multipart/form-data` form: `file`, `type` (what the document is), and `visibility`
+    /// (`private` unless `public` is given). Its storage class follows the type
+    /// (`archived_policy` goes to GLACIER, so a download must first restore it).
     #[oai(
         path = "/policies/:id/documents",
         method = "post",
@@ -65,6 +66,9 @@ impl DocumentsApi {
     }
 
     /// Upload a document for a claim (a photo of the loss, say)
+    ///
+    /// The form of a policy's upload: `file`, `type` (a `claim_photo` must be an image), and
+    /// `visibility` (`private` unless `public` is given).
     #[oai(
         path = "/claims/:id/documents",
         method = "post",

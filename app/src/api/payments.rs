@@ -24,7 +24,7 @@ use crate::{
     services,
 };
 
-/// A payment received on a policy.
+/// A payment received on a policy, in the policy's currency (else 422).
 #[derive(Debug, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +34,7 @@ pub struct CreatePayment {
     /// In minor units: 1 to 10^12.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000000")))]
     pub amount_minor: i64,
-    /// The policy's currency (else 422).
+    // The shared `Currency` schema, by reference: a description here would wrap it.
     pub currency: Currency,
     pub method: PaymentMethod,
     /// The payer's reference: 1 to 100 characters.

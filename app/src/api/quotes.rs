@@ -55,7 +55,7 @@ pub struct CreateQuote {
     /// The insured it is for: one of the caller's (else 422).
     pub insured_id: Id,
     pub product: Product,
-    /// ISO 4217 code of a currency in circulation, e.g. `EUR`.
+    // The shared `Currency` schema, by reference: a description here would wrap it.
     pub currency: Currency,
     /// Last day it can be bound: from today (UTC) to `effective_date` (else 422; default: 30
     /// days from today, or `effective_date` if sooner).

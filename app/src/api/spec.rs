@@ -9,6 +9,8 @@
 //!   the upload form's reader), so every schema a body reaches, and the inline upload form,
 //!   gets `additionalProperties: false`. Its optional properties are
 //!   `nullable`, since `null` reads as absent, as it does for every generated client.
+//! - A body that must name at least one field (a PATCH of nothing is 422) says so:
+//!   `minProperties: 1` on the types `at_least_one_field` names.
 //! - Every problem response carries an example (`errors::example`).
 //! - Links (`links.rs`) lead from what a create answers to the operations that take its id, so
 //!   a client generator or a stateful fuzzer can follow them.
@@ -23,8 +25,15 @@ use sha2::Digest;
 use crate::platform::server::health::HealthApi;
 
 use super::{
-    broadcasting::BroadcastingApi, claims::ClaimsApi, documents::DocumentsApi, errors,
-    insureds::InsuredsApi, links, payments::PaymentsApi, policies::PoliciesApi, problem,
+    broadcasting::BroadcastingApi,
+    claims::ClaimsApi,
+    documents::DocumentsApi,
+    errors,
+    insureds::InsuredsApi,
+    links,
+    payments::PaymentsApi,
+    policies::{PoliciesApi, UpdatePolicy},
+    problem,
     quotes::QuotesApi,
 };
 
@@ -107,10 +116,20 @@ pub fn document(service: &OpenApiService<Apis, ()>) -> String {
         .and_then(Value::as_object_mut)
     {
         close(schemas, bodies);
+        for name in at_least_one_field() {
+            if let Some(schema) = schemas.get_mut(name.as_ref()) {
+                schema["minProperties"] = Value::from(1);
+            }
+        }
     }
     let mut text = serde_json::to_string_pretty(&spec).unwrap_or_else(|_| service.spec());
     text.push('\n');
     text
+}
+
+/// The bodies the server refuses when they name no field (their handlers answer 422).
+fn at_least_one_field() -> [std::borrow::Cow<'static, str>; 1] {
+    [<UpdatePolicy as poem_openapi::types::Type>::name()]
 }
 
 fn fold_requirements(security: &mut Value) {

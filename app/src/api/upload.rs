@@ -41,10 +41,12 @@ struct UploadSchema {
     /// The file: PDF, JPEG, PNG, WebP, HEIC or TIFF, known by its bytes (a declared type that
     /// contradicts them is 422); at most DOCUMENTS_MAX_BYTES (else 413).
     file: Upload,
-    /// What the document is; it decides the storage class.
+    // `type` (it decides the storage class) and `visibility` (`private` unless given) are
+    // plain references to their schemas: a description would wrap each in an `allOf`, which
+    // generators read as untyped (openapi-generator's Python client took any value). The
+    // operations' descriptions say what they mean.
     #[oai(rename = "type")]
     kind: DocumentType,
-    /// `private` (the default) or `public`.
     visibility: Option<Visibility>,
 }
 

@@ -117,9 +117,23 @@ impl fmt::Display for Id {
 }
 
 /// poem-openapi and serde implementations for a `FromStr + Display` scalar: its generics in
-/// brackets, the type, its schema name and its schema.
+/// brackets, the type, its schema name and its schema, written inline where it is used. With
+/// `component` first, the schema is the document's own (`components/schemas/<name>`) and every
+/// field holding the type refers to it: one type for one concept in every generated client.
 macro_rules! string_scalar {
     ([$($g:tt)*] $ty:ty, $name:expr, $schema:expr) => {
+        string_scalar!(@scalar [$($g)*] $ty, $name,
+            poem_openapi::registry::MetaSchemaRef::Inline(Box::new($schema)), {});
+    };
+    (component [$($g:tt)*] $ty:ty, $name:expr, $schema:expr) => {
+        string_scalar!(@scalar [$($g)*] $ty, $name,
+            poem_openapi::registry::MetaSchemaRef::Reference($name.into()), {
+            fn register(registry: &mut poem_openapi::registry::Registry) {
+                registry.create_schema::<Self, _>($name.into(), |_| $schema);
+            }
+        });
+    };
+    (@scalar [$($g:tt)*] $ty:ty, $name:expr, $schema_ref:expr, { $($register:tt)* }) => {
         impl<$($g)*> poem_openapi::types::Type for $ty {
             const IS_REQUIRED: bool = true;
             type RawValueType = Self;
@@ -130,8 +144,10 @@ macro_rules! string_scalar {
             }
 
             fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-                poem_openapi::registry::MetaSchemaRef::Inline(Box::new($schema))
+                $schema_ref
             }
+
+            $($register)*
 
             fn as_raw_value(&self) -> Option<&Self> {
                 Some(self)

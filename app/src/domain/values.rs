@@ -34,8 +34,9 @@ impl Money {
 
 /// A currency in circulation: an ISO 4217 code (iso_currency's table of the standard), less
 /// funds (`BOV`), special codes (`XAU`, `XXX`, `XTS`) and superseded ones. The document lists
-/// them as the field's `enum`, so a client cannot send one the server refuses, and no client can
-/// add a `currency` label value to the payment metrics at will.
+/// them as the `Currency` schema's `enum`, one schema every field refers to (so a generated
+/// client has one type for it), so a client cannot send one the server refuses, and no client
+/// can add a `currency` label value to the payment metrics at will.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Currency(iso_currency::Currency);
 
@@ -75,9 +76,10 @@ impl fmt::Display for Currency {
 }
 
 string_scalar!(
-    [] Currency,
-    "string_iso4217",
+    component[] Currency,
+    "Currency",
     MetaSchema {
+        description: Some("ISO 4217 code of a currency in circulation, e.g. `EUR`."),
         enum_items: Currency::all().map(serde_json::Value::from).collect(),
         ..MetaSchema::new("string")
     }
