@@ -41,6 +41,10 @@ sed 's/weight: 90/weight: 80/' "$work/production.yaml" >"$work/broken.yaml"
 if "$TOOLS_PYTHON" deploy/checks/semantics.py "$work/broken.yaml" 2>/dev/null; then
     die "semantics.py found nothing wrong with weights of 80 and 10"
 fi
+sed 's/RATE_LIMIT_PER_HOUR: "50000"/RATE_LIMIT_PER_HOUR: "40000"/' "$work/production.yaml" >"$work/broken.yaml"
+if "$TOOLS_PYTHON" deploy/checks/semantics.py "$work/broken.yaml" 2>/dev/null; then
+    die "semantics.py found nothing wrong with a rate limit kong.yaml does not set"
+fi
 
 step "deploy: monitoring"
 renderings=("$work"/{base,staging,production,tenant-a,tenant-b}.yaml)

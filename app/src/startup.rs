@@ -183,7 +183,7 @@ pub fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         route = route.at(path, endpoint);
     }
     route
-        .around(gateway::warn_near_rate_limit)
+        .around(gateway::count_consumer)
         .with(AddData::new(state.platform.clone()))
         .with(AddData::new(state))
         .around(move |next, req| problem::catch(next, req, known.clone()))

@@ -290,6 +290,20 @@ def other_alerts():
             },
         },
         {
+            "alert": "PolicyServiceConsumerNearRateLimit",
+            "expr": (
+                f"max {by('consumer', 'window')} ({sel('gateway_rate_limit_usage_ratio')})\n"
+                "> 0.9"
+            ),
+            "for": "5m",
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Kong consumer {{ $labels.consumer }} is near its {{ $labels.window }} rate limit",
+                "description": "It has used {{ $value | humanizePercentage }} of its limit for 5 minutes: Kong answers it 429 next.",
+                "runbook_url": runbook("rate-limit"),
+            },
+        },
+        {
             "alert": "PolicyServiceDocumentIntegrity",
             "expr": f"sum {by()} (increase({sel('documents_integrity_failures_total')}[15m])) > 0",
             "labels": {"severity": "critical"},

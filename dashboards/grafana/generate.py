@@ -156,6 +156,12 @@ DASHBOARDS = {
             panel("Policies by status", [q('max by (tenant, status) (policies_by_status{tenant=~"$tenant"})', "{{tenant}} {{status}}")],
                   description="Every replica reports the same counts: max, never sum."),
             panel("Claims by status", [q('max by (tenant, status) (claims_by_status{tenant=~"$tenant"})', "{{tenant}} {{status}}")]),
+            row("Kong consumers"),
+            panel("Rate limit used by consumer", [q("max by (consumer, window) (gateway_rate_limit_usage_ratio)", "{{consumer}} {{window}}")], "percentunit",
+                  "The share of each consumer's limit (RATE_LIMIT_PER_MINUTE, RATE_LIMIT_PER_HOUR: kong.yaml's) used in the current window, "
+                  "counted by the replicas together; at 100% Kong answers 429."),
+            panel("Consumers warned near their limit", [q(f"sum by (window) (increase(gateway_rate_limit_warnings_total[{RATE}])) or vector(0)", "{{window}}")], "short",
+                  "`API rate limit approaching` log lines (the seed's ApiRateLimiter): once per consumer, window and replica."),
         ],
     ),
     "jobs": (

@@ -13,7 +13,8 @@ and exits 1 if any.
   gateway's and Prometheus's; pods run as the ServiceAccount the policy expects;
 - hardening: every container non-root, read-only root filesystem, no privilege escalation,
   every capability dropped;
-- Kong: no secret written in kong.yaml, consumers' custom_id are tenant slugs.
+- Kong: no secret written in kong.yaml, consumers' custom_id are tenant slugs, and the rate
+  limits the service counts against (RATE_LIMIT_PER_*) are kong.yaml's.
 """
 
 import json
@@ -71,6 +72,7 @@ def check_overlay(name, docs, variables, paths):
             if key not in variables:
                 fault(f"{name} ConfigMap {cm['metadata']['name']}", f"{key} is not a variable the service reads")
     accounts = {sa["metadata"]["name"] for sa in by_kind.get("ServiceAccount", [])}
+    check_rate_limits(name, config)
 
     for owner, template in pod_specs(docs):
         where = f"{name} {owner['kind']} {owner['metadata']['name']}"
@@ -158,6 +160,20 @@ def kong_paths():
     """Every path a Kong route sends to the service."""
     kong = yaml.safe_load((ROOT / "deploy/kong/kong.yaml").read_text())
     return {p for s in kong.get("services", []) for r in s.get("routes", []) for p in r.get("paths", [])}
+
+
+def check_rate_limits(name, config):
+    """The limits the service counts against are the ones Kong enforces on the API."""
+    kong = yaml.safe_load((ROOT / "deploy/kong/kong.yaml").read_text())
+    for s in kong.get("services", []):
+        if not any(p["name"] == "key-auth" for p in s.get("plugins", [])):
+            continue
+        limits = [p["config"] for p in s.get("plugins", []) if p["name"] == "rate-limiting"]
+        for window, var in (("minute", "RATE_LIMIT_PER_MINUTE"), ("hour", "RATE_LIMIT_PER_HOUR")):
+            kongs = limits[0].get(window, 0) if limits else 0
+            ours = int(config.get(var, 0))
+            if kongs != ours:
+                fault(name, f"{var}={ours}, but kong.yaml limits service {s['name']} to {kongs} a {window}")
 
 
 def check_kong():

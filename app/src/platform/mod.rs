@@ -31,6 +31,7 @@ use cache::Cache;
 use config::PlatformConfig;
 use documents::Documents;
 use error::{Error, Result};
+use gateway::usage::Usage;
 use outbox::{Events, RelayOutbox};
 use queue::{Jobs, Registry};
 use redis::Redis;
@@ -64,6 +65,8 @@ pub struct Platform {
     pub broadcasts: Arc<Broadcasts>,
     /// Signs and checks private-channel subscriptions.
     pub signer: Signer,
+    /// Each Kong consumer's requests against its rate limits (the seed's ApiRateLimiter).
+    pub usage: Arc<Usage>,
     /// Set on SIGTERM: readiness fails so traffic moves away before the server stops.
     pub draining: AtomicBool,
 }
@@ -124,6 +127,9 @@ impl Platform {
             )
             .await?,
         );
+        let usage = Usage::new(&config.gateway, prefixed());
+        Usage::spawn(&usage);
+        gateway::usage::describe();
         Ok(Platform {
             config,
             tenancy,
@@ -134,6 +140,7 @@ impl Platform {
             documents,
             broadcasts,
             signer,
+            usage,
             draining: AtomicBool::new(false),
         })
     }

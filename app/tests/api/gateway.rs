@@ -11,7 +11,7 @@ use reqwest::Method;
 
 use crate::{
     both_engines,
-    support::{Engine, PATIENCE, spawn_app, spawn_with},
+    support::{Engine, PATIENCE, redis_server::RedisServer, spawn_app, spawn_with, unique},
 };
 
 both_engines!(
@@ -230,8 +230,23 @@ impl Write for Captured {
     }
 }
 
+/// The hour is the window these tests count in: the last half minute of one is waited out, so
+/// a test's requests fall in one window however slowly this machine runs.
+async fn outside_an_hours_end() {
+    let into_hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() % 3600);
+    if into_hour > 3570 {
+        tokio::time::sleep(Duration::from_secs(3601 - into_hour)).await;
+    }
+}
+
+/// The seed's ApiRateLimiter, as it runs behind Kong: Kong never forwards its
+/// `X-RateLimit-Remaining` upstream, so the service counts each consumer's requests itself, the
+/// replicas together through Redis, against the limit kong.yaml sets, and warns once per window
+/// when few are left. Two replicas take two requests each of a limit of 6 with 2 to spare.
 #[tokio::test]
-async fn a_consumer_near_its_rate_limit_is_logged() {
+async fn a_consumer_near_its_rate_limit_is_warned_counted_across_replicas() {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -240,27 +255,115 @@ async fn a_consumer_near_its_rate_limit_is_logged() {
         .with_max_level(tracing::Level::WARN)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    outside_an_hours_end().await;
 
-    let app = spawn_app(Engine::Sqlite).await;
+    let prefix = format!("pstest:{}:", unique());
+    let flags = [
+        "REDIS_URL=redis://127.0.0.1:6379",
+        "--redis-prefix",
+        &prefix,
+        "--rate-limit-per-minute",
+        "0",
+        "--rate-limit-per-hour",
+        "6",
+        "--rate-limit-warn-remaining",
+        "2",
+    ];
+    let app = spawn_with(Engine::Sqlite, &flags).await;
+    let replica = app.replica(&flags).await;
     let t = app.tenant().await;
-    let with_remaining = |remaining: &str| {
-        t.request(Method::GET, "/v1/insureds")
-            .header("X-Consumer-Username", "acme-portal")
-            .header("X-RateLimit-Remaining", remaining)
-            .header("X-RateLimit-Limit", "1000")
-    };
-    t.send(with_remaining("500")).await.ok(200);
-    assert!(!String::from_utf8_lossy(&captured.0.lock().unwrap()).contains("rate limit"));
+    let other = replica.client_for(&t.slug).await;
+    let consumer = format!("acme-portal-{}", unique());
+    for c in [&t, &t, &other] {
+        c.send(
+            c.request(Method::GET, "/v1/insureds")
+                .header("X-Consumer-Username", &consumer),
+        )
+        .await
+        .ok(200);
+    }
+    let logs = || String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    // 3 of 6: 3 left, more than 2. Both replicas' flushes (every second) come and go quietly.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!logs().contains("rate limit"), "{}", logs());
 
-    t.send(with_remaining("7")).await.ok(200);
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    other
+        .send(
+            other
+                .request(Method::GET, "/v1/insureds")
+                .header("X-Consumer-Username", &consumer),
+        )
+        .await
+        .ok(200);
+    let until = Instant::now() + PATIENCE;
+    while !logs().contains("API rate limit approaching") && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs = logs();
     assert!(logs.contains("API rate limit approaching"), "{logs}");
+    assert!(logs.contains(&consumer), "{logs}");
     assert!(
-        logs.contains("consumer=\"acme-portal\"") || logs.contains("consumer=acme-portal"),
+        logs.contains("remaining=2") && logs.contains("limit=6"),
         "{logs}"
     );
     assert!(
-        logs.contains("remaining=7") && logs.contains("1000"),
+        logs.contains("window=\"hour\"") || logs.contains("window=hour"),
         "{logs}"
     );
+}
+
+/// While Redis is away the requests are counted all the same, and added to the shared count
+/// once it answers: a replica that served through an outage does not make its consumers look
+/// idle to the others.
+#[tokio::test]
+async fn requests_counted_while_redis_is_down_reach_the_shared_count() {
+    outside_an_hours_end().await;
+    let mut redis = RedisServer::start().await;
+    let prefix = format!("pstest:{}:", unique());
+    let url = format!("REDIS_URL={}", redis.url());
+    let flags = [
+        url.as_str(),
+        "--redis-prefix",
+        &prefix,
+        "--rate-limit-per-minute",
+        "0",
+    ];
+    let app = spawn_with(Engine::Sqlite, &flags).await;
+    let t = app.tenant().await;
+    let kv = app.state.redis.clone().expect("Redis configured");
+    assert!(kv.wait_up(PATIENCE).await, "Redis not reached");
+    let consumer = format!("acme-portal-{}", unique());
+    redis.kill();
+    for _ in 0..3 {
+        t.send(
+            t.request(Method::GET, "/v1/insureds")
+                .header("X-Consumer-Username", &consumer),
+        )
+        .await
+        .ok(200);
+    }
+    redis.restart().await;
+    assert!(kv.wait_up(PATIENCE).await, "Redis not reached again");
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 3600);
+    let key = format!("{prefix}ratelimit:{{{consumer}}}:hour:{hour}");
+    let client = redis::Client::open(redis.url()).expect("client");
+    let until = Instant::now() + PATIENCE;
+    loop {
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connection");
+        let counted: Option<u64> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("GET");
+        if counted == Some(3) {
+            break;
+        }
+        assert!(Instant::now() < until, "{key} holds {counted:?}, not 3");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

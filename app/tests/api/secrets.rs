@@ -138,6 +138,64 @@ async fn secrets_manager_configures_the_start_and_refuses_a_bad_secret() {
     );
 }
 
+/// The seed's secret as its SecretsServiceProvider reads it: Laravel config keys, each set with
+/// `config([$key => $value])`. The keys the service has a use for are read as the variables
+/// Laravel fills them from (then composed, as `DB_*` and `REDIS_*` are); the rest are named in
+/// a warning, never their values.
+#[tokio::test]
+async fn the_seeds_secret_with_laravel_config_keys_starts_it() {
+    let moto = S3Server::moto().await;
+    let endpoint = moto.endpoint();
+    let seed = json!({
+        "database.connections.mysql.database": "from_seed",
+        "database.redis.default.host": "127.0.0.1",
+        "database.redis.default.port": 6379,
+        "queue.default": "redis",
+        "services.stripe.secret": SECRET,
+    });
+    put_secret(&moto, "insurance-app/production", &seed.to_string()).await;
+    put_secret(
+        &moto,
+        "no-redis",
+        &json!({"queue.default": "redis"}).to_string(),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = |id: &'static str| {
+        vec![
+            ("AWS_SECRETS_ID", id),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ]
+    };
+
+    let out = run(
+        dir.path(),
+        &env("insurance-app/production"),
+        &["tenants", "list"],
+    );
+    let e = stderr(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        landlord(dir.path(), "from_seed"),
+        "DB_DATABASE from database.connections.mysql.database"
+    );
+    assert!(
+        e.contains("services.stripe.secret is not a variable policy-service reads"),
+        "{e}"
+    );
+    assert!(!e.contains(SECRET), "a value on stderr: {e}");
+    // queue.default is QUEUE_CONNECTION: `redis` with no Redis in the secret stops the start.
+    let out = run(dir.path(), &env("no-redis"), &["tenants", "list"]);
+    assert!(!out.status.success(), "a redis queue without a Redis");
+    assert!(
+        stderr(&out).contains("QUEUE_CONNECTION=redis, but there is no Redis"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// The OpenBao binary: `BAO`, else where scripts/test.sh installs it.
 pub fn binary() -> PathBuf {
     std::env::var_os("BAO")

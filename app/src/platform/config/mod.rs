@@ -20,9 +20,9 @@ use secrecy::SecretString;
 
 use crate::platform::{
     broadcast::settings::BroadcastConfig, cache::settings::CacheConfig,
-    documents::settings::DocumentsConfig, error::Result, outbox::settings::OutboxConfig,
-    queue::settings::QueueConfig, redis::settings::RedisConfig, server::settings::ServerConfig,
-    tenancy::settings::DatabaseConfig, tls::TlsSettings,
+    documents::settings::DocumentsConfig, error::Result, gateway::settings::GatewayConfig,
+    outbox::settings::OutboxConfig, queue::settings::QueueConfig, redis::settings::RedisConfig,
+    server::settings::ServerConfig, tenancy::settings::DatabaseConfig, tls::TlsSettings,
 };
 
 #[derive(Debug, Clone, Args)]
@@ -98,6 +98,9 @@ pub struct PlatformConfig {
 
     #[command(flatten)]
     pub queue: QueueConfig,
+
+    #[command(flatten)]
+    pub gateway: GatewayConfig,
 }
 
 /// Laravel's names are taken too: `local` and `testing` are development; `staging` runs as

@@ -1,4 +1,4 @@
-//! Kong at the edge (the seed's KongAuthentication and ApiRateLimiter).
+//! Kong at the edge (the seed's KongAuthentication and ApiRateLimiter: `usage`).
 //!
 //! Kong authenticates the caller and forwards who it is in headers; this service trusts them
 //! because only Kong can reach it (Istio's mesh policy enforces that in `deploy/`), and, with
@@ -11,8 +11,9 @@
 //! and the only database it is handed is that tenant's. Its three headers are declared as API-key schemes (required together; see
 //! `api::spec`) so Swagger UI and generated clients send them.
 
-mod rate_limit;
 pub mod secret;
+pub mod settings;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     registry::{MetaSecurityScheme, Registry},
 };
-pub use rate_limit::warn_near_rate_limit;
+pub use usage::count_consumer;
 
 use crate::platform::{
     Platform,

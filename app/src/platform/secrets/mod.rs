@@ -6,7 +6,9 @@
 //! 2. Vault's KV v2, when `VAULT_ADDR` and `VAULT_KV_PATH` are set (`vault`).
 //!
 //! Each holds a JSON object whose keys are the service's own variable names
-//! (`{"DATABASE_URL": "mysql://…", "GATEWAY_SECRET": "…"}`). **Precedence**: a value from a
+//! (`{"DATABASE_URL": "mysql://…", "GATEWAY_SECRET": "…"}`), or the seed's Laravel config keys
+//! (`{"database.connections.mysql.password": "…"}`, read as the variables Laravel fills them
+//! from: `laravel_keys`). **Precedence**: a value from a
 //! secret store wins over the environment and `.env`, as the seed's provider overwrote config;
 //! Vault's wins over Secrets Manager's; a default applies only when none gives a value. The
 //! variables that locate the stores (`AWS_SECRETS_ID`, `AWS_*` credentials and endpoints,
@@ -17,6 +19,7 @@
 //! configuration.
 
 mod aws;
+pub mod laravel_keys;
 pub mod leases;
 pub mod settings;
 pub mod vault;
@@ -89,6 +92,7 @@ fn variables(
     let Value::Object(map) = value else {
         return Err(format!("{source} is not a JSON object of variables"));
     };
+    let given: Vec<String> = map.keys().cloned().collect();
     for (key, value) in map {
         if bootstrap(&key) {
             loaded.warnings.push(format!(
@@ -96,6 +100,17 @@ fn variables(
             ));
             continue;
         }
+        // The seed's secret names Laravel's config keys: each is the variable Laravel reads.
+        let key = match laravel_keys::variable(&key) {
+            Some(var) if !map_has(&given, var) => var.to_owned(),
+            Some(var) => {
+                loaded.warnings.push(format!(
+                    "{source}: {key} is Laravel's {var}, which the secret also sets; ignored"
+                ));
+                continue;
+            }
+            None => key,
+        };
         if !known.contains(&key) {
             loaded.warnings.push(format!(
                 "{source}: {key} is not a variable policy-service reads; ignored"
@@ -115,6 +130,10 @@ fn variables(
         loaded.pairs.push((key, value));
     }
     Ok(())
+}
+
+fn map_has(keys: &[String], var: &str) -> bool {
+    keys.iter().any(|k| k == var)
 }
 
 #[cfg(test)]
@@ -165,5 +184,55 @@ mod tests {
             assert!(e.contains(named) && e.contains("secret s"), "{e}");
             assert!(!e.contains("hunter2"), "a value in {e}");
         }
+    }
+
+    #[test]
+    fn the_seeds_secret_is_read_by_its_laravel_config_keys() {
+        let known: Vec<String> = ["DB_HOST", "DB_PASSWORD", "REDIS_PASSWORD", "APP_KEY"]
+            .map(String::from)
+            .into();
+        let text = r#"{
+            "database.connections.mysql.host": "db.internal",
+            "database.connections.mysql.password": "hunter2",
+            "database.redis.default.password": "hunter3",
+            "app.key": "base64:aGVsbG8=",
+            "services.stripe.secret": "hunter4"
+        }"#;
+        let mut loaded = Loaded::default();
+        parse("secret s", text)
+            .and_then(|v| variables("secret s", v, &known, &mut loaded))
+            .unwrap_or_else(|e| panic!("refused: {e}"));
+        let mut pairs: Vec<(&str, &str)> = loaded
+            .pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.sort();
+        assert_eq!(
+            pairs,
+            [
+                ("APP_KEY", "base64:aGVsbG8="),
+                ("DB_HOST", "db.internal"),
+                ("DB_PASSWORD", "hunter2"),
+                ("REDIS_PASSWORD", "hunter3"),
+            ]
+        );
+        let warned = loaded.warnings.join(" ");
+        assert!(warned.contains("services.stripe.secret"), "{warned}");
+        assert!(!warned.contains("hunter"), "a value in {warned}");
+
+        // Both forms of one variable: the variable's own name wins, the config key is named.
+        let mut loaded = Loaded::default();
+        let both = r#"{"DB_PASSWORD": "a", "database.connections.mysql.password": "b"}"#;
+        parse("secret s", both)
+            .and_then(|v| variables("secret s", v, &known, &mut loaded))
+            .unwrap_or_else(|e| panic!("refused: {e}"));
+        assert_eq!(loaded.pairs, [("DB_PASSWORD".to_owned(), "a".to_owned())]);
+        assert!(
+            loaded
+                .warnings
+                .join(" ")
+                .contains("database.connections.mysql.password")
+        );
     }
 }

@@ -343,6 +343,9 @@ async fn every_dashboard_and_rule_metric_is_emitted_and_every_emitted_metric_is_
         "50",
         "--camel-url",
         &partner.url,
+        // Every consumer is near its limit at once: the rate-limit warnings are counted too.
+        "--rate-limit-warn-remaining",
+        "1000000",
     ];
     let app = spawn_with(Engine::Sqlite, &flags).await;
     let replica = app.replica(&flags).await;
