@@ -5,6 +5,7 @@
 //! reads it), its logs to stderr. Exit codes: 0 done, 1 failed, 2 a usage error (clap's), 3 a
 //! `migrate` that failed for some tenants and migrated the others.
 
+mod documents;
 mod env_example;
 mod queue;
 
@@ -136,6 +137,9 @@ pub enum Command {
     /// Look at the job queues and the failed jobs.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// The document buckets' lifecycle rules and public read policy (FILESYSTEM_DISK=s3).
+    #[command(subcommand)]
+    Documents(documents::DocumentsCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Print `.env.example`: every setting's variable, with its help and its default.
@@ -266,6 +270,12 @@ async fn execute(cli: Cli) -> Result<ExitCode> {
         Command::Queue(command) => {
             let state = open_state(cli.config).await?;
             let result = queue::run(&state, command).await;
+            state.tenancy.close().await;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Documents(command) => {
+            let state = open_state(cli.config).await?;
+            let result = documents::run(&state.documents, command).await;
             state.tenancy.close().await;
             result.map(|()| ExitCode::SUCCESS)
         }

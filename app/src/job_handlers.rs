@@ -4,7 +4,9 @@
 use std::sync::{Arc, Weak};
 
 use crate::{
-    jobs::{ExpirePolicy, NotifyPartner, SweepDocuments, UpdateSearchIndex},
+    jobs::{
+        ArchivePolicyDocuments, ExpirePolicy, NotifyPartner, SweepDocuments, UpdateSearchIndex,
+    },
     observer::PolicyEvent,
     platform::error::{Error, Result},
     platform::queue::Registry,
@@ -63,6 +65,26 @@ pub fn kinds(mut kinds: Registry, state: Weak<AppState>) -> Registry {
                 services::documents::sweep(&state.documents, borrowed.db(), &tenant.id).await;
             borrowed.done().await;
             swept.map(drop)
+        }
+    });
+    let s = on();
+    kinds.register(move |tenant: Arc<Tenant>, job: ArchivePolicyDocuments| {
+        let state = s();
+        async move {
+            let state = state?;
+            let borrowed = state.tenancy.borrow_db(&tenant).await?;
+            let archived = services::documents::archive_policy(
+                &state.documents,
+                borrowed.db(),
+                &tenant.id,
+                &job.policy_id,
+            )
+            .await;
+            borrowed.done().await;
+            if let Ok(n @ 1..) = archived {
+                tracing::info!(tenant = %tenant.slug, policy_id = %job.policy_id, documents = n, "archived an ended policy's documents");
+            }
+            archived.map(drop)
         }
     });
     kinds

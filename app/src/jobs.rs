@@ -36,6 +36,22 @@ impl JobKind for ExpirePolicy {
     }
 }
 
+/// Move an ended (expired or cancelled) policy's private documents to the archive class: a
+/// copy of each object onto itself in GLACIER, then its row. Archived ones are passed over, so a
+/// second run does nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchivePolicyDocuments {
+    pub policy_id: String,
+}
+
+impl JobKind for ArchivePolicyDocuments {
+    const NAME: &'static str = "ArchivePolicyDocuments";
+
+    fn unique_key(&self) -> String {
+        format!("archive:{}", self.policy_id)
+    }
+}
+
 /// Clean up after the tenant's uploads and deletes that did not finish: their objects, then
 /// their rows (see `documents`). Deleting twice is harmless; the next sweep does a failed one's
 /// work, so it is not kept when it fails.

@@ -289,10 +289,12 @@ DASHBOARDS = {
                   "unavailable: no answer, a timeout or a 5xx (counts toward the breaker); refused: the store said no (credentials, a missing bucket); breaker_open: failed fast."),
             panel("Breaker", [q('max by (breaker) (circuit_breaker_state{breaker="object_store"})', "state (0 closed, 1 open, 2 half-open)"),
                               q(f'sum(increase(circuit_breaker_transitions_total{{breaker="object_store", to="open"}}[{RATE}]))', "opened")]),
-            panel("Archived restores, integrity failures, swept", [q(f"sum(increase(documents_restores_total[{RATE}]))", "restores started"),
+            panel("Archived, restores, integrity failures, swept", [q(f"sum(increase(documents_archived_total[{RATE}]))", "archived (their policy ended)"),
+                                                                   q(f"sum(increase(documents_restores_total[{RATE}]))", "restores started"),
                                                                    q(f"sum(increase(documents_integrity_failures_total[{RATE}]))", "downloads cut off (SHA-256 mismatch)"),
                                                                    q(f"sum(increase(documents_swept_total[{RATE}]))", "unfinished uploads/deletes cleaned")], "short",
-                  "A restore is started by the first download of an archived (GLACIER) document. An integrity failure means the stored bytes changed: investigate at once.", width=24),
+                  "Archived: an expired or cancelled policy's private documents moved to GLACIER by a job. A restore is started by the first download of an archived (GLACIER) document. "
+                  "An integrity failure means the stored bytes changed: investigate at once.", width=24),
         ],
     ),
     "partners": (

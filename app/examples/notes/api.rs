@@ -189,6 +189,7 @@ impl NotesApi {
                     ("document-type", "note-attachment"),
                     ("tenant-id", &caller.tenant.id),
                 ],
+                tags: &[("document-type", "note-attachment")],
             })
             .await?;
         notes::attach(&caller.db, &id.0, key.as_str(), content.mime()).await?;

@@ -2,7 +2,8 @@
 //! payments and claims that hang off it, passes through. Handlers (and the expiry job) report
 //! what they committed here, once, after the transaction; what follows from a change is decided
 //! here and nowhere else: cache invalidation, the jobs it causes (the search update, the event
-//! relay, the partner notice of a bound policy), the business counters and the status gauges;
+//! relay, the partner notice of a bound policy, the archiving of an ended policy's documents),
+//! the business counters and the status gauges;
 //! broadcasts follow from the relayed events. No handler ever has to learn about them.
 //!
 //! An event is reported only once its transaction committed: a listener never acts on a change
@@ -12,8 +13,12 @@ use std::sync::Arc;
 
 use crate::{
     business_metrics,
-    domain::{claim::Claim, payment::Payment, policy::Policy},
-    jobs::{NotifyPartner, UpdateSearchIndex},
+    domain::{
+        claim::Claim,
+        payment::Payment,
+        policy::{Policy, PolicyStatus},
+    },
+    jobs::{ArchivePolicyDocuments, NotifyPartner, UpdateSearchIndex},
     partners,
     platform::cache::TenantCache,
     platform::outbox::RelayOutbox,
@@ -78,8 +83,27 @@ impl Observer {
             })),
             _ => None,
         };
+        // An ended policy's documents go to the archive class (the seed's S3 lifecycle, for
+        // what only the service knows: that the term is over).
+        let archive = match &event {
+            PolicyEvent::Moved(p)
+                if matches!(p.status, PolicyStatus::Cancelled | PolicyStatus::Expired) =>
+            {
+                Some(Task::of(&ArchivePolicyDocuments {
+                    policy_id: p.id.clone(),
+                }))
+            }
+            _ => None,
+        };
         self.jobs
-            .dispatch(slug, relay.into_iter().chain([index]).chain(notice))
+            .dispatch(
+                slug,
+                relay
+                    .into_iter()
+                    .chain([index])
+                    .chain(notice)
+                    .chain(archive),
+            )
             .await;
         // The business counters.
         match &event {

@@ -160,6 +160,7 @@ async fn write(
             ("document-type", &row.kind),
             ("tenant-id", tenant_id),
         ],
+        tags: &[("document-type", &row.kind)],
     };
     let stored = match docs.put(&put).await {
         Ok(()) => {
@@ -330,6 +331,26 @@ pub async fn sweep(docs: &Documents, db: &Db, tenant_id: &str) -> Result<usize> 
         cleaned += 1;
     }
     Ok(cleaned)
+}
+
+/// Moves an ended policy's private documents (its claims' too) to the archive class, each
+/// object first, then its row: a crash between the two leaves a row that says less than the
+/// object, which the next run (or a download's restore) puts right. Already archived ones are
+/// passed over, so running it again is harmless. Public documents stay where their URLs are.
+pub async fn archive_policy(
+    docs: &Documents,
+    db: &Db,
+    tenant_id: &str,
+    policy_id: &str,
+) -> Result<usize> {
+    let rows = store::documents::to_archive(&mut db.conn().await?.sql(), policy_id).await?;
+    for row in &rows {
+        let (key, _) = locate(tenant_id, row)?;
+        docs.archive(&key).await?;
+        store::documents::archived(&mut db.conn().await?.sql(), &row.id, now_ms()).await?;
+        metrics::counter!("documents_archived_total").increment(1);
+    }
+    Ok(rows.len())
 }
 
 fn locate(tenant_id: &str, row: &Row) -> Result<(ObjectKey, Bucket)> {

@@ -98,6 +98,27 @@ pub async fn mark(sql: &mut Sql<'_>, id: &str, from: &str, to: &str, now: i64) -
     Ok(moved == 1)
 }
 
+/// A policy's stored private documents (its claims' too) not yet in the archive class.
+pub async fn to_archive(sql: &mut Sql<'_>, policy_id: &str) -> Result<Vec<Row>> {
+    let q = format!(
+        "SELECT {COLUMNS} FROM documents WHERE policy_id = ? AND status = 'stored' \
+         AND visibility = 'private' AND storage_class <> 'GLACIER' ORDER BY id"
+    );
+    sql.all(db::query_as::<Row>(sqlx::AssertSqlSafe(q)).bind(policy_id.to_owned()))
+        .await
+}
+
+/// Records that a stored document's object is in the archive class now.
+pub async fn archived(sql: &mut Sql<'_>, id: &str, now: i64) -> Result<()> {
+    sql.execute(
+        db::query("UPDATE documents SET storage_class = 'GLACIER', updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id),
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn remove(sql: &mut Sql<'_>, id: &str) -> Result<()> {
     sql.execute(db::query("DELETE FROM documents WHERE id = ?").bind(id))
         .await?;

@@ -14,6 +14,7 @@ mod connections;
 mod credentials;
 mod database_tls;
 mod documents;
+mod documents_lifecycle;
 mod documents_s3;
 mod drain;
 mod events;

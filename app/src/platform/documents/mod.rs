@@ -5,7 +5,9 @@
 //! only from the caller's tenant id and an id the service generated; the extension comes from
 //! the content type the bytes showed. Objects carry the seed's metadata (`document-id`,
 //! `document-type`, `tenant-id`) and their type's storage class: `active_policy` and `other`
-//! STANDARD, `claim_photo` STANDARD_IA, `archived_policy` GLACIER.
+//! STANDARD, `claim_photo` STANDARD_IA, `archived_policy` GLACIER; the type is a tag too, for
+//! the bucket's lifecycle rules (`lifecycle`, applied by `admin`), and `archive` moves an object
+//! to GLACIER later (its owner's term ended).
 //!
 //! **No half-writes.** A document's row is written (`pending`) before its object and removed
 //! after it (`deleting` first), so an object never exists without a row that leads to it. A
@@ -17,8 +19,10 @@
 //! open DOCUMENTS_BREAKER_OPEN_SECS, then one probe): requests then get 503 at once instead of waiting on timeouts. An archived
 //! object is not an error: a download starts its restore and answers 409 `document_archived`.
 
+mod admin;
 pub mod content;
 mod key;
+pub mod lifecycle;
 mod local;
 mod s3;
 pub mod settings;
@@ -73,6 +77,8 @@ pub struct Put<'a> {
     pub storage_class: StorageClass,
     pub sha256: &'a [u8; 32],
     pub metadata: [(&'static str, &'a str); 3],
+    /// Object tags (S3), which lifecycle rules filter on (`lifecycle`).
+    pub tags: &'a [(&'static str, &'a str)],
 }
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -243,6 +249,18 @@ impl Documents {
         }
     }
 
+    /// Moves a private object to the archive class (GLACIER); on the local disk, where every
+    /// object is readable at once, only its row says so.
+    pub async fn archive(&self, key: &ObjectKey) -> Result<()> {
+        match &self.backend {
+            Backend::Local(_) => Ok(()),
+            Backend::S3(s3) => {
+                self.call("CopyObject", Bucket::Private, key, s3.archive(key).boxed())
+                    .await
+            }
+        }
+    }
+
     /// Starts the restore of an archived private object (none is needed on the local disk).
     pub async fn restore(&self, key: &ObjectKey) -> Result<()> {
         match &self.backend {
@@ -377,6 +395,10 @@ fn describe(store: &'static str) {
         "Restores of archived (GLACIER) documents started by a download"
     );
     metrics::describe_counter!(
+        "documents_archived_total",
+        "Documents moved to the archive class (GLACIER) because their policy ended"
+    );
+    metrics::describe_counter!(
         "documents_swept_total",
         "Objects and rows of unfinished uploads and deletes cleaned up by the documents sweep"
     );
@@ -390,6 +412,7 @@ fn describe(store: &'static str) {
         "documents_integrity_failures_total",
         "documents_restores_total",
         "documents_swept_total",
+        "documents_archived_total",
     ] {
         metrics::counter!(name).absolute(0);
     }

@@ -16,8 +16,8 @@ use aws_sdk_s3::{
     presigning::PresigningConfig,
     primitives::{ByteStream, Length},
     types::{
-        GlacierJobParameters, RestoreRequest, ServerSideEncryption, StorageClass as S3StorageClass,
-        Tier,
+        GlacierJobParameters, MetadataDirective, RestoreRequest, ServerSideEncryption,
+        StorageClass as S3StorageClass, TaggingDirective, Tier,
     },
 };
 use base64::Engine;
@@ -28,9 +28,9 @@ use super::{Bucket, Fetched, Put, StoreError, key::ObjectKey, settings::Document
 use crate::platform::tls::{Pem, Tls};
 
 pub struct S3 {
-    client: Client,
-    private: String,
-    public: Option<String>,
+    pub(super) client: Client,
+    pub(super) private: String,
+    pub(super) public: Option<String>,
 }
 
 impl S3 {
@@ -90,6 +90,13 @@ impl S3 {
             .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(put.sha256));
         for (name, value) in put.metadata {
             request = request.metadata(name, value);
+        }
+        // Tags, unlike metadata, are what lifecycle rules can filter on.
+        if !put.tags.is_empty() {
+            let tags = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(put.tags.iter())
+                .finish();
+            request = request.tagging(tags);
         }
         if put.bucket == Bucket::Private {
             request = request.server_side_encryption(ServerSideEncryption::Aes256);
@@ -192,6 +199,24 @@ impl S3 {
         }
     }
 
+    /// Moves a private object to GLACIER where it is: a copy onto itself in the new class, its
+    /// metadata, tags and encryption kept. A restore reads it back as any archived object.
+    pub async fn archive(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        self.client
+            .copy_object()
+            .bucket(&self.private)
+            .key(key.as_str())
+            .copy_source(format!("{}/{}", self.private, key.as_str()))
+            .storage_class(S3StorageClass::Glacier)
+            .metadata_directive(MetadataDirective::Copy)
+            .tagging_directive(TaggingDirective::Copy)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .map(drop)
+            .map_err(sorted)
+    }
+
     /// A GET URL for the private object, signed for `ttl`.
     pub async fn presign(&self, key: &ObjectKey, ttl: Duration) -> Result<String, StoreError> {
         let config =
@@ -216,7 +241,7 @@ fn storage_class(class: StorageClass) -> S3StorageClass {
 }
 
 /// Down (no answer, a timeout, a 5xx) or refused (any other answer).
-fn sorted<E: ProvideErrorMetadata + std::error::Error + 'static>(
+pub(super) fn sorted<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: SdkError<E, HttpResponse>,
 ) -> StoreError {
     let shown = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
