@@ -2,7 +2,7 @@
 //! applied by `policy-service documents …` and read back, what S3 would refuse refused first,
 //! the `document-type` tag every object carries for those rules, and the service's own move:
 //! an ended policy's private documents archived (CopyObject onto themselves in GLACIER) by a job,
-//! restorable as any archived document.
+//! restorable as any archived document; and that move against s3s-fs, which checks signatures.
 
 use aws_sdk_s3::types::StorageClass;
 use reqwest::Method;
@@ -215,5 +215,38 @@ async fn an_ended_policys_private_documents_are_archived_and_restorable() {
     t.get(&format!("/v1/documents/{id}/content"))
         .await
         .conflict("document_archived");
+    assert_eq!(download(&t, id).await.2, PDF);
+}
+
+/// s3s-fs, which checks every request's signature, takes the archive's CopyObject onto the same
+/// key (it keeps no storage classes and has no lifecycle or tagging API, so that much is moto's
+/// to show): the row records GLACIER and the bytes still come back.
+#[tokio::test]
+async fn the_archive_copy_is_a_signed_request_s3s_fs_takes() {
+    let s3 = S3Server::s3s_fs().await;
+    let flags = s3.flags();
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let app = spawn_with(Engine::Sqlite, &args).await;
+    let t = app.tenant().await;
+    let (policy_id, _) = policy_and_claim(&t).await;
+    let doc = upload(
+        &t,
+        &format!("/v1/policies/{policy_id}/documents"),
+        form(PDF, "application/pdf", "active_policy", None),
+    )
+    .await
+    .ok(201)
+    .clone();
+    let id = doc["id"].as_str().expect("id");
+    t.send(
+        t.request(Method::POST, &format!("/v1/policies/{policy_id}/cancel"))
+            .json(&json!({"reason": "moved abroad"})),
+    )
+    .await
+    .ok(200);
+    eventually("the row says GLACIER", || async {
+        t.get(&format!("/v1/documents/{id}")).await.body["storage_class"] == "GLACIER"
+    })
+    .await;
     assert_eq!(download(&t, id).await.2, PDF);
 }

@@ -56,6 +56,16 @@ pub fn landlord(dir: &Path, name: &str) -> bool {
     dir.join(format!("{name}.db")).exists()
 }
 
+/// The environment of a start that reads the secret `id` from moto's Secrets Manager.
+fn moto_env<'a>(endpoint: &'a str, id: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("AWS_SECRETS_ID", id),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+    ]
+}
+
 async fn put_secret(moto: &S3Server, id: &str, text: &str) {
     let config = aws_sdk_secretsmanager::config::Builder::new()
         .behavior_version(BehaviorVersion::latest())
@@ -95,13 +105,9 @@ async fn secrets_manager_configures_the_start_and_refuses_a_bad_secret() {
     put_secret(&moto, "typo", &json!({"GATEWAY_SECRT": SECRET}).to_string()).await;
     let dir = tempfile::tempdir().expect("dir");
     let env = |id: &'static str| {
-        vec![
-            ("AWS_SECRETS_ID", id),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-            ("LANDLORD_DATABASE", "from_env"),
-        ]
+        let mut env = moto_env(&endpoint, id);
+        env.push(("LANDLORD_DATABASE", "from_env"));
+        env
     };
 
     let created = run(
@@ -161,14 +167,7 @@ async fn the_seeds_secret_with_laravel_config_keys_starts_it() {
     )
     .await;
     let dir = tempfile::tempdir().expect("dir");
-    let env = |id: &'static str| {
-        vec![
-            ("AWS_SECRETS_ID", id),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint.as_str()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ]
-    };
+    let env = |id: &'static str| moto_env(&endpoint, id);
 
     let out = run(
         dir.path(),
