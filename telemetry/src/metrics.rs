@@ -116,14 +116,71 @@ pub(crate) fn describe_http() {
     );
 }
 
+/// The status class label of `status`: `1xx` to `5xx` (anything else is `5xx`'s neighbour
+/// `other`, which a server never sends).
+fn status_class(status: u16) -> &'static str {
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        5 => "5xx",
+        _ => "other",
+    }
+}
+
+/// Handles already registered, by the label values that are not `'static`, so a request looks
+/// its series up by reference (no label strings built, no recorder lookup) once it has been
+/// seen; only a first request of a route or a tenant registers, under the write lock.
+struct Handles<H> {
+    by: std::sync::RwLock<std::collections::HashMap<String, Vec<Labelled<H>>>>,
+}
+
+/// A handle with the two `'static` label values it was registered under.
+type Labelled<H> = (&'static str, &'static str, H);
+
+impl<H: Clone> Handles<H> {
+    fn new() -> Handles<H> {
+        Handles {
+            by: std::sync::RwLock::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &str, a: &'static str, b: &'static str, make: impl FnOnce() -> H) -> H {
+        let found = self.by.read().ok().and_then(|by| {
+            by.get(key)
+                .and_then(|v| v.iter().find(|(x, y, _)| *x == a && *y == b))
+                .map(|(_, _, h)| h.clone())
+        });
+        if let Some(h) = found {
+            return h;
+        }
+        let h = make();
+        if let Ok(mut by) = self.by.write() {
+            by.entry(key.to_owned())
+                .or_default()
+                .push((a, b, h.clone()));
+        }
+        h
+    }
+}
+
+static TENANT_REQUESTS: OnceLock<Handles<metrics::Counter>> = OnceLock::new();
+static LATENCIES: OnceLock<Handles<HistogramWithExemplars<TraceExemplar>>> = OnceLock::new();
+
 /// Counts one request of `tenant` (capped, as every tenant label) by its status class.
 pub(crate) fn tenant_request(tenant: &str, status: u16) {
-    metrics::counter!(
-        "http_server_tenant_requests_total",
-        "tenant" => tenant_label(tenant),
-        "status_class" => format!("{}xx", status / 100)
-    )
-    .increment(1);
+    let class = status_class(status);
+    TENANT_REQUESTS
+        .get_or_init(Handles::new)
+        .get(tenant, class, "", || {
+            metrics::counter!(
+                "http_server_tenant_requests_total",
+                "tenant" => tenant_label(tenant),
+                "status_class" => class
+            )
+        })
+        .increment(1);
 }
 
 /// Counts telemetry that was given up.
@@ -133,7 +190,7 @@ pub(crate) fn dropped(signal: &'static str, n: u64) {
 
 /// Records one request's latency; `trace_id` (of a sampled trace) becomes the bucket's exemplar.
 pub(crate) fn observe_request(
-    method: &str,
+    method: &'static str,
     route: &str,
     status: u16,
     seconds: f64,
@@ -142,12 +199,18 @@ pub(crate) fn observe_request(
     let Some(exemplary) = EXEMPLARY.get() else {
         return;
     };
-    let labels = RequestLabels {
-        method: method.to_owned(),
-        route: route.to_owned(),
-        status_class: format!("{}xx", status / 100),
-    };
-    exemplary.latency.get_or_create(&labels).observe(
+    let class = status_class(status);
+    let histogram = LATENCIES
+        .get_or_init(Handles::new)
+        .get(route, method, class, || {
+            let labels = RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status_class: class.to_owned(),
+            };
+            exemplary.latency.get_or_create(&labels).clone()
+        });
+    histogram.observe(
         seconds,
         trace_id.map(|trace_id| TraceExemplar { trace_id }),
         None,
