@@ -1,12 +1,15 @@
-# The telemetry benches' common part (sourced by bench-telemetry.sh and
-# instructions-telemetry.sh): the release build, the receivers (rotel with a blackhole exporter,
+# The telemetry benches' common part (sourced by bench-telemetry.sh, instructions-telemetry.sh
+# and profile-uncached.sh): the release build, the receivers (rotel with a blackhole exporter,
 # the Loki stand-in), the service's environment with telemetry off and fully on, `serve MODE
-# [PREFIX...]` and `stop`, and one active policy to read (URL, HEADERS). Expects scripts/tools.sh
-# sourced, split_cpus and ensure_rotel run.
+# [PREFIX...]` and `stop`, and one active policy to read in each store (URL, HEADERS). The store
+# is STORE: `sqlite` (the default; the read is an L1 hit) or `mariadb` (MariaDB on
+# 127.0.0.1:3306, no L1: every read is the policy's SELECT). Expects scripts/tools.sh sourced,
+# split_cpus and ensure_rotel run.
 
+# BENCH_BIN: a service binary built elsewhere (another commit's, to compare), used as it is.
 step "cargo build --release"
 cargo build --release --locked --bin policy-service --example loki_sink >&2
-BIN="$CARGO_TARGET_DIR/release/policy-service"
+BIN="${BENCH_BIN:-$CARGO_TARGET_DIR/release/policy-service}"
 SINK="$CARGO_TARGET_DIR/release/examples/loki_sink"
 
 WORK="$(mktemp -d)"
@@ -15,9 +18,12 @@ SERVICE_PID=""
 cleanup() {
     for pid in "${PIDS[@]}" $SERVICE_PID; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    drop_databases_like "$NAMES"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+# The MariaDB store's databases: its own names, dropped on the way out.
+NAMES="bench_tel_$$"
 
 LOKI_PORT="$(free_port)"
 OTLP_PORT="$(free_port)"
@@ -43,14 +49,21 @@ SERVICE_ENV=(PATH="$PATH" HOME="$HOME" HOST=127.0.0.1 PORT="$PORT" DATA_DIR="$WO
 ON_ENV=(LOKI_URL="http://127.0.0.1:$LOKI_PORT" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT"
     OTEL_TRACES_SAMPLER=always_on RUST_LOG=info)
 OFF_ENV=(OTEL_TRACES_SAMPLER=always_off RUST_LOG=warn)
-(cd "$WORK" && env -i "${SERVICE_ENV[@]}" "$BIN" tenants create bench --name "Bench Insurance" >/dev/null)
+STORE="${STORE:-sqlite}"
+store_env() { # the variables of STORE
+    if [[ "$STORE" == mariadb ]]; then
+        echo DATABASE_URL=mysql://root@127.0.0.1:3306 LANDLORD_DATABASE="${NAMES}_landlord" \
+            TENANT_DATABASE_PREFIX="${NAMES}_t_" CACHE_L1_MAX_BYTES=0
+    fi
+}
 HEADERS=(-H "X-Consumer-ID: bench" -H "X-Authenticated-Userid: bench" -H "X-Consumer-Custom-ID: bench")
 
 serve() { # off | on, then what to run it under, if anything (valgrind …)
     local mode=("${OFF_ENV[@]}")
     [[ "$1" == on ]] && mode=("${ON_ENV[@]}")
     shift
-    (cd "$WORK" && exec taskset -c "$SERVICE_CPUS" env -i "${SERVICE_ENV[@]}" "${mode[@]}" "$@" "$BIN" serve \
+    # shellcheck disable=SC2046 # one word per variable
+    (cd "$WORK" && exec taskset -c "$SERVICE_CPUS" env -i "${SERVICE_ENV[@]}" $(store_env) "${mode[@]}" "$@" "$BIN" serve \
         >/dev/null 2>"$WORK/service.err") &
     SERVICE_PID=$!
     wait_for "$BASE/health/ready" "${SERVE_WITHIN:-60}"
@@ -71,17 +84,22 @@ post() { # path body
     curl -sf "${HEADERS[@]}" -H 'content-type: application/json' "$BASE$1" -d "$2"
 }
 
-step "one policy to read"
-serve off
-today="$(date -u +%F)"
-next_year="$(date -u -d '+1 year -1 day' +%F)"
-insured="$(post /v1/insureds '{"full_name":"Bench Mark","email":"bench@example.com"}' | json_field id)"
-quote="$(post /v1/quotes '{"insured_id":"'"$insured"'","product":"auto","currency":"EUR",
-  "effective_date":"'"$today"'","expiry_date":"'"$next_year"'",
-  "coverages":[{"code":"liability","limit_minor":100000000,"deductible_minor":50000,"premium_minor":45000}]}' \
-    | json_field id)"
-policy="$(post "/v1/quotes/$quote/bind" '{}' | json_field id)"
-curl -sf -X POST "${HEADERS[@]}" "$BASE/v1/policies/$policy/activate" >/dev/null
-stop
-URL="$BASE/v1/policies/$policy"
-
+declare -A URLS
+for STORE in sqlite mariadb; do
+    step "one policy to read ($STORE)"
+    # shellcheck disable=SC2046 # one word per variable
+    (cd "$WORK" && env -i "${SERVICE_ENV[@]}" $(store_env) "$BIN" tenants create bench --name "Bench Insurance" >/dev/null)
+    serve off
+    today="$(date -u +%F)"
+    next_year="$(date -u -d '+1 year -1 day' +%F)"
+    insured="$(post /v1/insureds '{"full_name":"Bench Mark","email":"bench@example.com"}' | json_field id)"
+    quote="$(post /v1/quotes '{"insured_id":"'"$insured"'","product":"auto","currency":"EUR",
+      "effective_date":"'"$today"'","expiry_date":"'"$next_year"'",
+      "coverages":[{"code":"liability","limit_minor":100000000,"deductible_minor":50000,"premium_minor":45000}]}' \
+        | json_field id)"
+    policy="$(post "/v1/quotes/$quote/bind" '{}' | json_field id)"
+    curl -sf -X POST "${HEADERS[@]}" "$BASE/v1/policies/$policy/activate" >/dev/null
+    stop
+    URLS[$STORE]="$BASE/v1/policies/$policy"
+done
+STORE=sqlite

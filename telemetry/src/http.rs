@@ -4,21 +4,22 @@
 //! The span follows OpenTelemetry's HTTP semantic conventions: named `METHOD /route/{template}`,
 //! with `http.request.method`, `http.route` (the template, never the raw path),
 //! `http.response.status_code` and `tenant.id` (recorded by whoever resolves the tenant, through
-//! `record_tenant`). Its `trace_id` and `span_id` are span fields too, so every log line inside
-//! the request carries them. Every response carries `X-B3-TraceId`, `X-B3-SpanId` and
+//! `record_tenant`). Every log line inside the request carries its trace's ids (`lines.rs`
+//! reads them from the trace layer). Every response carries `X-B3-TraceId`, `X-B3-SpanId` and
 //! `traceparent`, so a caller can find its request's trace.
 
 use std::{sync::Arc, time::Instant};
 
-use opentelemetry::trace::TraceContextExt;
+use crate::{
+    metrics, propagation,
+    routes::RouteTemplates,
+    traces::{self, ids},
+};
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
     http::{HeaderValue, header::HeaderName},
 };
 use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-use crate::{metrics, propagation, routes::RouteTemplates};
 
 /// Wraps an endpoint in the server span and the RED metrics.
 pub struct Observe {
@@ -41,6 +42,8 @@ impl<E: Endpoint> Middleware<E> for Observe {
         ObserveEndpoint {
             inner,
             routes: self.routes.clone(),
+            // Registered once: the macro would look it up on every request.
+            active: ::metrics::gauge!("http_server_active_requests"),
         }
     }
 }
@@ -48,21 +51,22 @@ impl<E: Endpoint> Middleware<E> for Observe {
 pub struct ObserveEndpoint<E> {
     inner: E,
     routes: Arc<RouteTemplates>,
+    active: ::metrics::Gauge,
 }
 
 /// Keeps `http_server_active_requests` right even when a request is cancelled.
-struct InFlight;
+struct InFlight<'a>(&'a ::metrics::Gauge);
 
-impl InFlight {
-    fn enter() -> InFlight {
-        ::metrics::gauge!("http_server_active_requests").increment(1.0);
-        InFlight
+impl InFlight<'_> {
+    fn enter(gauge: &::metrics::Gauge) -> InFlight<'_> {
+        gauge.increment(1.0);
+        InFlight(gauge)
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        ::metrics::gauge!("http_server_active_requests").decrement(1.0);
+        self.0.decrement(1.0);
     }
 }
 
@@ -73,7 +77,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         let started = Instant::now();
         let tenant = TenantSlot::default();
         req.extensions_mut().insert(tenant.clone());
-        let _in_flight = InFlight::enter();
+        let _in_flight = InFlight::enter(&self.active);
         // Both borrowed (a method of HTTP's registry, a template of the service's): no copy
         // per request.
         let method = known_method(req.method().as_str());
@@ -83,30 +87,23 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             .map_or("unmatched", |(t, _)| t);
         let span = tracing::info_span!(
             "request",
-            otel.name = %format!("{method} {route}"),
+            otel.name = %Joined(method, route),
             otel.kind = "server",
             otel.status_code = Empty,
-            http.request.method = %method,
+            http.request.method = method,
             http.request.method_original = Empty,
-            http.route = %route,
-            url.path = %req.uri().path(),
+            http.route = route,
+            url.path = req.uri().path(),
             http.response.status_code = Empty,
             tenant.id = Empty,
-            trace_id = Empty,
-            span_id = Empty,
         );
         if method == "_OTHER" {
             // The raw method stays on this one span, bounded like any attribute value.
             let original: String = req.method().as_str().chars().take(32).collect();
             span.record("http.request.method_original", original.as_str());
         }
-        span.set_parent(propagation::extract(req.headers())).ok();
-        let context = span.context();
-        let span_context = context.span().span_context().clone();
-        let trace_id = span_context.trace_id().to_string();
-        let span_id = span_context.span_id().to_string();
-        span.record("trace_id", trace_id.as_str());
-        span.record("span_id", span_id.as_str());
+        propagation::set_parent(&span, &propagation::extract(req.headers()));
+        let ids = traces::layer::with_state(&span, |s| (s.trace_id, s.span_id, s.sampled));
 
         let mut resp = match self.inner.call(req).instrument(span.clone()).await {
             Ok(r) => r.into_response(),
@@ -117,42 +114,62 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         if status >= 500 {
             span.record("otel.status_code", "ERROR");
         }
-        let flags = if span_context.is_sampled() {
-            "01"
-        } else {
-            "00"
-        };
-        let headers = resp.headers_mut();
-        for (name, value) in [
-            ("x-b3-traceid", trace_id.clone()),
-            ("x-b3-spanid", span_id),
-            (
-                "traceparent",
-                format!("00-{trace_id}-{}-{flags}", span_context.span_id()),
-            ),
-        ] {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
+        let mut sampled_trace = None;
+        if let Some((trace_id, span_id, sampled)) = ids {
+            let mut trace_hex = [0u8; 32];
+            let trace = ids::hex(&trace_id.to_be_bytes(), &mut trace_hex);
+            let mut span_hex = [0u8; 16];
+            let span_id = ids::hex(&span_id.to_be_bytes(), &mut span_hex);
+            let mut parent = [0u8; 55];
+            let traceparent = traceparent(trace, span_id, sampled, &mut parent);
+            let headers = resp.headers_mut();
+            for (name, value) in [
+                ("x-b3-traceid", trace),
+                ("x-b3-spanid", span_id),
+                ("traceparent", traceparent),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
             }
+            sampled_trace = sampled.then_some(trace_id);
         }
         let seconds = started.elapsed().as_secs_f64();
         // One line per request, inside its span: its trace_id and tenant reach the log too.
         span.in_scope(|| {
             tracing::info!(
-                method = %method,
-                route = %route,
+                method,
+                route,
                 status,
                 latency_ms = seconds * 1000.0,
                 "request served"
             )
         });
-        let exemplar = span_context.is_sampled().then_some(trace_id);
-        metrics::observe_request(method, route, status, seconds, exemplar);
+        metrics::observe_request(method, route, status, seconds, sampled_trace);
         if let Some(tenant) = tenant.0.get() {
             metrics::tenant_request(tenant, status);
         }
         Ok(resp)
     }
+}
+
+/// `METHOD route`, the span's name, written where it goes without a `String` of its own.
+struct Joined<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
+/// A W3C `traceparent` of hex ids, written into `out`.
+fn traceparent<'a>(trace: &str, span: &str, sampled: bool, out: &'a mut [u8; 55]) -> &'a str {
+    out[..3].copy_from_slice(b"00-");
+    out[3..35].copy_from_slice(trace.as_bytes());
+    out[35] = b'-';
+    out[36..52].copy_from_slice(span.as_bytes());
+    out[52..].copy_from_slice(if sampled { b"-01" } else { b"-00" });
+    std::str::from_utf8(out).unwrap_or_default()
 }
 
 /// The method as a label: one of HTTP's registered methods, or `_OTHER` (OpenTelemetry's HTTP

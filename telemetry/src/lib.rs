@@ -1,5 +1,5 @@
-//! Telemetry for a poem service: logs (stdout, and Loki when configured), traces (OpenTelemetry
-//! over OTLP, context read from W3C and B3 headers), and Prometheus metrics with exemplars.
+//! Telemetry for a poem service: logs (stdout, and Loki when configured), traces (OTLP,
+//! context read from W3C and B3 headers, spans through `tracing` or the OpenTelemetry API), and Prometheus metrics with exemplars.
 //! It knows nothing of the service that uses it: a service calls `init` once with a
 //! `TelemetryConfig`, wraps its endpoint in `http::Observe`, serves `metrics::Exposition`, and
 //! calls `Telemetry::shutdown` on the way out. Outbound HTTP goes through `outbound::send`, which
@@ -10,14 +10,15 @@
 //! `telemetry_dropped_total{signal}`, never waited for.
 
 pub mod episode;
-mod export;
 pub mod http;
+mod json;
 mod lines;
 mod logs;
 mod loki;
 pub mod metrics;
 pub mod outbound;
 pub mod propagation;
+mod protobuf;
 pub mod routes;
 mod stdout;
 pub mod throttle;
@@ -120,6 +121,9 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
         LogFormat::Pretty => None,
     };
     logs::install(cfg, traces.layer(), stdout.clone(), loki_layer)?;
+    if let Some(warning) = &traces.sampler_warning {
+        tracing::warn!("{warning}");
+    }
     Ok(Telemetry {
         traces,
         stdout,
@@ -131,7 +135,7 @@ impl Telemetry {
     /// Flushes queued spans and log lines, waiting at most `within`.
     pub async fn shutdown(self, within: Duration) {
         let traces = self.traces;
-        let spans = tokio::task::spawn_blocking(move || traces.shutdown());
+        let spans = tokio::task::spawn_blocking(move || traces.shutdown(within));
         if let Some(loki) = self.loki {
             loki.shutdown(within).await;
         }

@@ -46,7 +46,22 @@ struct RequestLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TraceExemplar {
-    trace_id: String,
+    trace_id: TraceHex,
+}
+
+/// A trace id, written as hex only when the exposition is: an exemplar per request costs no
+/// `String`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct TraceHex(u128);
+
+impl prometheus_client::encoding::EncodeLabelValue for TraceHex {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        write!(encoder, "{:032x}", self.0)
+    }
 }
 
 type Latency = Family<RequestLabels, HistogramWithExemplars<TraceExemplar>>;
@@ -194,7 +209,7 @@ pub(crate) fn observe_request(
     route: &str,
     status: u16,
     seconds: f64,
-    trace_id: Option<String>,
+    trace_id: Option<u128>,
 ) {
     let Some(exemplary) = EXEMPLARY.get() else {
         return;
@@ -212,7 +227,9 @@ pub(crate) fn observe_request(
         });
     histogram.observe(
         seconds,
-        trace_id.map(|trace_id| TraceExemplar { trace_id }),
+        trace_id.map(|id| TraceExemplar {
+            trace_id: TraceHex(id),
+        }),
         None,
     );
 }

@@ -5,7 +5,6 @@
 
 use opentelemetry::trace::TraceContextExt;
 use tracing::{Instrument, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::propagation;
 
@@ -36,7 +35,7 @@ pub async fn send(
         url.full = %shown,
         http.response.status_code = Empty,
     );
-    let context = span.context();
+    let context = propagation::context_of(&span);
     if context.span().span_context().is_valid() {
         propagation::inject(&context, request.headers_mut());
     }

@@ -10,7 +10,10 @@
 
 use std::{
     io::{BufWriter, Write},
-    sync::mpsc::{self, Receiver, SyncSender, TryRecvError},
+    sync::{
+        Arc,
+        mpsc::{self, Receiver, SyncSender, TryRecvError},
+    },
     time::Duration,
 };
 
@@ -20,8 +23,23 @@ use crate::Error;
 /// thread wake-up per line, dearer than the system call it saves.
 const PACE: Duration = Duration::from_millis(20);
 
+/// A line with its newline: its own, or shared with the Loki queue.
+pub(crate) enum Text {
+    Owned(String),
+    Shared(Arc<String>),
+}
+
+impl Text {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Text::Owned(s) => s.as_bytes(),
+            Text::Shared(s) => s.as_bytes(),
+        }
+    }
+}
+
 enum Queued {
-    Line(String),
+    Line(Text),
     Flush(mpsc::Sender<()>),
 }
 
@@ -47,7 +65,7 @@ pub(crate) fn start(capacity: usize, to_stderr: bool) -> Result<Stdout, Error> {
 
 impl Stdout {
     /// Queues a line (with its newline); never waits.
-    pub fn send(&self, line: String) {
+    pub fn send(&self, line: Text) {
         if self.tx.try_send(Queued::Line(line)).is_err() {
             crate::metrics::dropped("stdout", 1);
         }

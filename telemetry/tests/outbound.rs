@@ -13,7 +13,6 @@ use poem::{
 };
 use telemetry::{LogFormat, TelemetryConfig};
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[handler]
 fn echo(req: &poem::Request) -> Json<HashMap<String, String>> {
@@ -52,7 +51,10 @@ async fn outbound_calls_carry_the_trace_in_w3c_and_b3_headers() {
     tokio::spawn(Server::new_with_acceptor(acceptor).run(Route::new().at("/echo", echo)));
 
     let parent = tracing::info_span!("request");
-    let parent_context = parent.context().span().span_context().clone();
+    let parent_context = telemetry::propagation::context_of(&parent)
+        .span()
+        .span_context()
+        .clone();
     let client = reqwest::Client::new();
     let request = client
         .get(format!("http://127.0.0.1:{port}/echo?token=secret"))
