@@ -1,5 +1,5 @@
 # The telemetry benches' common part (sourced by bench-telemetry.sh, instructions-telemetry.sh
-# and profile-uncached.sh): the release build, the receivers (rotel with a blackhole exporter,
+# and profile-reads.sh): the release build, the receivers (rotel with a blackhole exporter,
 # the Loki stand-in), the service's environment with telemetry off and fully on, `serve MODE
 # [PREFIX...]` and `stop`, and one active policy to read in each store (URL, HEADERS). The store
 # is STORE: `sqlite` (the default; the read is an L1 hit) or `mariadb` (MariaDB on

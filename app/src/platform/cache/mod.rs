@@ -207,6 +207,10 @@ impl TenantCache {
         looked.map(|(value, _)| value)
     }
 
+    /// Every await that may run the load is on a box: a load's future (a query's, kilobytes)
+    /// would otherwise be part of every cache call's state and of every future above it, each
+    /// moved whole at each level on every request, hits included (the largest cost in an L1
+    /// hit's profile; loadtests/README.md).
     async fn lookup<K, F, Fut>(&self, key: &K, load: F) -> Result<(Option<K::Value>, &'static str)>
     where
         K: Key,
@@ -218,7 +222,7 @@ impl TenantCache {
         let Some(shared) = &self.tiers.shared else {
             return match &self.tiers.l1 {
                 Some(l1) => self.through_l1::<K, _, _>(l1, &name, &depends, load).await,
-                None => Ok((load().await?, "off")),
+                None => Ok((Box::pin(load()).await?, "off")),
             };
         };
         // L1 only while the backplane is up: otherwise another replica's change may be unheard.
@@ -233,7 +237,7 @@ impl TenantCache {
         {
             return Ok((value, "l1_hit"));
         }
-        let (value, outcome) = shared.get::<K, _, _>(&name, &depends, load).await?;
+        let (value, outcome) = Box::pin(shared.get::<K, _, _>(&name, &depends, load)).await?;
         if let (Some(l1), Some(seen)) = (l1, seen) {
             l1.keep::<K>(&name, &depends, value.clone(), seen).await;
         }
@@ -257,8 +261,7 @@ impl TenantCache {
         if let Some(value) = l1.fresh::<K>(name, &seen).await {
             return Ok((value, "l1_hit"));
         }
-        let entry = l1
-            .load::<K, _>(name, seen.clone(), measured(load()))
+        let entry = Box::pin(l1.load::<K, _>(name, seen.clone(), measured(load())))
             .await
             .map_err(|e| Error::shared(&e, "cache load"))?;
         if entry.stamp() != l1.stamp(depends).as_slice() {
@@ -268,7 +271,7 @@ impl TenantCache {
         if entry.stamp() != seen.as_slice() {
             // It joined a load begun before this request's view: not fresh enough for it.
             metrics::counter!("cache_reloads_total").increment(1);
-            return Ok((load().await?, "reload"));
+            return Ok((Box::pin(load()).await?, "reload"));
         }
         Ok((entry.value::<K>(), "miss"))
     }

@@ -341,12 +341,16 @@ impl Tenancy {
 
     /// The tenant for a slug (or that there is none), from the short-lived cache or the landlord.
     pub async fn resolve(&self, slug: &str) -> Result<Option<Arc<Tenant>>> {
-        self.resolved
-            .try_get_with(slug.to_owned(), async {
-                Ok::<_, Error>(landlord::by_slug(&self.landlord, slug).await?.map(Arc::new))
-            })
-            .await
-            .map_err(|e| Error::shared(&e, "tenant lookup"))
+        if let Some(known) = self.resolved.get(slug).await {
+            return Ok(known);
+        }
+        // On a box: the lookup's future (moka's and the landlord query's, kilobytes) would
+        // otherwise be part of every request's extractor future, moved whole at each level.
+        Box::pin(self.resolved.try_get_with(slug.to_owned(), async {
+            Ok::<_, Error>(landlord::by_slug(&self.landlord, slug).await?.map(Arc::new))
+        }))
+        .await
+        .map_err(|e| Error::shared(&e, "tenant lookup"))
     }
 
     /// The tenant's pool, opened on first use, within the replica's connection budget.
