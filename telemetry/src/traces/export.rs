@@ -67,7 +67,7 @@ const PACE: Duration = Duration::from_millis(20);
 static EPISODE: Episode = Episode::new("otlp");
 
 /// Where finished spans enter.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Queue {
     tx: SyncSender<Queued>,
 }

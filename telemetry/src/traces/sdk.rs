@@ -25,12 +25,6 @@ pub(crate) struct Bridge {
     scopes: Mutex<Vec<(String, Arc<[u8]>)>>,
 }
 
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Queue")
-    }
-}
-
 impl Bridge {
     pub fn new(queue: Queue) -> Bridge {
         Bridge {
