@@ -69,10 +69,75 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// Writes recorded fields into a span's message.
+/// Writes fields as `KeyValue`s at `at` (a span's or an event's attributes), and the one named
+/// `name` (`otel.name`, an event's `message`) as the name at `name_at`.
+struct KeyValues<'a> {
+    buf: &'a mut Vec<u8>,
+    at: u8,
+    name: &'static str,
+    name_at: u8,
+}
+
+impl KeyValues<'_> {
+    fn value(&mut self, f: &Field, value: Value<'_>) {
+        otlp::attribute(self.buf, self.at, f.name(), value);
+    }
+}
+
+impl Visit for KeyValues<'_> {
+    fn record_str(&mut self, f: &Field, value: &str) {
+        if f.name() == self.name {
+            otlp::bytes(self.buf, self.name_at, value.as_bytes());
+        } else {
+            self.value(f, Value::Str(value));
+        }
+    }
+
+    fn record_debug(&mut self, f: &Field, value: &dyn std::fmt::Debug) {
+        if f.name() == self.name {
+            otlp::nested(self.buf, self.name_at, |name| {
+                use std::fmt::Write as _;
+                write!(otlp::Text(name), "{value:?}").ok();
+            });
+        } else {
+            self.value(f, Value::Debug(value));
+        }
+    }
+
+    fn record_i64(&mut self, f: &Field, value: i64) {
+        self.value(f, Value::Int(value));
+    }
+
+    fn record_u64(&mut self, f: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.value(f, Value::Int(v)),
+            Err(_) => self.value(f, Value::Debug(&value)),
+        }
+    }
+
+    fn record_f64(&mut self, f: &Field, value: f64) {
+        self.value(f, Value::Double(value));
+    }
+
+    fn record_bool(&mut self, f: &Field, value: bool) {
+        self.value(f, Value::Bool(value));
+    }
+}
+
+/// Writes a span's recorded fields into its message: the `otel.*` ones as the span's own
+/// (kind, status), the rest through `KeyValues`.
 struct Fields<'a>(&'a mut SpanState);
 
 impl Fields<'_> {
+    fn attributes(&mut self) -> KeyValues<'_> {
+        KeyValues {
+            buf: &mut self.0.body,
+            at: field::ATTRIBUTES,
+            name: "otel.name",
+            name_at: field::NAME,
+        }
+    }
+
     fn special(&mut self, name: &str, value: &str) {
         let state = &mut *self.0;
         match name {
@@ -101,114 +166,42 @@ impl Fields<'_> {
             _ => {}
         }
     }
-
-    fn value(&mut self, field: &Field, value: Value<'_>) {
-        otlp::attribute(&mut self.0.body, field::ATTRIBUTES, field.name(), value);
-    }
 }
 
 impl Visit for Fields<'_> {
     fn record_str(&mut self, f: &Field, value: &str) {
-        match f.name() {
-            "otel.name" => {
-                otlp::bytes(&mut self.0.body, field::NAME, value.as_bytes());
-                self.0.named = true;
-            }
-            name if name.starts_with("otel.") => self.special(name, value),
-            _ => self.value(f, Value::Str(value)),
+        if f.name() == "otel.name" {
+            self.0.named = true;
+        } else if f.name().starts_with("otel.") {
+            return self.special(f.name(), value);
         }
+        self.attributes().record_str(f, value);
     }
 
     fn record_debug(&mut self, f: &Field, value: &dyn std::fmt::Debug) {
-        match f.name() {
-            "otel.name" => {
-                otlp::nested(&mut self.0.body, field::NAME, |name| {
-                    use std::fmt::Write as _;
-                    write!(otlp::Text(name), "{value:?}").ok();
-                });
-                self.0.named = true;
-            }
+        if f.name() == "otel.name" {
+            self.0.named = true;
+        } else if f.name().starts_with("otel.") {
             // Rare: these are written as literals, which come as `&str`.
-            name if name.starts_with("otel.") => self.special(name, &format!("{value:?}")),
-            _ => self.value(f, Value::Debug(value)),
+            return self.special(f.name(), &format!("{value:?}"));
         }
+        self.attributes().record_debug(f, value);
     }
 
     fn record_i64(&mut self, f: &Field, value: i64) {
-        self.value(f, Value::Int(value));
+        self.attributes().record_i64(f, value);
     }
 
     fn record_u64(&mut self, f: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(v) => self.value(f, Value::Int(v)),
-            Err(_) => self.value(f, Value::Debug(&value)),
-        }
+        self.attributes().record_u64(f, value);
     }
 
     fn record_f64(&mut self, f: &Field, value: f64) {
-        self.value(f, Value::Double(value));
+        self.attributes().record_f64(f, value);
     }
 
     fn record_bool(&mut self, f: &Field, value: bool) {
-        self.value(f, Value::Bool(value));
-    }
-}
-
-/// Writes an event's fields into a span event: the message is its name.
-struct EventFields<'a>(&'a mut Vec<u8>);
-
-impl Visit for EventFields<'_> {
-    fn record_str(&mut self, f: &Field, value: &str) {
-        if f.name() == "message" {
-            otlp::bytes(self.0, field::EVENT_NAME, value.as_bytes());
-        } else {
-            otlp::attribute(self.0, field::EVENT_ATTRIBUTES, f.name(), Value::Str(value));
-        }
-    }
-
-    fn record_debug(&mut self, f: &Field, value: &dyn std::fmt::Debug) {
-        if f.name() == "message" {
-            otlp::nested(self.0, field::EVENT_NAME, |name| {
-                use std::fmt::Write as _;
-                write!(otlp::Text(name), "{value:?}").ok();
-            });
-        } else {
-            otlp::attribute(
-                self.0,
-                field::EVENT_ATTRIBUTES,
-                f.name(),
-                Value::Debug(value),
-            );
-        }
-    }
-
-    fn record_i64(&mut self, f: &Field, value: i64) {
-        otlp::attribute(self.0, field::EVENT_ATTRIBUTES, f.name(), Value::Int(value));
-    }
-
-    fn record_u64(&mut self, f: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(v) => self.record_i64(f, v),
-            Err(_) => self.record_debug(f, &value),
-        }
-    }
-
-    fn record_f64(&mut self, f: &Field, value: f64) {
-        otlp::attribute(
-            self.0,
-            field::EVENT_ATTRIBUTES,
-            f.name(),
-            Value::Double(value),
-        );
-    }
-
-    fn record_bool(&mut self, f: &Field, value: bool) {
-        otlp::attribute(
-            self.0,
-            field::EVENT_ATTRIBUTES,
-            f.name(),
-            Value::Bool(value),
-        );
+        self.attributes().record_bool(f, value);
     }
 }
 
@@ -282,7 +275,12 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Sp
         let meta = event.metadata();
         otlp::nested(&mut state.body, field::EVENTS, |e| {
             otlp::fixed64(e, field::EVENT_TIME, now());
-            event.record(&mut EventFields(e));
+            event.record(&mut KeyValues {
+                buf: e,
+                at: field::EVENT_ATTRIBUTES,
+                name: "message",
+                name_at: field::EVENT_NAME,
+            });
             let level = Value::Str(meta.level().as_str());
             otlp::attribute(e, field::EVENT_ATTRIBUTES, "level", level);
             let target = Value::Str(meta.target());
