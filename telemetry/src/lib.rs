@@ -20,6 +20,7 @@ pub mod outbound;
 pub mod propagation;
 mod protobuf;
 pub mod routes;
+mod spare;
 mod stdout;
 pub mod throttle;
 mod traces;
@@ -109,18 +110,24 @@ pub struct Telemetry {
 pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
     metrics::install(cfg)?;
     let traces = traces::Traces::start(cfg)?;
+    // Line buffers, handed back by stdout's writer and the Loki shipper (`spare.rs`).
+    let spare = Arc::new(spare::Spare::new(cfg.log_queue.min(4_096)));
     let (loki_layer, loki) = match &cfg.loki {
         Some(endpoint) => {
-            let (sink, shipper) = loki::start(endpoint, cfg)?;
+            let (sink, shipper) = loki::start(endpoint, cfg, spare.clone())?;
             (Some(sink), Some(shipper))
         }
         None => (None, None),
     };
     let stdout = match cfg.log_format {
-        LogFormat::Json => Some(stdout::start(cfg.log_queue, cfg.logs_to_stderr)?),
+        LogFormat::Json => Some(stdout::start(
+            cfg.log_queue,
+            cfg.logs_to_stderr,
+            spare.clone(),
+        )?),
         LogFormat::Pretty => None,
     };
-    logs::install(cfg, traces.layer(), stdout.clone(), loki_layer)?;
+    logs::install(cfg, traces.layer(), stdout.clone(), loki_layer, spare)?;
     if let Some(warning) = &traces.sampler_warning {
         tracing::warn!("{warning}");
     }

@@ -8,7 +8,8 @@
 //! records five fields after it opens and every SQL statement is a span, so with it one access
 //! line per request cost about a quarter of the request rate in `bench-telemetry.sh`. Here only
 //! a span that can name a tenant keeps anything (`Inherited`, in the span's extensions), and a
-//! line is one `String`, shared by stdout and Loki.
+//! line is written once, into a buffer handed back by whoever ships it (`spare.rs`); Loki
+//! gets a copy in another.
 
 use std::{fmt, sync::Arc, time::SystemTime};
 
@@ -22,13 +23,16 @@ use tracing_subscriber::{layer::Context, registry::LookupSpan};
 use crate::{
     json::Line,
     loki,
-    stdout::{Stdout, Text},
+    spare::Spare,
+    stdout::Stdout,
     traces::{ids, layer::SpanState},
 };
 
 pub(crate) struct JsonLines {
     pub stdout: Option<Stdout>,
     pub loki: Option<loki::Sink>,
+    /// Line buffers stdout's writer and the Loki shipper have emptied.
+    pub spare: Arc<Spare<String>>,
 }
 
 /// The tenant of a span that declares `tenant.id` (the request's), which its lines inherit.
@@ -96,7 +100,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Js
             }
         }
         let meta = event.metadata();
-        let mut line = Line::new();
+        let mut line = Line::new(self.spare.take());
         line.timestamp(SystemTime::now());
         line.string("level", meta.level().as_str());
         line.string("target", meta.target());
@@ -112,12 +116,14 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Js
         let text = line.finish();
         match (&self.stdout, &self.loki) {
             (Some(stdout), Some(loki)) => {
-                let text = Arc::new(text);
-                stdout.send(Text::Shared(text.clone()));
-                loki.send(meta.level(), tenant, text);
+                // A copy rather than one buffer shared: each shipper then hands back its own.
+                let mut copy = self.spare.take();
+                copy.push_str(&text);
+                stdout.send(text);
+                loki.send(meta.level(), tenant, copy);
             }
-            (Some(stdout), None) => stdout.send(Text::Owned(text)),
-            (None, Some(loki)) => loki.send(meta.level(), tenant, Arc::new(text)),
+            (Some(stdout), None) => stdout.send(text),
+            (None, Some(loki)) => loki.send(meta.level(), tenant, text),
             (None, None) => {}
         }
     }

@@ -6,7 +6,9 @@ use tracing_subscriber::{
     EnvFilter, Layer, filter::LevelFilter, fmt, prelude::*, registry::Registry,
 };
 
-use crate::{Error, TelemetryConfig, lines::JsonLines, loki, stdout::Stdout};
+use std::sync::Arc;
+
+use crate::{Error, TelemetryConfig, lines::JsonLines, loki, spare::Spare, stdout::Stdout};
 
 /// How log lines are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +26,7 @@ pub(crate) fn install<O>(
     otel: O,
     stdout: Option<Stdout>,
     loki: Option<loki::Sink>,
+    spare: Arc<Spare<String>>,
 ) -> Result<(), Error>
 where
     O: Layer<Registry> + Send + Sync + 'static,
@@ -48,7 +51,14 @@ where
     // Each layer filters for itself: RUST_LOG quiets the logs, never the request spans (the
     // trace layer takes every span at INFO and above, whatever the log level).
     let lines = if json || loki.is_some() {
-        Some(JsonLines { stdout, loki }.with_filter(filter()?))
+        Some(
+            JsonLines {
+                stdout,
+                loki,
+                spare,
+            }
+            .with_filter(filter()?),
+        )
     } else {
         None
     };

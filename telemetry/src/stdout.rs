@@ -17,29 +17,15 @@ use std::{
     time::Duration,
 };
 
-use crate::Error;
+use crate::{Error, spare::Spare};
 
 /// How often the writer wakes to empty the queue. Woken by each line instead, it would cost a
 /// thread wake-up per line, dearer than the system call it saves.
 const PACE: Duration = Duration::from_millis(20);
 
-/// A line with its newline: its own, or shared with the Loki queue.
-pub(crate) enum Text {
-    Owned(String),
-    Shared(Arc<String>),
-}
-
-impl Text {
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Text::Owned(s) => s.as_bytes(),
-            Text::Shared(s) => s.as_bytes(),
-        }
-    }
-}
-
 enum Queued {
-    Line(Text),
+    /// With its newline.
+    Line(String),
     Flush(mpsc::Sender<()>),
 }
 
@@ -48,8 +34,13 @@ pub(crate) struct Stdout {
     tx: SyncSender<Queued>,
 }
 
-/// The writer thread, onto stdout, or stderr with `to_stderr`.
-pub(crate) fn start(capacity: usize, to_stderr: bool) -> Result<Stdout, Error> {
+/// The writer thread, onto stdout, or stderr with `to_stderr`; written lines go back to
+/// `spare`.
+pub(crate) fn start(
+    capacity: usize,
+    to_stderr: bool,
+    spare: Arc<Spare<String>>,
+) -> Result<Stdout, Error> {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
     let sink: Box<dyn Write + Send> = if to_stderr {
         Box::new(std::io::stderr())
@@ -58,14 +49,14 @@ pub(crate) fn start(capacity: usize, to_stderr: bool) -> Result<Stdout, Error> {
     };
     std::thread::Builder::new()
         .name("stdout-lines".into())
-        .spawn(move || write_out(rx, sink))
+        .spawn(move || write_out(&rx, sink, &spare))
         .map_err(|e| Error::Stdout(e.to_string()))?;
     Ok(Stdout { tx })
 }
 
 impl Stdout {
     /// Queues a line (with its newline); never waits.
-    pub fn send(&self, line: Text) {
+    pub fn send(&self, line: String) {
         if self.tx.try_send(Queued::Line(line)).is_err() {
             crate::metrics::dropped("stdout", 1);
         }
@@ -80,7 +71,7 @@ impl Stdout {
     }
 }
 
-fn write_out(rx: Receiver<Queued>, sink: Box<dyn Write + Send>) {
+fn write_out(rx: &Receiver<Queued>, sink: Box<dyn Write + Send>, spare: &Spare<String>) {
     let mut out = BufWriter::with_capacity(64 * 1024, sink);
     // A closed stdout (a detached process) must not take the service down: errors are ignored.
     loop {
@@ -89,6 +80,7 @@ fn write_out(rx: Receiver<Queued>, sink: Box<dyn Write + Send>) {
             match rx.try_recv() {
                 Ok(Queued::Line(line)) => {
                     out.write_all(line.as_bytes()).ok();
+                    spare.give(line);
                 }
                 Ok(Queued::Flush(done)) => {
                     out.flush().ok();

@@ -239,11 +239,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Sp
             named: false,
             kinded: false,
             recording,
-            // A server span with its access line's event is about 450 bytes: no growing.
-            body: if recording {
-                Vec::with_capacity(640)
-            } else {
-                Vec::new()
+            body: match &self.queue {
+                Some(queue) if recording => queue.buffer(),
+                _ => Vec::new(),
             },
         };
         if recording {
