@@ -8,7 +8,8 @@
 //! attributes; every other field is an attribute; an event inside a span is a span event (named
 //! by its message, with its fields, `level` and `target`), and an ERROR event marks the span an
 //! error. Unlike it, a span that is not sampled, or any span when nothing is exported, records
-//! nothing but its ids: logs and response headers need them, nobody needs the rest.
+//! nothing but its ids: logs and response headers need them, nobody needs the rest; and the
+//! access line (`http::ACCESS_LINE`) is no span event, since it repeats its span.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -260,6 +261,10 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Sp
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // The access line is a log line only (`http::ACCESS_LINE`).
+        if event.metadata().name() == crate::http::ACCESS_LINE {
+            return;
+        }
         let Some(span) = ctx.event_span(event) else {
             return;
         };

@@ -164,6 +164,19 @@ fn a_remote_parent_is_continued_and_unsampled_spans_are_not_sent() {
     assert_eq!(child.trace_state, "vendor=v1");
 }
 
+/// The access line is a log line, not a span event: its span already holds what it says.
+#[test]
+fn the_access_line_is_no_span_event() {
+    let spans = recorded(Sampler::default(), || {
+        tracing::info_span!("request").in_scope(|| {
+            tracing::info!(name: crate::http::ACCESS_LINE, status = 200, "request served");
+            tracing::info!("cache refreshed");
+        });
+    });
+    let names: Vec<&str> = spans[0].events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["cache refreshed"]);
+}
+
 #[test]
 fn a_full_queue_drops_spans_and_never_waits() {
     let (queue, take) = Queue::collecting(1);
