@@ -41,6 +41,10 @@ rate() { # url: prints requests per second of a DURATION-long run, after a short
     awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.out" | grep . || die "wrk printed no rate"
 }
 
+# The CPU time the hypervisor gave other guests while this VM wanted it (/proc/stat's steal):
+# printed at the end, since a noisy host moves rates more than telemetry does.
+steal() { awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+steal_before="$(steal)"
 declare -A OFF ON
 for ((round = 1; round <= ROUNDS; round++)); do
     for STORE in sqlite mariadb; do
@@ -58,6 +62,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 sink="$(curl -sf "http://127.0.0.1:$LOKI_PORT/stats")"
+read -r stolen total <<<"$(steal)"
+read -r stolen_before total_before <<<"$steal_before"
+step "steal during the rounds: $(awk -v s=$((stolen - stolen_before)) -v t=$((total - total_before)) \
+    'BEGIN { printf "%.1f%%", t ? 100 * s / t : 0 }') of the CPU (over 1-2%, another guest moved the rates too)"
 python3 -c 'import json, sys; s = json.loads(sys.argv[1]); sys.exit(0 if s["lines"] > 0 and s["refused"] == 0 else 1)' "$sink" \
     || die "the Loki stand-in did not get the logs: $sink"
 
