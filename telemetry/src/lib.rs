@@ -110,7 +110,8 @@ pub struct Telemetry {
 pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, Error> {
     metrics::install(cfg)?;
     let traces = traces::Traces::start(cfg)?;
-    // Line buffers, handed back by stdout's writer and the Loki shipper (`spare.rs`).
+    // Line buffers, handed back by stdout's writer and the Loki shipper (`spare.rs`): at most
+    // 4,096 kept (2 MiB of 512-byte lines), more than a pace's worth at tens of thousands a second.
     let spare = Arc::new(spare::Spare::new(cfg.log_queue.min(4_096)));
     let (loki_layer, loki) = match &cfg.loki {
         Some(endpoint) => {
